@@ -1,0 +1,64 @@
+"""The kernel's own plugin: the features a bare kernel has, built with the public hooks."""
+
+from __future__ import annotations
+
+from pxos_kernel.hookspecs import hookimpl
+from pxos_kernel.registrations import CheckpointSink, Program, Subcommand
+
+
+def _jsonl_sink(settings: dict):
+    from pathlib import Path
+
+    from pxos_kernel.jsonl_sink import JsonlSink
+
+    path = settings.get("path") or Path(settings["root"]) / "ledger.jsonl"
+    return JsonlSink(path, durability=settings.get("durability", "flush"))
+
+
+@hookimpl
+def pxos_checkpoint_sinks():
+    return CheckpointSink("jsonl", _jsonl_sink, "one JSON record a line in PXOS_HOME/ledger/ledger.jsonl (stdlib only)")
+
+
+@hookimpl
+def pxos_programs():
+    return Program("hello", "pxos_kernel.programs:hello", "print a greeting (the smallest possible program)")
+
+
+def _lazy(module: str, name: str):
+    """An action or parser hook imported only when its command is used."""
+
+    def call(arg):
+        import importlib
+
+        return getattr(importlib.import_module(f"pxos_kernel.commands.{module}"), name)(arg)
+
+    return call
+
+
+@hookimpl
+def pxos_subcommands():
+    commands = [
+        ("plugins", "core", "list installed plugins, what they registered and load errors"),
+        ("inspect", "core", "describe this kernel: plugins, registries, world, ledger, sandbox"),
+        ("genesis", "core", "run every registered guardrail against the world or a cartridge"),
+        ("log", "core", "show the execution history from the ledger"),
+        ("run", "run", "run a program through the hypervisor"),
+        ("ledger verify", "ledger", "recompute every hash and link of the ledger"),
+        ("ledger repair", "ledger", "set aside a torn last record left by a crash"),
+        ("storage put", "storage", "store a file under SCHEME://KEY"),
+        ("storage get", "storage", "read SCHEME://KEY into a file or stdout"),
+        ("storage ls", "storage", "list objects under SCHEME://PREFIX"),
+        ("storage info", "storage", "describe one stored object"),
+        ("storage verify", "storage", "re-read an object and check its checksum"),
+        ("storage show", "storage", "write a viewable PNG preview of an object"),
+        ("storage backends", "storage", "list storage backends"),
+        ("boot targets", "boot", "list boot targets"),
+        ("boot build", "boot", "build a boot image and record it in the ledger"),
+        ("boot run", "boot", "start a boot image in an emulator"),
+    ]
+    ident = lambda name: name.replace(" ", "_").replace("-", "_")  # noqa: E731
+    return [
+        Subcommand(name, summary, _lazy(module, f"run_{ident(name)}"), _lazy(module, f"configure_{ident(name)}"))
+        for name, module, summary in commands
+    ]

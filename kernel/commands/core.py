@@ -1,0 +1,115 @@
+"""``plugins``, ``inspect``, ``genesis`` and ``log``."""
+
+from __future__ import annotations
+
+from pxos_kernel.commands import add_json_flag, print_json, print_table
+
+
+def configure_plugins(parser) -> None:
+    add_json_flag(parser)
+
+
+def run_plugins(args) -> int:
+    plugins = args.kernel.plugins
+    problems = plugins.collect_all()
+    infos = sorted(plugins.info.values(), key=lambda i: (i.name != "kernel", i.name))
+    if args.json:
+        print_json({"plugins": [i.as_dict() for i in infos], "problems": problems})
+        return 0
+    rows = []
+    for info in infos:
+        registered = "; ".join(f"{family}: {', '.join(names)}" for family, names in sorted(info.registered.items())
+                               if family != "subcommand")
+        commands = len(info.registered.get("subcommand", []))
+        if commands:
+            registered += ("; " if registered else "") + f"{commands} command(s)"
+        rows.append([info.name, info.distribution, info.version, "yes" if info.loaded else "NO", registered or "-"])
+    print_table(["plugin", "distribution", "version", "loaded", "registered"], rows)
+    for info in infos:
+        for error in info.errors:
+            print(f"  {info.name}: {error}")
+    for problem in problems:
+        print(f"  conflict: {problem}")
+    return 0
+
+
+def configure_inspect(parser) -> None:
+    add_json_flag(parser)
+
+
+def run_inspect(args) -> int:
+    report = args.kernel.hypervisor.inspect_self()
+    if args.json:
+        print_json(report)
+        return 0
+    k = report["kernel"]
+    print(f"pxOS kernel {k['version']} on Python {k['python']} ({k['platform']}), home {k['home']}")
+    print(f"ledger: {report['ledger']['location']} head={report['ledger']['head']}")
+    print("registries:")
+    for family, names in report["registries"].items():
+        if family != "subcommand":
+            print(f"  {family:10} {', '.join(names) or '-'}")
+    world = report["world"]
+    print(f"world '{world['name']}' ({world['source']}):")
+    for family, name in world["defaults"].items():
+        missing = " (MISSING)" if family in world["missing_defaults"] else ""
+        print(f"  default {family:16} {name}{missing}")
+    if world["missing_plugins"]:
+        print(f"  missing plugins: {', '.join(world['missing_plugins'])}")
+    print("sandbox protections:")
+    for name, p in report["sandbox"].items():
+        print(f"  {'yes' if p['enforced'] else 'NO ':3} {name:22} {p['how']}")
+    for problem in report["problems"]:
+        print(f"problem: {problem}")
+    return 0
+
+
+def configure_genesis(parser) -> None:
+    parser.add_argument("--cartridge", help="judge this cartridge instead of the current world")
+    add_json_flag(parser)
+
+
+def run_genesis(args) -> int:
+    report = args.kernel.hypervisor.validate_genesis(args.cartridge, {"cartridge": args.cartridge})
+    record = args.kernel.checkpoint("GENESIS", "validate_genesis", {
+        "cartridge": args.cartridge, "counts": report["counts"], "compliant": report["compliant"]},
+        corridor="DISTRICT_6.CHAMBER_GENESIS.NODE_VALIDATE")
+    report["ledger_id"] = record["id"]
+    if args.json:
+        print_json(report)
+    elif not report["items"]:
+        print("no guardrails are installed, so nothing was checked: this is not a compliance result "
+              "(install pxos-genesis)")
+    else:
+        for item in report["items"]:
+            print(f"{item['status'].upper():9} {item['id']:8} {item['text']}")
+            print(f"          evidence: {item['evidence']}")
+        c = report["counts"]
+        print(f"{c['passed']} passed, {c['failed']} failed, {c['unchecked']} unchecked")
+    if not report["items"]:
+        return 3
+    return 0 if report["counts"]["failed"] == 0 else 1
+
+
+def configure_log(parser) -> None:
+    parser.add_argument("-n", type=int, default=20, metavar="N", help="show the last N runs (default 20)")
+    add_json_flag(parser)
+
+
+def run_log(args) -> int:
+    from collections import deque
+
+    if args.n < 1:
+        from pxos_kernel.errors import PxosError
+
+        raise PxosError(f"-n must be at least 1, not {args.n}")
+    posts = deque((r for r in args.kernel.ledger.records()
+                   if r.get("type") == "RUN" and r.get("corridor", "").endswith("NODE_POST")), maxlen=args.n)
+    if args.json:
+        print_json(list(posts))
+        return 0
+    rows = [[r["id"], r["ts"][:19].replace("T", " "), r["payload"].get("program"), r["payload"].get("status"),
+             r["payload"].get("exit_code"), f"{r['payload'].get('duration') or 0:.3f}s",
+             "yes" if r["payload"].get("sandbox") else "no"] for r in posts]
+    print_table(["id", "time", "program", "status", "exit", "duration", "sandbox"], rows)
+    return 0

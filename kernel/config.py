@@ -1,0 +1,137 @@
+"""Where pxOS keeps its state, and the two YAML documents it reads.
+
+* ``PXOS_HOME`` (default: the platform's user data directory) holds
+  ``config.yaml``, the ledger and every plugin's state.
+* The world manifest names the default backend of each hook family and the
+  plugins the default world expects. It is ``PXOS_WORLD`` if set, else
+  ``PXOS_HOME/world.yaml`` if present, else the ``world.yaml`` shipped with
+  the kernel (``manifests/world.yaml`` in the repository).
+
+Both are read with PyYAML's safe loader and validated; a file that cannot be
+read or parsed is refused with its path and the problem, and never rewritten.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from pxos_kernel.errors import ConfigError
+from pxos_kernel.files import atomic_write
+
+CONFIG_NAME = "config.yaml"
+
+#: Sections the kernel itself understands, and the type each must have.
+CONFIG_SECTIONS: dict[str, type] = {
+    "ledger": dict,
+    "sandbox": dict,
+    "storage": dict,
+    "inference": dict,
+    "agents": dict,
+    "network": dict,
+    "plugins": dict,
+}
+
+WORLD_FAMILIES = ("storage", "inference", "checkpoint_sink", "agent", "boot", "guardrails")
+
+
+def home_dir(env: Optional[Mapping[str, str]] = None) -> Path:
+    """The state directory: ``PXOS_HOME`` or the platform's user data directory."""
+    env = os.environ if env is None else env
+    if env.get("PXOS_HOME"):
+        return Path(env["PXOS_HOME"]).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("pxos", appauthor=False))
+
+
+def load_yaml(path: Path, what: str) -> Any:
+    """Parse ``path`` with the safe loader; ConfigError names the file and the problem."""
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{what} {path}: cannot read it ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{what} {path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{what} {path}: invalid YAML{where}: {problem}") from None
+
+
+def load_config(home: Path) -> dict:
+    """Read ``HOME/config.yaml`` (an empty mapping when it does not exist)."""
+    path = home / CONFIG_NAME
+    if not path.exists():
+        return {}
+    data = load_yaml(path, "config file")
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: top level must be a mapping, not {type(data).__name__}")
+    for section, kind in CONFIG_SECTIONS.items():
+        if section in data and not isinstance(data[section], kind):
+            raise ConfigError(f"config file {path}: section '{section}' must be a mapping")
+    return data
+
+
+def save_config(home: Path, data: dict) -> None:
+    """Write ``config.yaml`` atomically; refuses if the existing file cannot be parsed."""
+    import yaml
+
+    load_config(home)  # never overwrite a file we could not read
+    atomic_write(home / CONFIG_NAME, yaml.safe_dump(data, sort_keys=True).encode("utf-8"))
+
+
+@dataclass(frozen=True)
+class World:
+    """The world manifest: default backends per family and expected plugins."""
+
+    name: str
+    source: str
+    defaults: Mapping[str, str] = field(default_factory=dict)
+    expects: tuple[str, ...] = ()
+
+
+def load_world(home: Path, env: Optional[Mapping[str, str]] = None) -> World:
+    env = os.environ if env is None else env
+    if env.get("PXOS_WORLD"):
+        return parse_world(Path(env["PXOS_WORLD"]))
+    local = home / "world.yaml"
+    if local.exists():
+        return parse_world(local)
+    from importlib.resources import files
+
+    return parse_world(Path(str(files("pxos_kernel.manifests").joinpath("world.yaml"))))
+
+
+def parse_world(path: Path) -> World:
+    data = load_yaml(path, "world manifest")
+    if not isinstance(data, dict):
+        raise ConfigError(f"world manifest {path}: top level must be a mapping")
+    unknown = sorted(set(data) - {"version", "name", "defaults", "expects", "description"})
+    if unknown:
+        raise ConfigError(f"world manifest {path}: unknown key(s) {', '.join(unknown)}")
+    if data.get("version") != 1:
+        raise ConfigError(f"world manifest {path}: version must be 1, not {data.get('version')!r}")
+    defaults = data.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"world manifest {path}: 'defaults' must be a mapping of family to name")
+    for family, name in defaults.items():
+        if family not in WORLD_FAMILIES:
+            raise ConfigError(
+                f"world manifest {path}: unknown family '{family}' in defaults (known: {', '.join(WORLD_FAMILIES)})"
+            )
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"world manifest {path}: default {family} must be a name, not {name!r}")
+    expects = data.get("expects") or []
+    if not isinstance(expects, list) or not all(isinstance(e, str) and e for e in expects):
+        raise ConfigError(f"world manifest {path}: 'expects' must be a list of distribution names")
+    return World(str(data.get("name", "world")), str(path), dict(defaults), tuple(expects))

@@ -1,0 +1,152 @@
+"""The kernel object: state directory, config, world, plugins, registries and ledger.
+
+One :class:`Kernel` serves one process (the CLI makes one; tests make their
+own with a temporary ``PXOS_HOME``). Everything it owns is built lazily, so
+``pxos-kernel plugins`` does not open the ledger and ``--help`` does not
+read the world manifest.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from pxos_kernel.config import World, home_dir, load_config, load_world
+from pxos_kernel.errors import ConfigError, NotFoundError
+from pxos_kernel.ledger import Ledger
+from pxos_kernel.plugins import Plugins, Registry
+
+
+class Kernel:
+    """The pxOS microkernel of this process."""
+
+    def __init__(self, home: Optional[os.PathLike | str] = None, env: Optional[Mapping[str, str]] = None,
+                 *, load_plugins: bool = True) -> None:
+        self.env = dict(os.environ if env is None else env)
+        self.home = Path(home) if home is not None else home_dir(self.env)
+        from pxos_kernel import builtin
+
+        self.plugins = Plugins(self.env, builtin=builtin)
+        if load_plugins:
+            self.plugins.load_entry_points()
+        self._instances: dict[tuple[str, str], Any] = {}
+        self._closed = False
+        self.hook.pxos_addhooks.call_historic(kwargs={"pluginmanager": self.plugins.pm})
+        self.hook.pxos_kernel_booted(kernel=self)
+
+    # -- configuration -----------------------------------------------------------------
+
+    @cached_property
+    def config(self) -> dict:
+        """``PXOS_HOME/config.yaml``, validated."""
+        return load_config(self.home)
+
+    @cached_property
+    def world(self) -> World:
+        return load_world(self.home, self.env)
+
+    def section(self, name: str) -> dict:
+        """One config section (an empty mapping when absent)."""
+        return dict(self.config.get(name) or {})
+
+    def state_dir(self, *parts: str) -> Path:
+        """A directory under ``PXOS_HOME`` for a feature's state, created on demand."""
+        path = self.home.joinpath(*parts)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # -- plugins and registries ------------------------------------------------------
+
+    @property
+    def hook(self) -> Any:
+        return self.plugins.hook
+
+    def registry(self, family: str) -> Registry:
+        return self.plugins.registry(family)
+
+    def default_name(self, family: str, world_key: str) -> str:
+        """The name to use when a command names no backend: config first, then the world."""
+        name = self.section(family).get("default") or self.world.defaults.get(world_key)
+        if not name:
+            raise NotFoundError(f"no default {family} is configured (set defaults.{world_key} in {self.world.source})")
+        return name
+
+    def _instance(self, family: str, name: str, settings: dict) -> Any:
+        key = (family, name)
+        if key not in self._instances:
+            registration = self.registry(family).get(name)
+            self._instances[key] = registration.factory(settings)
+        return self._instances[key]
+
+    def storage(self, scheme: str) -> Any:
+        """The storage backend for ``scheme://`` URIs (built once per kernel)."""
+        settings = {"root": str(self.state_dir("storage", scheme)), **self.section("storage").get(scheme, {})}
+        return self._instance("storage", scheme, settings)
+
+    def engine(self, name: Optional[str] = None) -> Any:
+        """An inference engine (the world's default when ``name`` is None)."""
+        name = name or self.default_name("inference", "inference")
+        settings = {"root": str(self.state_dir("inference", name)), **self.section("inference").get(name, {})}
+        return self._instance("inference", name, settings)
+
+    def agent(self, name: Optional[str] = None) -> Any:
+        """An agent (the world's default when ``name`` is None)."""
+        name = name or self.default_name("agents", "agent")
+        settings = {"root": str(self.state_dir("agents", name)), "kernel": self,
+                    **self.section("agents").get(name, {})}
+        return self._instance("agent", name, settings)
+
+    # -- the ledger ---------------------------------------------------------------------
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        """The ledger, on the sink named by config ``ledger.sink`` or the world's default."""
+        settings = self.section("ledger")
+        sink_name = settings.get("sink") or self.world.defaults.get("checkpoint_sink", "jsonl")
+        sink = self.registry("sink").get(sink_name).factory({"root": str(self.state_dir("ledger")), **settings})
+        return Ledger(sink, key=self._ledger_key(settings))
+
+    def _ledger_key(self, settings: dict) -> Optional[bytes]:
+        path = settings.get("hmac_key_file") or self.env.get("PXOS_LEDGER_KEY_FILE")
+        if not path:
+            return None
+        try:
+            key = Path(path).expanduser().read_bytes().strip()
+        except OSError as exc:
+            raise ConfigError(f"ledger HMAC key file {path}: cannot read it ({exc.strerror})") from None
+        if len(key) < 16:
+            raise ConfigError(f"ledger HMAC key file {path}: key is shorter than 16 bytes")
+        return key
+
+    def checkpoint(self, record_type: str, op: str, payload: Any = None, **kw: Any) -> dict:
+        """Append one record to the ledger (see :meth:`pxos_kernel.ledger.Ledger.append`)."""
+        return self.ledger.append(record_type, op, payload, **kw)
+
+    # -- the hypervisor ----------------------------------------------------------------
+
+    @cached_property
+    def hypervisor(self) -> Any:
+        from pxos_kernel.hypervisor import Hypervisor
+
+        return Hypervisor(self)
+
+    def close(self) -> None:
+        """Fire ``pxos_kernel_shutdown`` and release every backend."""
+        if self._closed:
+            return
+        self._closed = True
+        self.hook.pxos_kernel_shutdown(kernel=self)
+        for instance in self._instances.values():
+            close = getattr(instance, "close", None)
+            if close:
+                close()
+        if "ledger" in self.__dict__:
+            self.ledger.close()
+
+    def __enter__(self) -> "Kernel":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

@@ -1,0 +1,78 @@
+"""The one error hierarchy of pxOS.
+
+Every error a user can cause is a :class:`PxosError`. The command line prints
+``str(error)`` as one line and exits with ``error.exit_code``; ``--debug`` adds
+the traceback. Messages name the thing and the problem, and say what to do.
+"""
+
+from __future__ import annotations
+
+
+class PxosError(Exception):
+    """Base class of every error pxOS reports to a user."""
+
+    exit_code = 1
+
+
+class ConfigError(PxosError):
+    """A config file or manifest is missing, unreadable or invalid."""
+
+
+class PluginError(PxosError):
+    """A plugin failed to load or registered something invalid."""
+
+
+class ConflictError(PluginError):
+    """Two plugins registered the same name in one family."""
+
+
+class NotFoundError(PxosError):
+    """A named thing (program, backend, record, cartridge ...) does not exist."""
+
+
+class ProgramError(PxosError):
+    """A program could not be resolved, or it failed while running."""
+
+
+class SandboxError(ProgramError):
+    """The sandbox killed a program (timeout, memory or CPU limit)."""
+
+
+class LedgerError(PxosError):
+    """A ledger could not be read, appended to or verified."""
+
+
+class LedgerCorruptError(LedgerError):
+    """Ledger data is damaged: a torn, unparsable or out-of-chain record."""
+
+
+class StorageError(PxosError):
+    """A storage backend could not store, find or verify an object."""
+
+
+class FormatError(PxosError):
+    """A file is not in the format it claims (PNG, pixel container, ...)."""
+
+
+class IntegrityError(FormatError):
+    """A checksum does not match: the data was damaged or tampered with."""
+
+
+class InferenceError(PxosError):
+    """An inference engine could not load a model or generate."""
+
+
+class AgentError(PxosError):
+    """An agent could not produce a proposal (backend down, refused, ...)."""
+
+
+class NetworkConsentError(AgentError):
+    """A network request was refused because the user has not consented."""
+
+
+class GuardrailError(PxosError):
+    """A guardrail refused an action."""
+
+
+class BootError(PxosError):
+    """A boot image could not be built or run."""

@@ -1,0 +1,42 @@
+"""Writing files so that a crash never leaves half of one behind."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Iterator, Union
+
+
+@contextmanager
+def atomic_writer(path: Union[str, os.PathLike], mode: int = 0o644) -> Iterator[BinaryIO]:
+    """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``.
+
+    On any exception the temporary file is removed and ``path`` is untouched::
+
+        with atomic_writer("out.png") as out:
+            out.write(data)
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            yield stream
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_write(path: Union[str, os.PathLike], data: bytes, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data`` atomically."""
+    with atomic_writer(path, mode) as stream:
+        stream.write(data)

@@ -1,0 +1,148 @@
+"""The built-in ledger sink: one JSON record a line, in a file, under an exclusive lock.
+
+Stdlib only, so a bare kernel logs every execution. Appends take ``flock`` on
+the file, re-check the head, and write the line with one ``write`` call on an
+``O_APPEND`` descriptor; a crash can leave at most one torn last line, which
+:meth:`JsonlSink.read` reports and :meth:`JsonlSink.repair` sets aside.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator, Optional
+
+from pxos_kernel.canonical import canonical_json
+from pxos_kernel.errors import ConfigError, LedgerCorruptError, LedgerError
+from pxos_kernel.ledger import iter_json_records
+
+DURABILITY = ("flush", "fsync")
+_TAIL_CHUNK = 1 << 16
+
+
+class JsonlSink:
+    """A JSONL ledger file. ``durability``: ``flush`` (survives a process crash) or ``fsync`` (survives power loss)."""
+
+    def __init__(self, path: os.PathLike | str, durability: str = "flush") -> None:
+        if durability not in DURABILITY:
+            raise ConfigError(f"ledger durability {durability!r} is not one of {', '.join(DURABILITY)} for the jsonl sink")
+        self.path = Path(path)
+        self.location = str(self.path)
+        self.durability = durability
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise LedgerError(f"cannot open ledger {self.path}: {exc.strerror}") from None
+        self._cached_size = -1
+        self._cached_head: Optional[dict] = None
+
+    @contextmanager
+    def _locked(self, mode: int):
+        fcntl.flock(self._fd, mode)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def _tail(self) -> Optional[dict]:
+        """The last record, read backwards from the end; the caller holds a lock."""
+        size = os.fstat(self._fd).st_size
+        if size == self._cached_size:
+            return self._cached_head
+        head = None
+        if size:
+            data, start = b"", size
+            while True:
+                step = min(_TAIL_CHUNK, start)
+                start -= step
+                data = os.pread(self._fd, step, start) + data
+                cut = data.rfind(b"\n", 0, len(data) - 1)
+                if cut >= 0 or start == 0:
+                    break
+            line = data[cut + 1:]
+            line_no_hint = f"byte {start + cut + 1}"
+            if not line.endswith(b"\n"):
+                raise LedgerCorruptError(
+                    f"{self.path} ({line_no_hint}): torn last record, {len(line)} bytes without a newline; "
+                    "run 'pxos-kernel ledger repair' to set it aside"
+                )
+            try:
+                head = json.loads(line)
+            except ValueError as exc:
+                raise LedgerCorruptError(f"{self.path} ({line_no_hint}): last record is not JSON ({exc})") from None
+        self._cached_size, self._cached_head = size, head
+        return head
+
+    def head(self) -> Optional[dict]:
+        with self._locked(fcntl.LOCK_SH):
+            return self._tail()
+
+    def compare_and_append(self, record: dict) -> bool:
+        line = (canonical_json(record) + "\n").encode("utf-8")
+        with self._locked(fcntl.LOCK_EX):
+            head = self._tail()
+            if head is None:
+                if record["seq"] != 1:
+                    return False
+            elif head.get("seq") != record["seq"] - 1 or head.get("hash") != record["prev"]:
+                return False
+            written = os.write(self._fd, line)
+            if written != len(line):  # disk full: do not leave half a record behind
+                os.ftruncate(self._fd, os.fstat(self._fd).st_size - written)
+                raise LedgerError(f"ledger {self.path}: short write ({written} of {len(line)} bytes)")
+            if self.durability == "fsync":
+                os.fsync(self._fd)
+            self._cached_size += len(line)
+            self._cached_head = record
+            return True
+
+    def read(self, start_seq: int = 1) -> Iterator[dict]:
+        with open(self.path, "rb") as stream:
+            for record in iter_json_records(stream, str(self.path)):
+                if not isinstance(record.get("seq"), int) or record["seq"] >= start_seq:
+                    yield record
+
+    def repair(self) -> dict:
+        """Move a torn or unparsable tail into a ``.torn-<time>`` file next to the ledger.
+
+        Only the damage after the last good line is touched; it is kept, never deleted.
+        Returns what was moved: ``{"removed_bytes", "kept_records", "saved_to"}``.
+        """
+        with self._locked(fcntl.LOCK_EX):
+            good_end, kept = 0, 0
+            with open(self.path, "rb") as stream:
+                for line in stream:
+                    if not line.endswith(b"\n"):
+                        break
+                    try:
+                        if not isinstance(json.loads(line), dict):
+                            break
+                    except ValueError:
+                        break
+                    good_end += len(line)
+                    kept += 1
+            size = os.fstat(self._fd).st_size
+            if good_end == size:
+                return {"removed_bytes": 0, "kept_records": kept, "saved_to": None}
+            damaged = os.pread(self._fd, size - good_end, good_end)
+            if b"\n" in damaged[:-1]:
+                raise LedgerCorruptError(
+                    f"{self.path}: record {kept + 1} (byte {good_end}) is damaged but not the last one; "
+                    "repair only sets aside a torn tail, so nothing was changed"
+                )
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+            saved = self.path.with_name(f"{self.path.name}.torn-{stamp}")
+            saved.write_bytes(damaged)
+            os.ftruncate(self._fd, good_end)
+            self._cached_size = -1
+            return {"removed_bytes": size - good_end, "kept_records": kept, "saved_to": str(saved)}
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

@@ -1,0 +1,254 @@
+"""The ledger core: record schema, hash chain, ATOM ids and verification.
+
+A record is one JSON object::
+
+    {"v":1,"seq":42,"id":"ATOM-RUN-20261121-000042","type":"RUN",
+     "ts":"2026-11-21T10:00:00.123456Z","agent":"kernel",
+     "corridor":"DISTRICT_4.CHAMBER_EXEC.NODE_PRE","op":"run_program",
+     "payload":{...},"prev":"<sha256 of the previous record>","hash":"<hex>"}
+
+``hash`` is the SHA-256 (or, with a key, HMAC-SHA-256) of the RFC 8785
+canonical JSON of the record without ``hash``; ``prev`` of the first record is
+64 zeros. Sinks persist records; only this module builds and checks them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Iterable, Iterator, Optional
+
+from pxos_kernel.canonical import canonical_json
+from pxos_kernel.errors import LedgerCorruptError, LedgerError, NotFoundError
+
+VERSION = 1
+GENESIS_PREV = "0" * 64
+CORRIDOR = re.compile(r"^DISTRICT_(\d+)\.CHAMBER_([A-Za-z0-9]+)\.NODE_([A-Za-z0-9_]+)$")
+RECORD_TYPE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+ATOM_ID = re.compile(r"^ATOM-([A-Z][A-Z0-9_]*)-(\d{8})-(\d{6,})$")
+FIELDS = ("v", "seq", "id", "type", "ts", "agent", "corridor", "op", "payload", "prev", "hash")
+DEFAULT_CORRIDOR = "DISTRICT_0.CHAMBER_KERNEL.NODE_EVENT"
+MAX_APPEND_ATTEMPTS = 10_000
+
+
+def atom_id(record_type: str, ts: str, seq: int) -> str:
+    """``ATOM-<TYPE>-<YYYYMMDD>-<seq>`` with at least six digits of sequence."""
+    return f"ATOM-{record_type}-{ts[0:4]}{ts[5:7]}{ts[8:10]}-{seq:06d}"
+
+
+def record_hash(record: dict, key: Optional[bytes] = None) -> str:
+    """The hash of ``record`` as stored in its ``hash`` field."""
+    body = {k: v for k, v in record.items() if k != "hash"}
+    data = canonical_json(body).encode("utf-8")
+    if key is None:
+        return hashlib.sha256(data).hexdigest()
+    return hmac.new(key, data, hashlib.sha256).hexdigest()
+
+
+def check_corridor(corridor: str) -> str:
+    if not isinstance(corridor, str) or not CORRIDOR.match(corridor):
+        raise LedgerError(
+            f"corridor {corridor!r} does not match DISTRICT_<n>.CHAMBER_<name>.NODE_<name>"
+        )
+    return corridor
+
+
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass
+class Problem:
+    """The first thing wrong in a ledger, and where."""
+
+    seq: Optional[int]
+    index: int
+    what: str
+
+    def __str__(self) -> str:
+        where = f"record #{self.index}" + (f" (seq {self.seq})" if self.seq is not None else "")
+        return f"{where}: {self.what}"
+
+
+@dataclass
+class VerifyReport:
+    """The result of :meth:`Ledger.verify`."""
+
+    ok: bool
+    records: int
+    head_seq: int = 0
+    head_hash: str = GENESIS_PREV
+    problem: Optional[Problem] = None
+    location: str = ""
+
+    def as_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "records": self.records,
+            "head_seq": self.head_seq,
+            "head_hash": self.head_hash,
+            "problem": None if self.problem is None else {
+                "seq": self.problem.seq, "index": self.problem.index, "what": self.problem.what},
+            "location": self.location,
+        }
+
+
+@dataclass
+class Ledger:
+    """Appends chained records to a sink and verifies them.
+
+    Safe for many writers at once: appends are compare-and-append on the head,
+    retried when another writer got there first.
+    """
+
+    sink: Any
+    key: Optional[bytes] = None
+    agent: str = "kernel"
+    _last: Optional[dict] = field(default=None, repr=False)
+
+    @property
+    def location(self) -> str:
+        return getattr(self.sink, "location", type(self.sink).__name__)
+
+    def append(
+        self,
+        record_type: str,
+        op: str,
+        payload: Any = None,
+        *,
+        corridor: str = DEFAULT_CORRIDOR,
+        agent: Optional[str] = None,
+    ) -> dict:
+        """Append one record and return it (with its ``seq``, ``id`` and ``hash``)."""
+        if not isinstance(record_type, str) or not RECORD_TYPE.match(record_type):
+            raise LedgerError(f"record type {record_type!r} must be upper-case letters, digits and '_'")
+        if not isinstance(op, str) or not op:
+            raise LedgerError("record op must be a non-empty string")
+        check_corridor(corridor)
+        payload = {} if payload is None else payload
+        try:
+            canonical_json(payload)
+        except (TypeError, ValueError) as exc:
+            raise LedgerError(f"checkpoint payload is not JSON-serialisable: {exc}") from None
+        for attempt in range(MAX_APPEND_ATTEMPTS):
+            if attempt:
+                wait_backoff(attempt)
+            head = self.sink.head()
+            seq = 1 if head is None else head["seq"] + 1
+            ts = _utc_now()
+            record = {
+                "v": VERSION, "seq": seq, "id": atom_id(record_type, ts, seq), "type": record_type,
+                "ts": ts, "agent": agent or self.agent, "corridor": corridor, "op": op,
+                "payload": payload, "prev": GENESIS_PREV if head is None else head["hash"],
+            }
+            record["hash"] = record_hash(record, self.key)
+            if self.sink.compare_and_append(record):
+                self._last = record
+                return record
+        raise LedgerError(f"ledger {self.location}: gave up after {MAX_APPEND_ATTEMPTS} conflicting appends")
+
+    def records(self, start_seq: int = 1) -> Iterator[dict]:
+        """Every record from ``start_seq`` in storage order (unverified)."""
+        return self.sink.read(start_seq)
+
+    def head(self) -> Optional[dict]:
+        return self.sink.head()
+
+    def find(self, atom: str) -> dict:
+        """The record with ATOM id ``atom``; raises NotFoundError."""
+        match = ATOM_ID.match(atom or "")
+        if not match:
+            raise NotFoundError(f"{atom!r} is not an ATOM id (ATOM-<TYPE>-<YYYYMMDD>-<seq>)")
+        seq = int(match.group(3))
+        for record in self.sink.read(seq):
+            if record.get("id") == atom:
+                return record
+            if isinstance(record.get("seq"), int) and record["seq"] > seq:
+                break
+        raise NotFoundError(f"no record {atom} in ledger {self.location}")
+
+    def verify(self, start_seq: int = 1) -> VerifyReport:
+        """Recompute every hash and link from ``start_seq``; stop at the first problem."""
+        prev_hash, expected = GENESIS_PREV, 1
+        if start_seq > 1:
+            before = next((r for r in self.sink.read(start_seq - 1) if r.get("seq") == start_seq - 1), None)
+            if before is None:
+                return VerifyReport(False, 0, problem=Problem(start_seq - 1, 0, "record not found"),
+                                    location=self.location)
+            prev_hash, expected = before.get("hash"), start_seq
+        count = 0
+        try:
+            for index, record in enumerate(self.sink.read(start_seq), start=1):
+                what = check_record(record, expected, prev_hash, self.key)
+                if what:
+                    seq = record.get("seq") if isinstance(record, dict) else None
+                    return VerifyReport(False, count, expected - 1, prev_hash,
+                                        Problem(seq, index, what), self.location)
+                count += 1
+                prev_hash, expected = record["hash"], expected + 1
+        except LedgerCorruptError as exc:
+            return VerifyReport(False, count, expected - 1, prev_hash,
+                                Problem(None, count + 1, str(exc)), self.location)
+        return VerifyReport(True, count, expected - 1, prev_hash, None, self.location)
+
+    def close(self) -> None:
+        self.sink.close()
+
+
+def check_record(record: Any, expected_seq: int, prev_hash: str, key: Optional[bytes] = None) -> str:
+    """Return what is wrong with ``record`` at this place in the chain, or ``""``."""
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    missing = [f for f in FIELDS if f not in record]
+    if missing:
+        return f"missing field(s) {', '.join(missing)}"
+    extra = sorted(set(record) - set(FIELDS))
+    if extra:
+        return f"unknown field(s) {', '.join(extra)}"
+    if record["v"] != VERSION:
+        return f"unknown record version {record['v']!r} (this kernel reads version {VERSION})"
+    if record["seq"] != expected_seq:
+        return f"sequence number {record['seq']!r} where {expected_seq} was expected (record deleted, inserted or reordered)"
+    if record["prev"] != prev_hash:
+        return f"link broken: prev is {str(record['prev'])[:16]}..., the previous record's hash is {prev_hash[:16]}..."
+    try:
+        actual = record_hash(record, key)
+    except (TypeError, ValueError) as exc:
+        return f"cannot be hashed: {exc}"
+    if not hmac.compare_digest(str(record["hash"]), actual):
+        return "hash mismatch: the record was edited" + (" or the HMAC key is wrong" if key else "")
+    if record["id"] != atom_id(str(record["type"]), str(record["ts"]), record["seq"]):
+        return f"ATOM id {record['id']!r} does not match its type, date and seq"
+    if not isinstance(record["corridor"], str) or not CORRIDOR.match(record["corridor"]):
+        return f"corridor {record['corridor']!r} does not match the corridor grammar"
+    return ""
+
+
+def iter_json_records(lines: Iterable[bytes], location: str) -> Iterator[dict]:
+    """Parse JSONL records, raising LedgerCorruptError with the line and byte offset of damage."""
+    import json
+
+    offset = 0
+    for number, line in enumerate(lines, start=1):
+        if not line.endswith(b"\n"):
+            raise LedgerCorruptError(
+                f"{location} line {number} (byte {offset}): torn record, {len(line)} bytes without a "
+                "newline (a writer crashed mid-append); run 'pxos-kernel ledger repair' to set it aside"
+            )
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise LedgerCorruptError(f"{location} line {number} (byte {offset}): not JSON ({exc})") from None
+        if not isinstance(record, dict):
+            raise LedgerCorruptError(f"{location} line {number} (byte {offset}): not a JSON object")
+        offset += len(line)
+        yield record
+
+
+def wait_backoff(attempt: int) -> None:
+    """Sleep a little more each time a compare-and-append loses a race."""
+    time.sleep(min(0.0001 * (2 ** min(attempt, 10)), 0.05))

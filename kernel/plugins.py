@@ -1,0 +1,237 @@
+"""Finding, loading and vetting plugins, and collecting their registrations.
+
+Plugins are modules announced by entry points in group ``pxos``. Each is
+loaded on its own: one that fails to import, or whose registration hook
+raises or returns the wrong type, is skipped with a one-line warning naming
+it, unless ``PXOS_STRICT_PLUGINS=1``. ``PXOS_PLUGINS=a,b`` loads only those
+(by entry-point or distribution name); ``PXOS_DISABLE_PLUGINS=a,b`` blocks some.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, Generic, Iterator, Mapping, Optional, TypeVar
+
+import pluggy
+
+from pxos_kernel import hookspecs
+from pxos_kernel.errors import ConflictError, NotFoundError, PluginError
+from pxos_kernel.registrations import FAMILIES, HOOK_OF_FAMILY
+
+GROUP = "pxos"
+KERNEL_PLUGIN = "kernel"
+_LIST = re.compile(r"^\s*[A-Za-z0-9][A-Za-z0-9._-]*\s*(,\s*[A-Za-z0-9][A-Za-z0-9._-]*\s*)*,?\s*$")
+T = TypeVar("T")
+
+
+@dataclass
+class PluginInfo:
+    """What ``pxos-kernel plugins`` shows about one plugin."""
+
+    name: str
+    distribution: str
+    version: str
+    module: str
+    hooks: list[str] = field(default_factory=list)
+    registered: dict[str, list[str]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    loaded: bool = False
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name, "distribution": self.distribution, "version": self.version,
+            "module": self.module, "loaded": self.loaded, "hooks": self.hooks,
+            "registered": self.registered, "errors": self.errors,
+        }
+
+
+@dataclass(frozen=True)
+class Entry(Generic[T]):
+    """One registration and the plugin that made it."""
+
+    value: T
+    plugin: str
+
+
+class Registry(Generic[T]):
+    """The registrations of one family, by name."""
+
+    def __init__(self, family: str, entries: Mapping[str, Entry[T]]) -> None:
+        self.family = family
+        self._entries = dict(sorted(entries.items()))
+
+    def get(self, name: str) -> T:
+        try:
+            return self._entries[name].value
+        except KeyError:
+            known = ", ".join(self._entries) or "none installed"
+            raise NotFoundError(f"no {self.family} named {name!r} (available: {known})") from None
+
+    def owner(self, name: str) -> str:
+        return self._entries[name].plugin
+
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    def values(self) -> list[T]:
+        return [e.value for e in self._entries.values()]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def parse_name_list(variable: str, value: Optional[str]) -> Optional[set[str]]:
+    """Parse ``a,b,c`` from an environment variable; PluginError on anything else."""
+    if value is None or value.strip() == "":
+        return None
+    if not _LIST.match(value):
+        raise PluginError(
+            f"{variable}={value!r} is malformed: give comma-separated plugin names, e.g. {variable}=pxos-pixelfs,pxos-ledger"
+        )
+    return {part.strip() for part in value.split(",") if part.strip()}
+
+
+class Plugins:
+    """The plugin manager of one kernel: loading, info and registries."""
+
+    def __init__(self, env: Mapping[str, str], *, builtin: Any = None) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.strict = env.get("PXOS_STRICT_PLUGINS", "") not in ("", "0", "false", "no")
+        self.only = parse_name_list("PXOS_PLUGINS", env.get("PXOS_PLUGINS"))
+        self.disabled = parse_name_list("PXOS_DISABLE_PLUGINS", env.get("PXOS_DISABLE_PLUGINS")) or set()
+        self.info: dict[str, PluginInfo] = {}
+        self.warnings: list[str] = []
+        self._registries: dict[str, Registry] = {}
+        self._conflicts: dict[str, ConflictError] = {}
+        if builtin is not None:
+            from pxos_kernel import __version__
+
+            self._add(PluginInfo(KERNEL_PLUGIN, "pxos-kernel", __version__, builtin.__name__), builtin)
+
+    # -- loading ---------------------------------------------------------------------
+
+    def load_entry_points(self, eps: Optional[list[EntryPoint]] = None) -> None:
+        """Load every selected entry point of group ``pxos``, skipping broken ones."""
+        for ep in entry_points(group=GROUP) if eps is None else eps:
+            dist = ep.dist.name if ep.dist else "?"
+            version = ep.dist.version if ep.dist else "?"
+            info = PluginInfo(ep.name, dist, version, ep.value)
+            if not self._selected(ep.name, dist):
+                info.errors.append("not loaded: deselected by PXOS_PLUGINS / PXOS_DISABLE_PLUGINS")
+                self.info[ep.name] = info
+                continue
+            if ep.name in self.info:
+                self._fail(info, f"a plugin named {ep.name!r} is already loaded from {self.info[ep.name].distribution}")
+                continue
+            try:
+                module = ep.load()
+            except Exception as exc:  # a broken plugin must not take the CLI down
+                self._fail(info, f"failed to import {ep.value}: {type(exc).__name__}: {exc}")
+                continue
+            self._add(info, module)
+
+    def register(self, module: Any, name: str, distribution: str = "?", version: str = "?") -> None:
+        """Register a plugin object directly (tests, embedding)."""
+        self._add(PluginInfo(name, distribution, version, getattr(module, "__name__", repr(module))), module)
+
+    def _selected(self, name: str, dist: str) -> bool:
+        if name in self.disabled or dist in self.disabled:
+            return False
+        return self.only is None or name in self.only or dist in self.only
+
+    def _add(self, info: PluginInfo, module: Any) -> None:
+        try:
+            self.pm.register(module, name=info.name)
+        except Exception as exc:
+            self._fail(info, f"cannot register: {exc}")
+            return
+        info.loaded = True
+        info.hooks = sorted(
+            hook.name for hook in self.pm.get_hookcallers(module) or [] if not hook.name.startswith("_")
+        )
+        self.info[info.name] = info
+        self._registries.clear()
+
+    def _fail(self, info: PluginInfo, problem: str) -> None:
+        info.errors.append(problem)
+        self.info[info.name] = info
+        message = f"plugin {info.name!r} ({info.distribution} {info.version}) skipped: {problem}"
+        if self.strict:
+            raise PluginError(message + " [PXOS_STRICT_PLUGINS is set]")
+        self.warnings.append(message)
+        print(f"pxos-kernel: warning: {message}", file=sys.stderr)
+
+    # -- registries -------------------------------------------------------------------
+
+    @property
+    def hook(self) -> Any:
+        return self.pm.hook
+
+    def registry(self, family: str) -> Registry:
+        """All registrations of ``family`` (see :data:`~pxos_kernel.registrations.FAMILIES`)."""
+        if family in self._conflicts:
+            raise self._conflicts[family]
+        if family not in self._registries:
+            self._registries[family] = self._collect(family)
+        return self._registries[family]
+
+    def _collect(self, family: str) -> Registry:
+        kind = FAMILIES[family]
+        caller = getattr(self.pm.hook, HOOK_OF_FAMILY[family])
+        entries: dict[str, Entry] = {}
+        for info in self.info.values():
+            info.registered.pop(family, None)
+        for impl in reversed(caller.get_hookimpls()):  # registration order
+            info = self.info.get(impl.plugin_name)
+            try:
+                answer = impl.function()
+                values = [] if answer is None else [answer] if isinstance(answer, kind) else list(answer)
+                for value in values:
+                    if not isinstance(value, kind):
+                        raise TypeError(f"returned {type(value).__name__}, not {kind.__name__}")
+            except Exception as exc:
+                if info is not None:
+                    self._fail(info, f"{HOOK_OF_FAMILY[family]} raised {type(exc).__name__}: {exc}")
+                continue
+            for value in values:
+                name = value.name
+                if name in entries:
+                    first = self._describe(entries[name].plugin)
+                    second = self._describe(impl.plugin_name)
+                    error = ConflictError(
+                        f"{family} {name!r} is registered by both {first} and {second}; "
+                        f"uninstall one or set PXOS_DISABLE_PLUGINS={impl.plugin_name}"
+                    )
+                    self._conflicts[family] = error
+                    for plugin in (entries[name].plugin, impl.plugin_name):
+                        if plugin in self.info:
+                            self.info[plugin].errors.append(str(error))
+                    raise error
+                entries[name] = Entry(value, impl.plugin_name)
+                if info is not None:
+                    info.registered.setdefault(family, []).append(name)
+        return Registry(family, entries)
+
+    def _describe(self, plugin: str) -> str:
+        info = self.info.get(plugin)
+        return f"plugin {plugin!r} ({info.distribution})" if info else f"plugin {plugin!r}"
+
+    def collect_all(self) -> list[str]:
+        """Build every registry, returning conflict messages instead of raising."""
+        problems = []
+        for family in FAMILIES:
+            try:
+                self.registry(family)
+            except ConflictError as exc:
+                problems.append(str(exc))
+        return problems

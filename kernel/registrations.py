@@ -1,0 +1,203 @@
+"""Typed registrations: what plugins hand to the kernel.
+
+Each registration hook returns one of these frozen dataclasses (or an iterable
+of them). The kernel gathers them into a :class:`~pxos_kernel.registry.Registry`
+per family, refuses two registrations of one name, and resolves them by name.
+Factories are called lazily, so a plugin's heavy imports happen only when its
+feature is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional, Union
+
+_NAME = re.compile(r"^[a-z][a-z0-9_.-]*$")
+_COMMAND = re.compile(r"^[a-z][a-z0-9-]*( [a-z][a-z0-9-]*)*$")
+
+
+def _check_name(kind: str, value: str, pattern: re.Pattern = _NAME) -> None:
+    if not isinstance(value, str) or not pattern.match(value):
+        raise ValueError(f"{kind} name {value!r} is invalid: use lowercase letters, digits, '-', '_' or '.'")
+
+
+@dataclass(frozen=True)
+class StorageBackend:
+    """A storage backend reachable as ``SCHEME://KEY``.
+
+    ``factory(settings)`` returns an object following
+    :class:`pxos_kernel.interfaces.Storage`. ``settings`` always holds
+    ``root`` (a directory the backend owns under ``PXOS_HOME``) plus the
+    ``storage.SCHEME`` section of the user's config.
+    """
+
+    scheme: str
+    factory: Callable[[Mapping[str, Any]], Any]
+    summary: str
+
+    def __post_init__(self) -> None:
+        _check_name("storage scheme", self.scheme)
+
+    @property
+    def name(self) -> str:
+        return self.scheme
+
+
+@dataclass(frozen=True)
+class InferenceEngine:
+    """An inference engine; ``factory(settings)`` returns an :class:`~pxos_kernel.interfaces.Engine`."""
+
+    name: str
+    factory: Callable[[Mapping[str, Any]], Any]
+    summary: str
+
+    def __post_init__(self) -> None:
+        _check_name("inference engine", self.name)
+
+
+@dataclass(frozen=True)
+class CheckpointSink:
+    """A ledger sink; ``factory(settings)`` returns a :class:`~pxos_kernel.interfaces.Sink`.
+
+    Sinks only persist records. The kernel builds, chains and verifies them.
+    """
+
+    name: str
+    factory: Callable[[Mapping[str, Any]], Any]
+    summary: str
+
+    def __post_init__(self) -> None:
+        _check_name("checkpoint sink", self.name)
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """An agent; ``factory(settings)`` returns an :class:`~pxos_kernel.interfaces.Agent`."""
+
+    name: str
+    factory: Callable[[Mapping[str, Any]], Any]
+    summary: str
+    needs_network: bool = False
+
+    def __post_init__(self) -> None:
+        _check_name("agent", self.name)
+
+
+@dataclass(frozen=True)
+class Guardrail:
+    """A machine check of one rule.
+
+    ``check(subject, context)`` returns a :class:`~pxos_kernel.interfaces.Verdict`.
+    ``subject`` is what is being judged (a proposal, a cartridge name, or
+    ``None`` for the current world); ``context`` is a mapping with at least
+    ``kernel``. ``principle`` groups guardrails in reports (e.g. ``"G3"``).
+    """
+
+    id: str
+    check: Callable[[Any, Mapping[str, Any]], Any]
+    summary: str
+    principle: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", self.id):
+            raise ValueError(f"guardrail id {self.id!r} is invalid")
+
+    @property
+    def name(self) -> str:
+        return self.id
+
+
+@dataclass(frozen=True)
+class BootEmitter:
+    """Builds bootable images for one target.
+
+    ``emit(request)`` takes a :class:`~pxos_kernel.interfaces.BootRequest` and
+    returns a :class:`~pxos_kernel.interfaces.BootImage`. ``run(path, options)``,
+    when given, starts an image (in an emulator) and returns an exit code.
+    """
+
+    target: str
+    emit: Callable[[Any], Any]
+    summary: str
+    run: Optional[Callable[[Any, Mapping[str, Any]], int]] = None
+
+    def __post_init__(self) -> None:
+        _check_name("boot target", self.target)
+
+    @property
+    def name(self) -> str:
+        return self.target
+
+
+@dataclass(frozen=True)
+class Program:
+    """A program the hypervisor can run by name.
+
+    ``entry`` is ``"package.module:function"`` (preferred: a sandboxed child
+    re-imports it by that path) or a callable. The function is called as
+    ``function(*leading_args, *user_args)``; an ``int`` result is the exit code.
+    ``sandbox=True`` means the program may only run sandboxed.
+    """
+
+    name: str
+    entry: Union[str, Callable[..., Any]]
+    summary: str
+    leading_args: tuple[str, ...] = ()
+    sandbox: bool = False
+    origin: str = ""
+
+    def __post_init__(self) -> None:
+        _check_name("program", self.name)
+
+    @property
+    def entry_path(self) -> str:
+        """The ``module:qualname`` path of the entry point."""
+        if isinstance(self.entry, str):
+            return self.entry
+        return f"{self.entry.__module__}:{self.entry.__qualname__}"
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    """A command of ``pxos-kernel``.
+
+    ``name`` may have several words to nest: ``"ledger query"`` adds ``query``
+    under ``ledger``. ``configure_parser(parser)`` adds arguments;
+    ``action(args)`` runs the command and returns an exit code (``None`` = 0).
+    The kernel passes itself as ``args.kernel``.
+    """
+
+    name: str
+    summary: str
+    action: Callable[[argparse.Namespace], Optional[int]]
+    configure_parser: Optional[Callable[[argparse.ArgumentParser], None]] = None
+    description: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        _check_name("subcommand", self.name, _COMMAND)
+
+
+#: The registration hook of each family and the type it must return.
+FAMILIES: dict[str, type] = {
+    "storage": StorageBackend,
+    "inference": InferenceEngine,
+    "sink": CheckpointSink,
+    "agent": AgentSpec,
+    "guardrail": Guardrail,
+    "boot": BootEmitter,
+    "program": Program,
+    "subcommand": Subcommand,
+}
+
+HOOK_OF_FAMILY: dict[str, str] = {
+    "storage": "pxos_storage_backends",
+    "inference": "pxos_inference_engines",
+    "sink": "pxos_checkpoint_sinks",
+    "agent": "pxos_agents",
+    "guardrail": "pxos_guardrails",
+    "boot": "pxos_boot_emitters",
+    "program": "pxos_programs",
+    "subcommand": "pxos_subcommands",
+}

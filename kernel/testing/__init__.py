@@ -1,0 +1,19 @@
+"""Test support for pxOS and its plugins: fixtures and conformance suites.
+
+Conformance suites are test classes a plugin subclasses, providing one fixture::
+
+    from pxos_kernel.testing import StorageConformance
+
+    class TestMyStore(StorageConformance):
+        @pytest.fixture
+        def storage(self, tmp_path):
+            return MyStore(tmp_path)
+"""
+
+from pxos_kernel.testing.conformance import (  # noqa: F401
+    AgentConformance,
+    EngineConformance,
+    SinkConformance,
+    StorageConformance,
+)
+from pxos_kernel.testing.system import require_system_package  # noqa: F401

@@ -1,0 +1,41 @@
+"""pytest plugin (entry point ``pytest11``): fixtures every pxOS test suite can use."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def pxos_home(tmp_path, monkeypatch):
+    """A fresh, empty ``PXOS_HOME`` for one test (set in the environment too)."""
+    home = tmp_path / "pxos-home"
+    home.mkdir()
+    monkeypatch.setenv("PXOS_HOME", str(home))
+    for variable in ("PXOS_PLUGINS", "PXOS_DISABLE_PLUGINS", "PXOS_STRICT_PLUGINS", "PXOS_WORLD",
+                     "PXOS_LEDGER_KEY_FILE"):
+        monkeypatch.delenv(variable, raising=False)
+    return home
+
+
+@pytest.fixture
+def pxos_kernel(pxos_home):
+    """A booted :class:`~pxos_kernel.core.Kernel` on a fresh ``PXOS_HOME``; closed afterwards."""
+    from pxos_kernel.core import Kernel
+
+    kernel = Kernel(pxos_home)
+    yield kernel
+    kernel.close()
+
+
+@pytest.fixture
+def pxos_cli(pxos_home, capsys):
+    """Run ``pxos-kernel`` in-process: ``code, out, err = pxos_cli("plugins", "--json")``."""
+    from pxos_kernel.cli import main
+
+    def run(*argv: str):
+        capsys.readouterr()
+        code = main(list(argv))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

@@ -1,0 +1,1 @@
+"""Data only: the YAML manifests shipped with the kernel (importable as ``pxos_kernel.manifests``)."""
