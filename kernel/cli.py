@@ -67,7 +67,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         kernel = Kernel()
         parser = build_parser(kernel)
+        # argparse mishandles "--" below nested subcommands, so split it off here.
+        rest: list[str] = []
+        if "--" in argv:
+            cut = argv.index("--")
+            argv, rest = argv[:cut], argv[cut + 1:]
         args = parser.parse_args(argv)
+        args.rest = rest
         action = getattr(args, "_action", None)
         if action is None:
             (getattr(args, "_group", None) or parser).print_help(sys.stderr)

@@ -19,7 +19,7 @@ def configure_run(parser) -> None:
 
 
 def run_run(args) -> int:
-    program_args = args.args
+    program_args = [*args.args, *args.rest]
     if os.getcwd() not in sys.path:  # `run mymodule:main` finds modules in the current directory, like python -m
         sys.path.insert(0, os.getcwd())
     limits = {"memory_mb": args.memory_mb} if args.memory_mb else None
