@@ -1,0 +1,218 @@
+import functools
+import json
+
+import pytest
+
+from pxos_kernel.errors import LedgerCorruptError, LedgerError, NotFoundError
+from pxos_kernel.jsonl_sink import JsonlSink
+from pxos_kernel.ledger import ATOM_ID, GENESIS_PREV, Ledger, record_hash
+from pxos_kernel.testing import SinkConformance
+
+
+class TestJsonlSinkConformance(SinkConformance):
+    @pytest.fixture
+    def make_sink(self, tmp_path):
+        return functools.partial(JsonlSink, tmp_path / "ledger.jsonl")
+
+
+@pytest.fixture
+def path(tmp_path):
+    return tmp_path / "ledger.jsonl"
+
+
+def fill(path, n=5, key=None):
+    ledger = Ledger(JsonlSink(path), key=key)
+    records = [ledger.append("TEST", "step", {"i": i}, corridor="DISTRICT_1.CHAMBER_TEST.NODE_PRE")
+               for i in range(n)]
+    ledger.close()
+    return records
+
+
+def lines(path):
+    return path.read_bytes().splitlines(keepends=True)
+
+
+def verify(path, key=None):
+    return Ledger(JsonlSink(path), key=key).verify()
+
+
+def test_record_format(path):
+    first, second = fill(path, 2)
+    assert first["prev"] == GENESIS_PREV and second["prev"] == first["hash"]
+    assert ATOM_ID.match(first["id"]) and first["id"].endswith("-000001")
+    assert first["hash"] == record_hash(first)
+    assert set(first) == {"v", "seq", "id", "type", "ts", "agent", "corridor", "op", "payload", "prev", "hash"}
+    assert json.loads(lines(path)[0]) == first
+
+
+def test_atom_ids_never_overflow(path):
+    ledger = Ledger(JsonlSink(path))
+    record = None
+    for _ in range(3):
+        record = ledger.append("RUN", "x")
+    assert record["id"].split("-")[-1] == "000003"
+
+
+def test_intact_ledger_verifies(path):
+    fill(path, 10)
+    report = verify(path)
+    assert report.ok and report.records == 10 and report.head_seq == 10
+
+
+def edit(path):
+    data = lines(path)
+    record = json.loads(data[2])
+    record["payload"]["i"] = 999
+    data[2] = (json.dumps(record) + "\n").encode()
+    path.write_bytes(b"".join(data))
+
+
+def delete(path):
+    data = lines(path)
+    del data[2]
+    path.write_bytes(b"".join(data))
+
+
+def insert(path):
+    data = lines(path)
+    data.insert(2, data[1])
+    path.write_bytes(b"".join(data))
+
+
+def reorder(path):
+    data = lines(path)
+    data[1], data[2] = data[2], data[1]
+    path.write_bytes(b"".join(data))
+
+
+def rehash_one(path):
+    """Edit a record and recompute its own hash: only the next link betrays it."""
+    data = lines(path)
+    record = json.loads(data[2])
+    record["payload"]["i"] = 999
+    record["hash"] = record_hash(record)
+    data[2] = (json.dumps(record) + "\n").encode()
+    path.write_bytes(b"".join(data))
+
+
+@pytest.mark.parametrize("mutation, what, index", [
+    (edit, "hash mismatch", 3), (delete, "sequence number", 3), (insert, "sequence number", 3),
+    (reorder, "sequence number", 2), (rehash_one, "link broken", 4),
+])
+def test_every_mutation_is_detected_at_its_place(path, mutation, what, index):
+    fill(path, 6)
+    mutation(path)
+    report = verify(path)
+    assert not report.ok
+    assert what in report.problem.what
+    assert report.problem.index == index
+
+
+def test_hmac_key_makes_rehashing_useless(path, tmp_path):
+    key = b"k" * 32
+    fill(path, 4, key=key)
+    assert verify(path, key).ok
+    assert not verify(path).ok  # without the key the hashes do not match
+    rehash_one(path)
+    data = lines(path)
+    for i in range(3, len(data)):  # a forger re-chains everything after the edit, but has no key
+        prev = json.loads(data[i - 1])["hash"]
+        record = json.loads(data[i])
+        record["prev"] = prev
+        record["hash"] = record_hash(record)
+        data[i] = (json.dumps(record) + "\n").encode()
+    path.write_bytes(b"".join(data))
+    report = verify(path, key)
+    assert not report.ok and "hash mismatch" in report.problem.what
+
+
+def test_torn_last_line_is_reported_and_blocks_appends(path):
+    fill(path, 3)
+    with open(path, "ab") as stream:
+        stream.write(b'{"v":1,"seq":4,"id":"ATOM-RUN')
+    before = path.read_bytes()
+    report = verify(path)
+    assert not report.ok and report.records == 3
+    assert "line 4" in report.problem.what and "torn" in report.problem.what
+    with pytest.raises(LedgerCorruptError, match="torn"):
+        Ledger(JsonlSink(path)).append("TEST", "after-crash")
+    assert path.read_bytes() == before  # the append did not make it worse
+
+
+def test_repair_sets_the_torn_tail_aside(path):
+    fill(path, 3)
+    with open(path, "ab") as stream:
+        stream.write(b'{"v":1,"seq":4')
+    result = JsonlSink(path).repair()
+    assert result["removed_bytes"] == len(b'{"v":1,"seq":4') and result["kept_records"] == 3
+    assert open(result["saved_to"], "rb").read() == b'{"v":1,"seq":4'
+    assert verify(path).ok
+    assert Ledger(JsonlSink(path)).append("TEST", "resumed")["seq"] == 4
+
+
+def test_repair_refuses_damage_in_the_middle(path):
+    fill(path, 4)
+    data = lines(path)
+    data[1] = b"garbage\n"
+    path.write_bytes(b"".join(data))
+    before = path.read_bytes()
+    with pytest.raises(LedgerCorruptError, match="not the last"):
+        JsonlSink(path).repair()
+    assert path.read_bytes() == before
+
+
+def test_non_json_ledger_is_an_error(path):
+    path.write_text("this is not a ledger\n")
+    report = verify(path)
+    assert not report.ok and "not JSON" in report.problem.what
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"corridor": "DISTRICT_X.CHAMBER_A.NODE_B"}, "corridor"),
+    ({"payload": {"x": object()}}, "not JSON-serialisable"),
+    ({"payload": {"x": float("nan")}}, "not JSON-serialisable"),
+])
+def test_bad_appends_are_refused_and_append_nothing(path, kwargs, message):
+    ledger = Ledger(JsonlSink(path))
+    with pytest.raises(LedgerError, match=message):
+        ledger.append("TEST", "bad", **kwargs)
+    assert path.read_bytes() == b""
+
+
+def test_bad_record_type_is_refused(path):
+    with pytest.raises(LedgerError, match="record type"):
+        Ledger(JsonlSink(path)).append("lower", "x")
+
+
+def test_unknown_version_is_reported(path):
+    fill(path, 2)
+    data = lines(path)
+    record = json.loads(data[1])
+    record["v"] = 2
+    record["hash"] = record_hash(record)
+    data[1] = (json.dumps(record) + "\n").encode()
+    path.write_bytes(b"".join(data))
+    assert "unknown record version" in verify(path).problem.what
+
+
+def test_find_by_atom_id(path):
+    records = fill(path, 3)
+    ledger = Ledger(JsonlSink(path))
+    assert ledger.find(records[1]["id"]) == records[1]
+    with pytest.raises(NotFoundError):
+        ledger.find("ATOM-TEST-20000101-000002")
+    with pytest.raises(NotFoundError, match="not an ATOM id"):
+        ledger.find("nonsense")
+
+
+def test_verify_from_a_sequence_number(path):
+    fill(path, 6)
+    report = Ledger(JsonlSink(path)).verify(4)
+    assert report.ok and report.records == 3
+
+
+def test_bad_durability_is_a_config_error(path):
+    from pxos_kernel.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="durability"):
+        JsonlSink(path, durability="sometimes")
