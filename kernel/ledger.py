@@ -124,32 +124,98 @@ class Ledger:
         agent: Optional[str] = None,
     ) -> dict:
         """Append one record and return it (with its ``seq``, ``id`` and ``hash``)."""
-        if not isinstance(record_type, str) or not RECORD_TYPE.match(record_type):
-            raise LedgerError(f"record type {record_type!r} must be upper-case letters, digits and '_'")
-        if not isinstance(op, str) or not op:
-            raise LedgerError("record op must be a non-empty string")
-        check_corridor(corridor)
+        _check_entry(record_type, op, payload, corridor)
         payload = {} if payload is None else payload
-        try:
-            canonical_json(payload)
-        except (TypeError, ValueError) as exc:
-            raise LedgerError(f"checkpoint payload is not JSON-serialisable: {exc}") from None
         for attempt in range(MAX_APPEND_ATTEMPTS):
             if attempt:
                 wait_backoff(attempt)
-            head = self.sink.head()
-            seq = 1 if head is None else head["seq"] + 1
-            ts = _utc_now()
-            record = {
-                "v": VERSION, "seq": seq, "id": atom_id(record_type, ts, seq), "type": record_type,
-                "ts": ts, "agent": agent or self.agent, "corridor": corridor, "op": op,
-                "payload": payload, "prev": GENESIS_PREV if head is None else head["hash"],
-            }
-            record["hash"] = record_hash(record, self.key)
+            record = self._build(record_type, op, payload, corridor, agent, self.sink.head())
             if self.sink.compare_and_append(record):
                 self._last = record
                 return record
         raise LedgerError(f"ledger {self.location}: gave up after {MAX_APPEND_ATTEMPTS} conflicting appends")
+
+    def append_many(self, entries: list[dict], *, agent: Optional[str] = None) -> list[dict]:
+        """Append several records atomically, all or none, as consecutive sequence numbers.
+
+        Each entry is ``{"type", "op", "payload", "corridor"?, "agent"?}``. Needs a sink with
+        ``compare_and_append_many`` (one transaction); others raise LedgerError.
+        """
+        many = getattr(self.sink, "compare_and_append_many", None)
+        if many is None:
+            raise LedgerError(f"the ledger sink at {self.location} cannot append several records atomically")
+        if not entries:
+            return []
+        for entry in entries:
+            _check_entry(entry["type"], entry["op"], entry.get("payload"), entry.get("corridor", DEFAULT_CORRIDOR))
+        for attempt in range(MAX_APPEND_ATTEMPTS):
+            if attempt:
+                wait_backoff(attempt)
+            head = self.sink.head()
+            records: list[dict] = []
+            for entry in entries:
+                records.append(self._build(entry["type"], entry["op"], entry.get("payload") or {},
+                                           entry.get("corridor", DEFAULT_CORRIDOR),
+                                           entry.get("agent") or agent, records[-1] if records else head))
+            if many(records):
+                self._last = records[-1]
+                return records
+        raise LedgerError(f"ledger {self.location}: gave up after {MAX_APPEND_ATTEMPTS} conflicting appends")
+
+    def _build(self, record_type: str, op: str, payload: Any, corridor: str, agent: Optional[str],
+               head: Optional[dict]) -> dict:
+        seq = 1 if head is None else head["seq"] + 1
+        ts = _utc_now()
+        record = {
+            "v": VERSION, "seq": seq, "id": atom_id(record_type, ts, seq), "type": record_type,
+            "ts": ts, "agent": agent or self.agent, "corridor": corridor, "op": op,
+            "payload": payload, "prev": GENESIS_PREV if head is None else head["hash"],
+        }
+        record["hash"] = record_hash(record, self.key)
+        return record
+
+    def seal(self) -> dict:
+        """A signed statement of the current head: tree size, head hash and Merkle root.
+
+        Kept outside the ledger, it lets :meth:`check_head` detect records cut from
+        the tail. With an HMAC key it is signed; without one it only carries a digest.
+        """
+        report = self.verify()
+        if not report.ok:
+            raise LedgerCorruptError(f"ledger {self.location} does not verify, refusing to seal it: {report.problem}")
+        leaves = []
+        for record in self.sink.read(1):
+            if len(leaves) == report.records:  # a writer may have appended since
+                break
+            leaves.append(leaf_hash(record))
+        head = {"format": "pxos-ledger-head", "version": 1, "location": self.location,
+                "tree_size": len(leaves), "head_hash": report.head_hash, "root": merkle_root(leaves),
+                "ts": _utc_now(), "signed": self.key is not None}
+        head["signature"] = _sign(head, self.key)
+        return head
+
+    def check_head(self, head: dict) -> Optional[str]:
+        """What is wrong with the ledger against a sealed ``head`` (or ``None`` when it holds)."""
+        if not isinstance(head, dict) or head.get("format") != "pxos-ledger-head":
+            raise LedgerError("the sealed head is not a pxos-ledger-head document")
+        problem = check_head_signature(head, self.key)
+        if problem:
+            return problem
+        size = head["tree_size"]
+        leaves, last = [], None
+        for record in self.sink.read(1):
+            if len(leaves) == size:
+                break
+            leaves.append(leaf_hash(record))
+            last = record
+        if len(leaves) < size:
+            return (f"truncated at the tail: the sealed head covers {size} records, "
+                    f"the ledger has only {len(leaves)}")
+        if size and last.get("hash") != head["head_hash"]:
+            return f"record {size} has hash {str(last.get('hash'))[:16]}..., the sealed head says {head['head_hash'][:16]}..."
+        if merkle_root(leaves) != head["root"]:
+            return "the Merkle root of the first records does not match the sealed head"
+        return None
 
     def records(self, start_seq: int = 1) -> Iterator[dict]:
         """Every record from ``start_seq`` in storage order (unverified)."""
@@ -197,6 +263,62 @@ class Ledger:
 
     def close(self) -> None:
         self.sink.close()
+
+
+def _check_entry(record_type: Any, op: Any, payload: Any, corridor: Any) -> None:
+    if not isinstance(record_type, str) or not RECORD_TYPE.match(record_type):
+        raise LedgerError(f"record type {record_type!r} must be upper-case letters, digits and '_'")
+    if not isinstance(op, str) or not op:
+        raise LedgerError("record op must be a non-empty string")
+    check_corridor(corridor)
+    try:
+        canonical_json({} if payload is None else payload)
+    except (TypeError, ValueError) as exc:
+        raise LedgerError(f"checkpoint payload is not JSON-serialisable: {exc}") from None
+
+
+# -- Merkle tree (RFC 9162 section 2.1) and sealed heads --------------------------------
+
+
+def leaf_hash(record: dict) -> str:
+    """``SHA-256(0x00 || canonical JSON of the whole record)``, hex."""
+    return hashlib.sha256(b"\x00" + canonical_json(record).encode("utf-8")).hexdigest()
+
+
+def node_hash(left: str, right: str) -> str:
+    """``SHA-256(0x01 || left || right)`` over the raw digests, hex."""
+    return hashlib.sha256(b"\x01" + bytes.fromhex(left) + bytes.fromhex(right)).hexdigest()
+
+
+def merkle_root(leaves: list[str]) -> str:
+    """The Merkle tree hash of leaf hashes (RFC 9162 MTH); the empty tree hashes ``b""``."""
+    if not leaves:
+        return hashlib.sha256(b"").hexdigest()
+    if len(leaves) == 1:
+        return leaves[0]
+    split = 1 << ((len(leaves) - 1).bit_length() - 1)  # the largest power of two below n
+    return node_hash(merkle_root(leaves[:split]), merkle_root(leaves[split:]))
+
+
+def _sign(head: dict, key: Optional[bytes]) -> str:
+    body = canonical_json({k: v for k, v in head.items() if k != "signature"}).encode("utf-8")
+    if key is None:
+        return hashlib.sha256(body).hexdigest()
+    return hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def check_head_signature(head: dict, key: Optional[bytes]) -> Optional[str]:
+    """What is wrong with a sealed head's signature, or ``None``."""
+    missing = [f for f in ("tree_size", "head_hash", "root", "signed", "signature") if f not in head]
+    if missing:
+        return f"the sealed head lacks {', '.join(missing)}"
+    if head["signed"] and key is None:
+        return "the sealed head is signed with an HMAC key, and no key is configured to check it"
+    if not head["signed"] and key is not None:
+        return "the sealed head is unsigned but this ledger has an HMAC key: a signed head was expected"
+    if not hmac.compare_digest(str(head["signature"]), _sign(head, key)):
+        return "the sealed head's signature does not match (edited, or a different key)"
+    return None
 
 
 def check_record(record: Any, expected_seq: int, prev_hash: str, key: Optional[bytes] = None) -> str:
