@@ -25,6 +25,7 @@ GROUP = "pxos"
 KERNEL_PLUGIN = "kernel"
 _LIST = re.compile(r"^\s*[A-Za-z0-9][A-Za-z0-9._-]*\s*(,\s*[A-Za-z0-9][A-Za-z0-9._-]*\s*)*,?\s*$")
 T = TypeVar("T")
+_REGISTRATIONS = tuple(FAMILIES.values())
 
 
 @dataclass
@@ -191,11 +192,11 @@ class Plugins:
         entries: dict[str, Entry] = {}
         for info in self.info.values():
             info.registered.pop(family, None)
-        for impl in reversed(caller.get_hookimpls()):  # registration order
+        for impl in caller.get_hookimpls():  # in registration order
             info = self.info.get(impl.plugin_name)
             try:
                 answer = impl.function()
-                values = [] if answer is None else [answer] if isinstance(answer, kind) else list(answer)
+                values = [] if answer is None else [answer] if isinstance(answer, _REGISTRATIONS) else list(answer)
                 for value in values:
                     if not isinstance(value, kind):
                         raise TypeError(f"returned {type(value).__name__}, not {kind.__name__}")

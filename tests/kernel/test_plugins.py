@@ -1,0 +1,119 @@
+"""Plugin loading and registries, with plugin objects registered in-process.
+
+(Plugins installed with pip into a real environment are tested in test_third_party_plugins.py.)
+"""
+
+from importlib.metadata import EntryPoint
+
+import pytest
+
+from pxos_kernel import CheckpointSink, Program, StorageBackend, hookimpl
+from pxos_kernel.errors import ConflictError, NotFoundError, PluginError
+from pxos_kernel.plugins import Plugins, parse_name_list
+
+
+class Greeter:
+    @hookimpl
+    def pxos_programs(self):
+        return [Program("greet", "pxos_kernel.programs:hello", "greets")]
+
+
+class AnotherGreeter:
+    @hookimpl
+    def pxos_programs(self):
+        return Program("greet", "pxos_kernel.programs:hello", "greets too")
+
+
+class WrongType:
+    @hookimpl
+    def pxos_storage_backends(self):
+        return CheckpointSink("oops", dict, "a sink where a backend belongs")
+
+
+class Exploding:
+    @hookimpl
+    def pxos_storage_backends(self):
+        raise RuntimeError("boom")
+
+
+def plugins(env=None):
+    return Plugins(env or {})
+
+
+def test_registrations_are_collected_and_resolved():
+    p = plugins()
+    p.register(Greeter(), "greeter", "greeter-dist", "1.0")
+    registry = p.registry("program")
+    assert registry.get("greet").summary == "greets" and registry.owner("greet") == "greeter"
+    assert p.info["greeter"].registered == {"program": ["greet"]}
+
+
+def test_unknown_name_lists_what_is_available():
+    p = plugins()
+    p.register(Greeter(), "greeter")
+    with pytest.raises(NotFoundError, match=r"no program named 'nope' \(available: greet\)"):
+        p.registry("program").get("nope")
+
+
+def test_conflicting_names_are_an_error_naming_both_plugins():
+    p = plugins()
+    p.register(Greeter(), "greeter", "greeter-dist")
+    p.register(AnotherGreeter(), "copycat", "copycat-dist")
+    with pytest.raises(ConflictError) as info:
+        p.registry("program")
+    message = str(info.value)
+    assert "'greeter' (greeter-dist)" in message and "'copycat' (copycat-dist)" in message
+    assert "PXOS_DISABLE_PLUGINS=copycat" in message
+    assert p.collect_all() == [message]
+
+
+@pytest.mark.parametrize("bad, problem", [(WrongType(), "returned CheckpointSink, not StorageBackend"),
+                                          (Exploding(), "raised RuntimeError: boom")])
+def test_bad_registrations_are_skipped_with_a_warning(bad, problem, capsys):
+    p = plugins()
+    p.register(bad, "bad", "bad-dist", "0.1")
+    p.register(type("Good", (), {"pxos_storage_backends": hookimpl(
+        lambda self: StorageBackend("mem", dict, "fine"))})(), "good")
+    assert p.registry("storage").names() == ["mem"]
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "plugin 'bad' (bad-dist 0.1) skipped" in err and problem in err
+
+
+def test_strict_mode_makes_bad_plugins_fatal():
+    p = plugins({"PXOS_STRICT_PLUGINS": "1"})
+    p.register(Exploding(), "bad")
+    with pytest.raises(PluginError, match="PXOS_STRICT_PLUGINS"):
+        p.registry("storage")
+
+
+def entry_point(name, value):
+    return EntryPoint(name=name, value=value, group="pxos")
+
+
+def test_entry_points_that_fail_to_import_are_skipped(capsys):
+    p = plugins()
+    p.load_entry_points([entry_point("broken", "no_such_module_for_pxos:plugin"),
+                         entry_point("fine", "pxos_kernel.builtin")])
+    assert p.info["broken"].loaded is False and "failed to import" in p.info["broken"].errors[0]
+    assert p.info["fine"].loaded is True
+    assert "plugin 'broken'" in capsys.readouterr().err
+
+
+def test_plugin_selection_by_environment():
+    p = plugins({"PXOS_PLUGINS": "fine"})
+    p.load_entry_points([entry_point("other", "no_such_module_for_pxos"), entry_point("fine", "pxos_kernel.builtin")])
+    assert p.info["fine"].loaded and not p.info["other"].loaded and not p.warnings
+    p = plugins({"PXOS_DISABLE_PLUGINS": "fine"})
+    p.load_entry_points([entry_point("fine", "pxos_kernel.builtin")])
+    assert not p.info["fine"].loaded and "deselected" in p.info["fine"].errors[0]
+
+
+@pytest.mark.parametrize("value", ["a,,b", "a;b", "a b", ",", "x=y"])
+def test_malformed_plugin_lists_are_refused(value):
+    with pytest.raises(PluginError, match="malformed"):
+        parse_name_list("PXOS_PLUGINS", value)
+
+
+def test_plugin_lists_allow_spaces_and_trailing_commas():
+    assert parse_name_list("PXOS_PLUGINS", " a , b,") == {"a", "b"}
+    assert parse_name_list("PXOS_PLUGINS", "") is None
