@@ -20,7 +20,23 @@ def _error(message: str, code: int = 1) -> int:
     return code
 
 
-def build_parser(kernel) -> argparse.ArgumentParser:
+def chosen_command(names: list[str], argv: Sequence[str]) -> Optional[str]:
+    """The registered command named by the leading words of ``argv`` (longest match)."""
+    words = [w for w in argv if not w.startswith("-")]
+    best = None
+    for name in names:
+        parts = name.split()
+        if words[:len(parts)] == parts and (best is None or len(parts) > len(best.split())):
+            best = name
+    return best
+
+
+def build_parser(kernel, argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The whole command tree, with arguments declared only for the command being run.
+
+    Declaring arguments imports a command's module; doing it for the chosen
+    command alone keeps start-up independent of how many plugins are installed.
+    """
     from pxos_kernel import __version__
 
     parser = argparse.ArgumentParser(prog=PROG, description="pxOS: a pixel-native runtime. Every run is logged "
@@ -31,6 +47,7 @@ def build_parser(kernel) -> argparse.ArgumentParser:
     groups: dict[tuple[str, ...], argparse._SubParsersAction] = {(): top}
     parsers: dict[tuple[str, ...], argparse.ArgumentParser] = {(): parser}
     registry = kernel.registry("subcommand")
+    selected = chosen_command(registry.names(), argv)
     for name in sorted(registry.names(), key=lambda n: (n.count(" "), n)):
         command = registry.get(name)
         words = tuple(name.split())
@@ -44,7 +61,7 @@ def build_parser(kernel) -> argparse.ArgumentParser:
                 groups[prefix] = parsers[prefix].add_subparsers(dest=f"command_{depth}", metavar="COMMAND")
         sub = groups[words[:-1]].add_parser(words[-1], help=command.summary,
                                             description=command.description or command.summary)
-        if command.configure_parser:
+        if command.configure_parser and name == selected:
             command.configure_parser(sub)
         sub.set_defaults(_action=command.action)
         parsers[words] = sub
@@ -66,7 +83,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from pxos_kernel.core import Kernel
 
         kernel = Kernel()
-        parser = build_parser(kernel)
+        parser = build_parser(kernel, argv)
         # argparse mishandles "--" below nested subcommands, so split it off here.
         rest: list[str] = []
         if "--" in argv:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from pxos_kernel.config import World, home_dir, load_config, load_world
 from pxos_kernel.errors import ConfigError, NotFoundError
-from pxos_kernel.ledger import Ledger
 from pxos_kernel.plugins import Plugins, Registry
+
+if TYPE_CHECKING:
+    from pxos_kernel.ledger import Ledger
 
 
 class Kernel:
@@ -101,8 +103,10 @@ class Kernel:
     # -- the ledger ---------------------------------------------------------------------
 
     @cached_property
-    def ledger(self) -> Ledger:
+    def ledger(self) -> "Ledger":
         """The ledger, on the sink named by config ``ledger.sink`` or the world's default."""
+        from pxos_kernel.ledger import Ledger
+
         settings = self.section("ledger")
         sink_name = settings.get("sink") or self.world.defaults.get("checkpoint_sink", "jsonl")
         sink = self.registry("sink").get(sink_name).factory({"root": str(self.state_dir("ledger")), **settings})

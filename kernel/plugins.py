@@ -12,12 +12,12 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass, field
-from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Generic, Iterator, Mapping, Optional, TypeVar
 
 import pluggy
 
 from pxos_kernel import hookspecs
+from pxos_kernel.entrypoints import PluginEntryPoint, find_entry_points
 from pxos_kernel.errors import ConflictError, NotFoundError, PluginError
 from pxos_kernel.registrations import FAMILIES, HOOK_OF_FAMILY
 
@@ -121,11 +121,10 @@ class Plugins:
 
     # -- loading ---------------------------------------------------------------------
 
-    def load_entry_points(self, eps: Optional[list[EntryPoint]] = None) -> None:
+    def load_entry_points(self, eps: Optional[list[PluginEntryPoint]] = None) -> None:
         """Load every selected entry point of group ``pxos``, skipping broken ones."""
-        for ep in entry_points(group=GROUP) if eps is None else eps:
-            dist = ep.dist.name if ep.dist else "?"
-            version = ep.dist.version if ep.dist else "?"
+        for ep in find_entry_points(GROUP) if eps is None else eps:
+            dist, version = ep.distribution, ep.version
             info = PluginInfo(ep.name, dist, version, ep.value)
             if not self._selected(ep.name, dist):
                 info.errors.append("not loaded: deselected by PXOS_PLUGINS / PXOS_DISABLE_PLUGINS")

@@ -9,10 +9,12 @@ feature is used.
 
 from __future__ import annotations
 
-import argparse
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Union
+
+if TYPE_CHECKING:
+    import argparse
 
 _NAME = re.compile(r"^[a-z][a-z0-9_.-]*$")
 _COMMAND = re.compile(r"^[a-z][a-z0-9-]*( [a-z][a-z0-9-]*)*$")
@@ -171,8 +173,8 @@ class Subcommand:
 
     name: str
     summary: str
-    action: Callable[[argparse.Namespace], Optional[int]]
-    configure_parser: Optional[Callable[[argparse.ArgumentParser], None]] = None
+    action: Callable[["argparse.Namespace"], Optional[int]]
+    configure_parser: Optional[Callable[["argparse.ArgumentParser"], None]] = None
     description: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:

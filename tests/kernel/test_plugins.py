@@ -3,12 +3,11 @@
 (Plugins installed with pip into a real environment are tested in test_third_party_plugins.py.)
 """
 
-from importlib.metadata import EntryPoint
-
 import pytest
 
 from pxos_kernel import CheckpointSink, Program, StorageBackend, hookimpl
 from pxos_kernel.errors import ConflictError, NotFoundError, PluginError
+from pxos_kernel.entrypoints import PluginEntryPoint, find_entry_points
 from pxos_kernel.plugins import Plugins, parse_name_list
 
 
@@ -87,7 +86,7 @@ def test_strict_mode_makes_bad_plugins_fatal():
 
 
 def entry_point(name, value):
-    return EntryPoint(name=name, value=value, group="pxos")
+    return PluginEntryPoint(name, value, "test-dist", "1.0")
 
 
 def test_entry_points_that_fail_to_import_are_skipped(capsys):
@@ -117,3 +116,21 @@ def test_malformed_plugin_lists_are_refused(value):
 def test_plugin_lists_allow_spaces_and_trailing_commas():
     assert parse_name_list("PXOS_PLUGINS", " a , b,") == {"a", "b"}
     assert parse_name_list("PXOS_PLUGINS", "") is None
+
+
+def test_entry_points_are_found_like_importlib_metadata_finds_them():
+    from importlib.metadata import entry_points
+
+    expected = sorted((ep.name, ep.value, ep.dist.name.replace("_", "-").lower()) for ep in entry_points(group="pxos"))
+    found = sorted((ep.name, ep.value, ep.distribution) for ep in find_entry_points("pxos"))
+    assert found == expected
+
+
+def test_entry_points_txt_parsing(tmp_path):
+    dist = tmp_path / "my_plugin-1.2.3.dist-info"
+    dist.mkdir()
+    (dist / "entry_points.txt").write_text("[console_scripts]\nx = a:b\n\n[pxos]\nmine = my_plugin.hooks\n"
+                                           "# comment\nother = my_plugin.more:obj\n")
+    found = find_entry_points("pxos", [str(tmp_path)])
+    assert found == [PluginEntryPoint("mine", "my_plugin.hooks", "my-plugin", "1.2.3"),
+                     PluginEntryPoint("other", "my_plugin.more:obj", "my-plugin", "1.2.3")]
