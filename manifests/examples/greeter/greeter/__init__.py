@@ -1,0 +1,5 @@
+"""greeter: a package that runs from a .pxa pixel archive."""
+
+from .words import greeting
+
+__all__ = ["greeting"]

@@ -1,0 +1,247 @@
+"""The ``pxos-kernel cartridge ...`` commands: thin wrappers over the archive and registry API."""
+
+from __future__ import annotations
+
+import sys
+
+from pxos_kernel.commands import add_json_flag, print_json, print_table
+
+
+def _registry(args):
+    from pxos_cartridge.registry import CartridgeRegistry
+
+    return CartridgeRegistry(args.kernel)
+
+
+def _ref(parser, help_text: str = "NAME or NAME@VERSION") -> None:
+    parser.add_argument("cartridge", metavar="NAME[@VERSION]", help=help_text)
+
+
+def _approval(parser) -> None:
+    parser.add_argument("--approved-by", required=True, metavar="WHO", help="who approves this transition")
+    parser.add_argument("--approver", choices=("human", "llm"), default="human",
+                        help="whether the approver is a human or an LLM (breaking changes need a human)")
+    parser.add_argument("--reason", required=True, metavar="WHY", help="why (recorded in history and ledger)")
+    add_json_flag(parser)
+
+
+def _show_record(record: dict) -> None:
+    tests = record.get("tests") or {}
+    rows = [
+        ("cartridge", f"{record['name']}@{record['version']}"), ("status", record["status"]),
+        ("parent", record["parent"] or "-"), ("generation", record["generation"]),
+        ("builder", f"{record['builder']['kind']}:{record['builder']['who']}"), ("created", record["created"]),
+        ("sha256", record["sha256"]), ("size", record["size"]), ("breaking", record["breaking"]),
+        ("capabilities", ", ".join(record["capabilities"]) or "-"), ("notes", record["notes"] or "-"),
+        ("tests", "never run" if not tests else
+         f"{'PASSED' if tests['passed'] else 'FAILED'} ({tests['status']}, exit {tests['exit_code']}, "
+         f"{tests['counts'] or 'no counts'}, run {tests['run_id']})"),
+    ]
+    if record.get("promoted"):
+        p = record["promoted"]
+        rows.append(("made current", f"{p['action']} by {p['kind']}:{p['by']} at {p['at']}: {p['reason']}"))
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+
+
+# -- archives -----------------------------------------------------------------------------
+
+
+def configure_pack(parser) -> None:
+    parser.add_argument("directory", help="the directory tree to pack")
+    parser.add_argument("-o", "--output", required=True, metavar="NAME.pxa", help="the archive to write")
+    parser.add_argument("--manifest", metavar="YAML", help="cartridge manifest (default: DIR/cartridge.yaml)")
+    parser.add_argument("--level", type=int, default=6, help="zlib level 0-9 (default 6)")
+    add_json_flag(parser)
+
+
+def run_pack(args) -> int:
+    from pxos_cartridge.archive import file_sha256, pack_tree
+
+    meta = pack_tree(args.directory, args.output, manifest=args.manifest, level=args.level)
+    summary = {"archive": args.output, "members": len(meta["members"]), "payload": meta["length"],
+               "sha256": file_sha256(args.output), "cartridge": meta.get("cartridge") or {}}
+    if args.json:
+        print_json(summary)
+    else:
+        print(f"packed {summary['members']} files ({summary['payload']} bytes) into {args.output} "
+              f"(sha256 {summary['sha256'][:16]})")
+    return 0
+
+
+def configure_members(parser) -> None:
+    parser.add_argument("archive", help="a .pxa file")
+    add_json_flag(parser)
+
+
+def run_members(args) -> int:
+    from pxos_cartridge.archive import open_archive
+
+    archive = open_archive(args.archive)
+    if args.json:
+        print_json({"archive": str(archive.path), "sha256": archive.sha256, "manifest": archive.manifest,
+                    "members": [m.as_dict() for m in archive.members.values()]})
+    else:
+        print_table(["path", "size", "mode", "sha256"],
+                    [[m.path, m.size, oct(m.mode), m.sha256[:16]] for m in archive.members.values()])
+    return 0
+
+
+def configure_unpack(parser) -> None:
+    parser.add_argument("archive", help="a .pxa file")
+    parser.add_argument("-d", "--dest", required=True, help="directory to extract into")
+
+
+def run_unpack(args) -> int:
+    from pxos_cartridge.archive import open_archive
+
+    archive = open_archive(args.archive)
+    archive.extract(args.dest)
+    print(f"extracted {len(archive.members)} files into {args.dest}")
+    return 0
+
+
+# -- registry ----------------------------------------------------------------------------
+
+
+def configure_register(parser) -> None:
+    parser.add_argument("archive", help="a .pxa file")
+    parser.add_argument("--name", help="cartridge name (default: the manifest's)")
+    parser.add_argument("--version", dest="cartridge_version", help="version (default: the manifest's)")
+    parser.add_argument("--parent", help="parent version (default: the current one, else the latest)")
+    parser.add_argument("--builder", choices=("human", "llm"), default="human", help="who built it: human or llm")
+    parser.add_argument("--by", dest="who", help="the builder's name (default: your login name)")
+    parser.add_argument("--notes", default="", help="free text kept with the version")
+    parser.add_argument("--capability", action="append", dest="capabilities", metavar="CAP",
+                        help="a capability it needs (repeatable; default: the manifest's)")
+    parser.add_argument("--breaking", action="store_true", help="mark a breaking change (promotion needs a human)")
+    add_json_flag(parser)
+
+
+def run_register(args) -> int:
+    from pxos_cartridge.registry import _user
+
+    record = _registry(args).register(
+        args.archive, name=args.name, version=args.cartridge_version, parent=args.parent,
+        builder={"kind": args.builder, "who": args.who or _user()}, notes=args.notes,
+        capabilities=args.capabilities, breaking=args.breaking)
+    if args.json:
+        print_json(record)
+    else:
+        print(f"registered {record['name']}@{record['version']} (generation {record['generation']}, "
+              f"parent {record['parent'] or '-'}, status {record['status']})")
+    return 0
+
+
+def configure_list(parser) -> None:
+    parser.add_argument("name", nargs="?", help="only this cartridge")
+    add_json_flag(parser)
+
+
+def run_list(args) -> int:
+    records = _registry(args).list(args.name)
+    if args.json:
+        print_json(records)
+        return 0
+    print_table(["cartridge", "version", "status", "gen", "parent", "builder", "tests", "created"], [
+        [r["name"], r["version"], r["status"], r["generation"], r["parent"] or "-",
+         f"{r['builder']['kind']}:{r['builder']['who']}",
+         "-" if not r["tests"] else ("passed" if r["tests"]["passed"] else "failed"), r["created"]]
+        for r in records])
+    return 0
+
+
+def configure_show(parser) -> None:
+    _ref(parser, "NAME (current, else latest) or NAME@VERSION")
+    add_json_flag(parser)
+
+
+def run_show(args) -> int:
+    record = _registry(args).get(args.cartridge)
+    if args.json:
+        print_json(record)
+    else:
+        _show_record(record)
+    return 0
+
+
+def configure_test(parser) -> None:
+    _ref(parser)
+    parser.add_argument("--timeout", type=float, metavar="S", help="wall-clock limit for the test run")
+    add_json_flag(parser)
+
+
+def run_test(args) -> int:
+    record = _registry(args).test(args.cartridge, timeout=args.timeout)
+    if args.json:
+        print_json(record)
+    else:
+        _show_record(record)
+        if not record["tests"]["passed"]:
+            print(record["tests"]["output"][-2000:], file=sys.stderr)
+    return 0 if record["tests"]["passed"] else 1
+
+
+def configure_promote(parser) -> None:
+    _ref(parser, "NAME@VERSION to make current")
+    _approval(parser)
+
+
+def run_promote(args) -> int:
+    return _transition(args, "promote", args.cartridge, None)
+
+
+def configure_rollback(parser) -> None:
+    parser.add_argument("cartridge", metavar="NAME", help="the cartridge to roll back")
+    parser.add_argument("--to", metavar="VERSION", help="the version to restore (default: the previous current)")
+    _approval(parser)
+
+
+def run_rollback(args) -> int:
+    return _transition(args, "rollback", args.cartridge, args.to)
+
+
+def _transition(args, action: str, ref: str, version) -> int:
+    registry = _registry(args)
+    method = registry.promote if action == "promote" else registry.rollback
+    # A refusal (PromotionRefused) is already in the history and the ledger; the CLI prints it as one line.
+    record = method(ref, version, approved_by=args.approved_by, reason=args.reason, approver_kind=args.approver)
+    if args.json:
+        print_json(record)
+    else:
+        replaced = record["promoted"]["replaced"]
+        print(f"{record['name']}@{record['version']} is now current" + (f" (was {replaced})" if replaced else ""))
+    return 0
+
+
+def configure_lineage(parser) -> None:
+    _ref(parser)
+    add_json_flag(parser)
+
+
+def run_lineage(args) -> int:
+    chain = _registry(args).lineage(args.cartridge)
+    if args.json:
+        print_json(chain)
+        return 0
+    print_table(["gen", "version", "status", "builder", "created", "notes"], [
+        [r["generation"], r["version"], r["status"], f"{r['builder']['kind']}:{r['builder']['who']}", r["created"],
+         r["notes"]] for r in chain])
+    return 0
+
+
+def configure_history(parser) -> None:
+    parser.add_argument("name", nargs="?", help="only this cartridge")
+    add_json_flag(parser)
+
+
+def run_history(args) -> int:
+    entries = _registry(args).history(args.name)
+    if args.json:
+        print_json(entries)
+        return 0
+    print_table(["at", "action", "cartridge", "outcome", "by", "detail", "ledger"], [
+        [h["at"], h["action"], f"{h['name']}@{h['version']}", h["outcome"], h["by"], h["detail"], h["ledger_id"]]
+        for h in entries])
+    return 0

@@ -1,0 +1,362 @@
+"""The cartridge registry: every version of every cartridge, its lineage, tests and status.
+
+State lives in ``PXOS_HOME/cartridges/``::
+
+    registry.json          the records and the history of every attempt (rewritten atomically)
+    registry.lock          an fcntl lock held while the registry is read-modified-written
+    objects/ab/<sha>.pxa   archives, content-addressed by the sha256 of their bytes; never deleted
+
+A version moves ``experimental`` -> (``failed``) -> ``current`` -> ``superseded``.
+Every transition, and every refused attempt, is appended to the history and
+written to the ledger. A registry file that cannot be parsed is refused and
+left exactly as it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import getpass
+import json
+import os
+import re
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Optional, Sequence
+
+from pxos_kernel.errors import IntegrityError, NotFoundError
+from pxos_kernel.files import atomic_write, atomic_writer
+
+from pxos_cartridge.archive import PathLike, file_sha256, open_archive
+from pxos_cartridge.errors import PromotionRefused, RegistryCorruptError, RegistryError
+from pxos_cartridge.manifest import NAME
+
+FORMAT = "pxos-cartridge-registry"
+STATUSES = ("experimental", "failed", "current", "superseded")
+BUILDER_KINDS = ("human", "llm")
+VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+CORRIDOR = "DISTRICT_5.CHAMBER_CARTRIDGE.NODE_{}"
+TEST_PROGRAM = "pxos_cartridge.testrun:main"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def split_ref(name: str, version: Optional[str] = None) -> tuple[str, Optional[str]]:
+    """``"greeter@1.0"`` -> ``("greeter", "1.0")``; a separate ``version`` must not be given too."""
+    if "@" in name:
+        if version is not None:
+            raise RegistryError(f"give the version either in {name!r} or separately, not both")
+        name, version = name.split("@", 1)
+    return name, version
+
+
+class CartridgeRegistry:
+    """The registry of one kernel's ``PXOS_HOME``. Safe to use from many processes at once."""
+
+    def __init__(self, kernel: Any) -> None:
+        self.kernel = kernel
+        self.root = Path(kernel.home) / "cartridges"
+        self.path = self.root / "registry.json"
+        self.objects = self.root / "objects"
+
+    # -- storage -----------------------------------------------------------------------------
+
+    def _load(self) -> dict:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {"format": FORMAT, "version": 1, "cartridges": {}, "history": []}
+        except OSError as exc:
+            raise RegistryError(f"cartridge registry {self.path}: cannot read it ({exc.strerror})") from None
+        try:
+            data = json.loads(text)
+            problem = None if isinstance(data, dict) else "not a JSON object"
+        except ValueError as exc:
+            data, problem = None, f"not valid JSON: {exc}"
+        if problem is None:
+            if data.get("format") != FORMAT or data.get("version") != 1:
+                problem = f"format {data.get('format')!r} version {data.get('version')!r} is not {FORMAT} 1"
+            elif not isinstance(data.get("cartridges"), dict) or not isinstance(data.get("history"), list):
+                problem = "missing its cartridges or history"
+            elif not all(isinstance(c, dict) and isinstance(c.get("versions"), dict)
+                         for c in data["cartridges"].values()):
+                problem = "a cartridge entry has no versions"
+        if problem:
+            raise RegistryCorruptError(f"cartridge registry {self.path} is corrupt ({problem}); it was left "
+                                       "untouched: restore it from a backup or move it aside")
+        return data
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[dict]:
+        """Hold the cross-process lock, yield the registry, write it back atomically if the body succeeds."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / "registry.lock", "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                data = self._load()
+                yield data
+                atomic_write(self.path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode("utf-8"))
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _record(self, data: dict, name: str, version: Optional[str]) -> dict:
+        name, version = split_ref(name, version)
+        entry = data["cartridges"].get(name)
+        if entry is None:
+            known = ", ".join(sorted(data["cartridges"])) or "none"
+            raise NotFoundError(f"no cartridge named {name!r} (registered: {known})")
+        if version is None:
+            version = entry.get("current") or list(entry["versions"])[-1]
+        record = entry["versions"].get(version)
+        if record is None:
+            raise NotFoundError(f"cartridge {name!r} has no version {version!r} "
+                                f"(versions: {', '.join(entry['versions'])})")
+        return record
+
+    def _log(self, data: dict, action: str, record: dict, outcome: str, detail: str, by: str = "",
+             **extra: Any) -> dict:
+        """Write one ledger record and one history entry for an attempt."""
+        payload = {"name": record["name"], "version": record["version"], "sha256": record["sha256"],
+                   "outcome": outcome, "detail": detail, "by": by, **extra}
+        ledger = self.kernel.checkpoint("CARTRIDGE", action, payload, corridor=CORRIDOR.format(action.upper()),
+                                        agent="pxos-cartridge")
+        entry = {"at": _now(), "action": action, "name": record["name"], "version": record["version"],
+                 "outcome": outcome, "detail": detail, "by": by, "ledger_id": ledger["id"], **extra}
+        data["history"].append(entry)
+        return entry
+
+    def _store_object(self, source: Path, sha256: str) -> Path:
+        """Copy an archive into the content-addressed store (once: same bytes, same file)."""
+        target = self.objects / sha256[:2] / f"{sha256}.pxa"
+        if target.exists():
+            if file_sha256(target) != sha256:
+                raise IntegrityError(f"stored archive {target} no longer matches its sha256: the store is damaged")
+            return target
+        with open(source, "rb") as src, atomic_writer(target, 0o444) as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+        if file_sha256(target) != sha256:
+            raise IntegrityError(f"{source} changed while it was being registered; register it again")
+        return target
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def get(self, name: str, version: Optional[str] = None) -> dict:
+        """One version's record (``None``: the current version, else the latest registered)."""
+        return self._record(self._load(), name, version)
+
+    def current(self, name: str) -> Optional[dict]:
+        entry = self._load()["cartridges"].get(split_ref(name)[0])
+        if entry is None or not entry.get("current"):
+            return None
+        return entry["versions"][entry["current"]]
+
+    def list(self, name: Optional[str] = None) -> list[dict]:
+        """Every version of every cartridge (or of ``name``), in registration order."""
+        cartridges = self._load()["cartridges"]
+        if name is not None and name not in cartridges:
+            raise NotFoundError(f"no cartridge named {name!r}")
+        return [record for key in sorted(cartridges) if name in (None, key)
+                for record in cartridges[key]["versions"].values()]
+
+    def lineage(self, name: str, version: Optional[str] = None) -> list[dict]:
+        """The version's ancestors by ``parent``, root first, the version itself last."""
+        data = self._load()
+        chain = [self._record(data, name, version)]
+        while chain[-1]["parent"] is not None:
+            if len(chain) > len(data["cartridges"][chain[-1]["name"]]["versions"]):
+                raise RegistryCorruptError(f"cartridge registry {self.path}: lineage of {name} has a cycle")
+            chain.append(self._record(data, chain[-1]["name"], chain[-1]["parent"]))
+        return chain[::-1]
+
+    def history(self, name: Optional[str] = None) -> list[dict]:
+        """Every attempt (done and refused), oldest first."""
+        name = None if name is None else split_ref(name)[0]
+        return [h for h in self._load()["history"] if name in (None, h["name"])]
+
+    def archive_path(self, name: str, version: Optional[str] = None) -> Path:
+        """Where the version's .pxa is stored."""
+        sha = self.get(name, version)["sha256"]
+        return self.objects / sha[:2] / f"{sha}.pxa"
+
+    # -- transitions -------------------------------------------------------------------------
+
+    def register(self, archive: PathLike, *, name: Optional[str] = None, version: Optional[str] = None,
+                 parent: Optional[str] = None, builder: Optional[Mapping[str, str]] = None, notes: str = "",
+                 capabilities: Optional[Sequence[str]] = None, breaking: bool = False) -> dict:
+        """Validate ``archive``, store it, and record it as a new ``experimental`` version."""
+        opened = open_archive(archive)
+        manifest = opened.manifest
+        name = name or manifest.get("name")
+        if not name or not NAME.match(name):
+            raise RegistryError(f"cartridge name {name!r} is missing or invalid (lowercase letters, digits, "
+                                "'-', '_', '.'; give --name or set name in the manifest)")
+        builder = dict(builder or {"kind": "human", "who": _user()})
+        if builder.get("kind") not in BUILDER_KINDS or not str(builder.get("who") or "").strip():
+            raise RegistryError(f"builder {builder!r} must have kind human or llm and a non-empty who")
+        capabilities = list(manifest.get("capabilities", []) if capabilities is None else capabilities)
+        sha = opened.sha256
+        stored = self._store_object(opened.path, sha)
+        with self._transaction() as data:
+            entry = data["cartridges"].setdefault(name, {"current": None, "previous": None, "versions": {}})
+            versions = entry["versions"]
+            if parent is None:
+                parent = entry["current"] or (list(versions)[-1] if versions else None)
+            elif parent not in versions:
+                raise RegistryError(f"parent {name}@{parent} is not registered")
+            generation = 0 if parent is None else versions[parent]["generation"] + 1
+            version = str(version or manifest.get("version") or f"g{generation}")
+            if not VERSION.match(version):
+                raise RegistryError(f"version {version!r} is invalid (letters, digits, '.', '_', '+', '-')")
+            if version in versions:
+                raise RegistryError(f"{name}@{version} is already registered (sha256 "
+                                    f"{versions[version]['sha256'][:12]}); registered versions are never replaced")
+            record = {
+                "name": name, "version": version, "parent": parent, "generation": generation,
+                "builder": {"kind": builder["kind"], "who": str(builder["who"])}, "created": _now(),
+                "notes": notes, "sha256": sha, "size": stored.stat().st_size, "capabilities": capabilities,
+                "breaking": bool(breaking or manifest.get("breaking", False)), "status": "experimental",
+                "manifest": manifest, "tests": None, "promoted": None,
+            }
+            versions[version] = record
+            self._log(data, "register", record, "done", f"registered generation {generation}",
+                      by=f"{builder['kind']}:{builder['who']}")
+        return record
+
+    def test(self, name: str, version: Optional[str] = None, *, timeout: Optional[float] = None) -> dict:
+        """Run the cartridge's own tests in the sandbox and every guardrail; store and return the record."""
+        record = self.get(name, version)
+        path = self._verified_object(record)
+        command = (record["manifest"].get("tests") or {}).get("command")
+        run = self.kernel.hypervisor.run_program(TEST_PROGRAM, [str(path), json.dumps(command)], sandbox=True,
+                                                 capture=True, timeout=timeout)
+        from pxos_cartridge.testrun import parse_counts
+
+        counts = parse_counts(run.stdout or "")
+        report = self.kernel.hypervisor.validate_genesis(record["name"], {
+            "cartridge": record["name"], "version": record["version"], "archive": str(path),
+            "record": dict(record)})
+        guardrails = {"counts": report["counts"], "compliant": report["compliant"],
+                      "items": [{k: i[k] for k in ("id", "status", "evidence", "violations")} for i in report["items"]]}
+        passed = run.status == "ok" and run.exit_code == 0 and report["counts"]["failed"] == 0
+        output = (run.stdout or "") + (run.stderr or "")
+        results = {
+            "passed": passed, "ran_at": _now(), "command": command or ["pytest"], "status": run.status,
+            "exit_code": run.exit_code, "error": run.error, "duration": round(run.duration, 3),
+            "counts": counts, "output": output[-4000:], "run_id": run.post_id, "sha256": record["sha256"],
+            "sandbox": run.protections, "guardrails": guardrails,
+        }
+        with self._transaction() as data:
+            record = self._record(data, record["name"], record["version"])
+            record["tests"] = results
+            if record["status"] in ("experimental", "failed"):
+                record["status"] = "experimental" if passed else "failed"
+            detail = (f"tests {run.status} (exit {run.exit_code}, {counts}); guardrails "
+                      f"{report['counts']['passed']} passed, {report['counts']['failed']} failed")
+            self._log(data, "test", record, "passed" if passed else "failed", detail, run_id=run.post_id)
+        return record
+
+    def promote(self, name: str, version: Optional[str] = None, *, approved_by: str, reason: str,
+                approver_kind: str = "human") -> dict:
+        """Make a tested version current. Refusals are recorded, then raised as PromotionRefused."""
+        return self._make_current("promote", name, version, approved_by, reason, approver_kind)
+
+    def rollback(self, name: str, to_version: Optional[str] = None, *, approved_by: str, reason: str,
+                 approver_kind: str = "human") -> dict:
+        """Make an earlier version current again (default: the one current before), with the same checks."""
+        return self._make_current("rollback", name, to_version, approved_by, reason, approver_kind)
+
+    def _make_current(self, action: str, name: str, version: Optional[str], approved_by: str, reason: str,
+                      approver_kind: str) -> dict:
+        if not str(approved_by or "").strip() or not str(reason or "").strip():
+            raise RegistryError(f"{action} needs an approver (--approved-by) and a reason (--reason)")
+        if approver_kind not in BUILDER_KINDS:
+            raise RegistryError(f"approver kind {approver_kind!r} must be human or llm")
+        name, version = split_ref(name, version)
+        by = f"{approver_kind}:{approved_by}"
+        refusal = None
+        with self._transaction() as data:
+            entry = data["cartridges"].get(name)
+            if entry is None:
+                raise NotFoundError(f"no cartridge named {name!r}")
+            current = entry["versions"].get(entry["current"]) if entry["current"] else None
+            if action == "rollback":
+                if current is None:
+                    raise RegistryError(f"cartridge {name!r} has no current version to roll back from")
+                version = version or entry.get("previous")
+                if version is None:
+                    raise RegistryError(f"cartridge {name!r} has no earlier current version to roll back to; "
+                                        "name one with --to")
+            elif version is None:
+                raise RegistryError(f"promote needs a version: {name}@VERSION")
+            record = self._record(data, name, version)
+            refusal = self._refusal(record, current, approver_kind)
+            if refusal:
+                self._log(data, action, record, "refused", refusal, by=by, reason=reason)
+            else:
+                if current is not None:
+                    current["status"] = "superseded"
+                record["status"] = "current"
+                record["promoted"] = {"by": approved_by, "kind": approver_kind, "reason": reason, "at": _now(),
+                                      "action": action, "replaced": None if current is None else current["version"]}
+                entry["previous"], entry["current"] = entry["current"], record["version"]
+                self._log(data, action, record, "done", f"now current (was {entry['previous']})", by=by,
+                          reason=reason)
+        if refusal:
+            raise PromotionRefused(f"{action} of {name}@{version} refused: {refusal}")
+        return record
+
+    def _refusal(self, record: dict, current: Optional[dict], approver_kind: str) -> Optional[str]:
+        """Why ``record`` may not become current, or None when every check passes."""
+        tests = record["tests"]
+        if record["status"] == "current":
+            return "it is already the current version"
+        if tests is None:
+            return "it has never been tested (run: pxos-kernel cartridge test NAME@VERSION)"
+        if not tests["passed"]:
+            return f"its tests did not pass ({tests['status']}, exit code {tests['exit_code']})"
+        if tests.get("sha256") != record["sha256"]:
+            return "its test results are for different archive bytes"
+        breaking = record["breaking"] or bool(current and current["breaking"])
+        if breaking and approver_kind != "human":
+            return "it crosses a breaking change, which needs a human approver"
+        try:
+            self._verified_object(record)
+        except IntegrityError as exc:
+            return str(exc)
+        return None
+
+    def _verified_object(self, record: dict) -> Path:
+        path = self.objects / record["sha256"][:2] / f"{record['sha256']}.pxa"
+        if not path.is_file():
+            raise IntegrityError(f"the archive of {record['name']}@{record['version']} is missing from {path}")
+        if file_sha256(path) != record["sha256"]:
+            raise IntegrityError(f"the archive of {record['name']}@{record['version']} at {path} no longer "
+                                 "matches its sha256")
+        return path
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in a container: still a human, say so
+        return os.environ.get("USER") or "unknown"
+
+
+def resolve_for_run(kernel: Any, cartridge: str) -> tuple[Path, bool, str]:
+    """``(archive path, is current, label)`` for ``run --cartridge CARTRIDGE``.
+
+    ``CARTRIDGE`` is ``NAME``, ``NAME@VERSION`` or the path of a ``.pxa``
+    file (which, not being registered, is never current).
+    """
+    if cartridge.endswith(".pxa") or os.sep in cartridge:
+        path = Path(cartridge).absolute()
+        if not path.is_file():
+            raise NotFoundError(f"cartridge archive {path} does not exist")
+        return path, False, path.stem
+    registry = CartridgeRegistry(kernel)
+    record = registry.get(cartridge)
+    path = registry._verified_object(record)
+    return path, record["status"] == "current", f"{record['name']}@{record['version']}"
