@@ -76,7 +76,7 @@ def run_genesis(args) -> int:
         corridor="DISTRICT_6.CHAMBER_GENESIS.NODE_VALIDATE")
     report["ledger_id"] = record["id"]
     if args.json:
-        print_json(report)
+        print_json(_genesis_json(report))
     elif not report["items"]:
         print("no guardrails are installed, so nothing was checked: this is not a compliance result "
               "(install pxos-genesis)")
@@ -89,6 +89,18 @@ def run_genesis(args) -> int:
     if not report["items"]:
         return 3
     return 0 if report["counts"]["failed"] == 0 else 1
+
+
+def _genesis_json(report: dict) -> dict:
+    """``{"items": [{"id", "principle", "text", "status", "evidence"}], ...}``: each item exactly those
+    five keys; what each violation says and which plugin answered go in top-level lists beside it."""
+    keys = ("id", "principle", "text", "status", "evidence")
+    out = {k: v for k, v in report.items() if k != "items"}
+    out["items"] = [{k: item[k] for k in keys} for item in report["items"]]
+    out["violations"] = [{"id": item["id"], "message": message}
+                         for item in report["items"] for message in item.get("violations", [])]
+    out["plugins"] = {item["id"]: item.get("plugin") for item in report["items"]}
+    return out
 
 
 def configure_log(parser) -> None:
