@@ -1,0 +1,1 @@
+"""``pxos-kernel serve``: every installed inference engine behind the OpenAI HTTP API."""

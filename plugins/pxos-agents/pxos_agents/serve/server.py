@@ -1,0 +1,194 @@
+"""The HTTP server: one thread per connection, the OpenAI routes, SSE streaming.
+
+Built on the standard library's ``ThreadingHTTPServer``: each connection has
+its own thread, so a slow generation does not hold up other requests. Bodies
+larger than ``Limits.max_body_bytes`` are refused from their
+``Content-Length`` before being read.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Iterator, Optional
+
+from pxos_kernel.errors import PxosError
+
+from pxos_agents.serve import protocol as p
+from pxos_agents.serve.catalog import Catalog
+
+
+class OpenAIServer(ThreadingHTTPServer):
+    """Serves a :class:`Catalog` on ``(host, port)``; port 0 picks a free one."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, catalog: Catalog, host: str = "127.0.0.1", port: int = 8000,
+                 limits: p.Limits = p.Limits(), quiet: bool = True) -> None:
+        self.catalog = catalog
+        self.limits = limits
+        self.quiet = quiet
+        super().__init__((host, port), _Handler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def start_background(self) -> threading.Thread:
+        """Serve in a daemon thread (tests, benchmarks); stop with ``shutdown()`` then ``server_close()``."""
+        thread = threading.Thread(target=self.serve_forever, name="pxos-serve", daemon=True)
+        thread.start()
+        return thread
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: OpenAIServer
+    server_version = "pxos-serve/0.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if not self.server.quiet:
+            sys.stderr.write(f"{self.address_string()} {format % args}\n")
+
+    # -- replies --------------------------------------------------------------------------
+
+    def _json(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, error: p.ApiError, close: bool = False) -> None:
+        if close:
+            self.close_connection = True
+        self._json(error.status, error.body)
+
+    def _sse(self, events: Iterator[dict]) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        try:
+            for event in events:
+                self.wfile.write(b"data: " + json.dumps(event).encode("utf-8") + b"\n\n")
+                self.wfile.flush()
+            self.wfile.write(b"data: [DONE]\n\n")
+        except p.ApiError as exc:  # the engine failed mid-stream: tell the client in-band
+            self.wfile.write(b"data: " + json.dumps(exc.body).encode("utf-8") + b"\n\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client went away; its generation stops with this thread's loop
+
+    # -- routes ---------------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/") == "/v1/models":
+            data = [{"id": m.id, "object": "model", "created": 0, "owned_by": m.engine_name}
+                    for m in self.server.catalog.models.values()]
+            return self._json(200, {"object": "list", "data": data})
+        self._drain()
+        self._error(p.ApiError(404, f"no route GET {self.path}", code="unknown_url"))
+
+    def do_POST(self) -> None:
+        routes: dict[str, Callable[[dict], None]] = {"/v1/completions": self._completions,
+                                                     "/v1/chat/completions": self._chat}
+        route = routes.get(self.path.split("?", 1)[0].rstrip("/"))
+        try:
+            body = self._body()
+            if route is None:
+                raise p.ApiError(404, f"no route POST {self.path}", code="unknown_url")
+            route(body)
+        except p.ApiError as exc:
+            self._error(exc)
+
+    def _drain(self) -> None:
+        length = self.headers.get("Content-Length")
+        if length and length.isdigit() and int(length) <= self.server.limits.max_body_bytes:
+            self.rfile.read(int(length))
+
+    def _body(self) -> dict:
+        length = self.headers.get("Content-Length")
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked" or length is None:
+            self.close_connection = True
+            raise p.ApiError(411, "send the request body with a Content-Length header", code="length_required")
+        if not length.isdigit():
+            self.close_connection = True
+            raise p.ApiError(400, f"Content-Length {length!r} is not a number")
+        limit = self.server.limits.max_body_bytes
+        if int(length) > limit:
+            self.close_connection = True  # the unread body must not be parsed as the next request
+            raise p.ApiError(413, f"request body of {length} bytes exceeds the limit of {limit} bytes",
+                             code="request_too_large")
+        raw = self.rfile.read(int(length))
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise p.ApiError(400, f"could not parse the JSON body of your request: {exc}") from None
+        if not isinstance(body, dict):
+            raise p.ApiError(400, "the request body must be a JSON object")
+        return body
+
+    def _model(self, body: dict):
+        name = body.get("model")
+        if not isinstance(name, str) or not name:
+            raise p.ApiError(400, "'model' is required", param="model")
+        served = self.server.catalog.resolve(name)
+        if served is None:
+            known = ", ".join(self.server.catalog.models) or "none"
+            raise p.ApiError(404, f"The model '{name}' does not exist (available: {known})", param="model",
+                             code="model_not_found")
+        return served
+
+    def _generate(self, served, request) -> Iterator[tuple[str, int, Optional[str]]]:
+        try:
+            for chunk in served.engine.generate(request):
+                yield chunk.text, chunk.tokens, chunk.finish_reason
+        except PxosError as exc:
+            raise p.ApiError(500, f"engine {served.engine_name}: {exc}", type="server_error") from None
+
+    def _run(self, body: dict, prompt: str, default_tokens: int, whole: Callable, chunk: Callable) -> None:
+        served = self._model(body)
+        request = p.generation_request(body, prompt, served.model, self.server.limits, default_tokens)
+        stream = body.get("stream", False)
+        if not isinstance(stream, bool):
+            raise p.ApiError(400, "'stream' must be true or false", param="stream")
+        rid = p.new_id("cmpl")
+        if not stream:
+            texts, tokens, finish = [], 0, None
+            for text, used, finish in self._generate(served, request):
+                texts.append(text)
+                tokens += used
+            return self._json(200, whole(rid, served.id, "".join(texts), finish, tokens))
+
+        def events() -> Iterator[dict]:
+            first = True
+            for text, _, finish in self._generate(served, request):
+                if text:
+                    yield chunk(rid, served.id, text, None, first)
+                    first = False
+                if finish:
+                    yield chunk(rid, served.id, None, finish, first)
+        self._sse(events())
+
+    def _completions(self, body: dict) -> None:
+        self._run(body, p.completion_prompt(body), 16, p.completion_body, _completion_chunk)
+
+    def _chat(self, body: dict) -> None:
+        self._run(body, p.chat_prompt(body), 256, p.chat_body, p.chat_chunk)
+
+
+def _completion_chunk(rid: str, model: str, text: Optional[str], finish: Optional[str], first: bool = False) -> dict:
+    return p.completion_chunk(rid, model, text or "", finish)
+
+
+def serve(kernel: Any, host: str = "127.0.0.1", port: int = 8000, limits: p.Limits = p.Limits(),
+          quiet: bool = False) -> OpenAIServer:
+    """A server for every model of every installed inference engine (not yet serving)."""
+    return OpenAIServer(Catalog(kernel), host, port, limits, quiet)
