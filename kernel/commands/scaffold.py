@@ -1,0 +1,142 @@
+"""``plugin new``: write a complete, installable plugin skeleton.
+
+The skeleton is rendered from the templates shipped in ``pxos_kernel/templates``:
+``common/`` holds what every plugin has (pyproject.toml, the test fixtures),
+``<kind>/`` holds one working implementation of that kind, its tests and its
+README. In a template path the directory ``package`` becomes the plugin's
+import package; files ending in ``.tmpl`` are filled in with
+:class:`string.Template` (``$name``, ``$package``, ...), others are copied as
+they are.
+
+The skeleton is written into a temporary directory beside the target and
+renamed into place at the end, so a failure never leaves half a plugin behind.
+"""
+
+from __future__ import annotations
+
+import keyword
+import os
+import re
+import shutil
+import string
+import sys
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+from pxos_kernel.errors import PxosError
+
+#: The kinds of plugin ``plugin new`` can write, and what each skeleton does.
+KINDS: dict[str, str] = {
+    "storage": "a storage backend keeping each object as a file beside its sha256",
+    "sink": "a ledger checkpoint sink on SQLite with an atomic compare-and-append",
+    "inference": "an inference engine: a character bigram model fitted on a text it ships",
+    "agent": "a rule-based agent proposing a patch that tidies whitespace in the task's files",
+    "guardrail": "a guardrail refusing unfinished-work markers (TODO, FIXME, XXX) in files and patches",
+    "boot": "a boot emitter writing an x86 BIOS boot sector that prints a message",
+    "program": "a program counting the lines, words and bytes of files",
+}
+
+# Distribution-style names: lowercase words joined by single hyphens ("my-store").
+_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+_RESERVED = {"pxos_kernel", "test", "tests", "pytest", "pluggy", "setuptools"}
+
+
+class ScaffoldError(PxosError):
+    """``plugin new`` was asked for something it cannot write."""
+
+
+def package_name(name: str) -> str:
+    """The import package of plugin ``name``: ``my-store`` -> ``my_store``."""
+    return name.replace("-", "_")
+
+
+def check_request(name: str, kind: str) -> None:
+    """Refuse an invalid plugin name or an unknown kind with one clear line."""
+    if kind not in KINDS:
+        raise ScaffoldError(f"unknown plugin kind {kind!r}: choose one of {', '.join(KINDS)}")
+    if not _NAME.match(name):
+        raise ScaffoldError(f"plugin name {name!r} is invalid: use lowercase letters and digits in words "
+                            "joined by single hyphens, starting with a letter (e.g. my-store)")
+    package = package_name(name)
+    if keyword.iskeyword(package) or package in sys.stdlib_module_names or package in _RESERVED:
+        raise ScaffoldError(f"plugin name {name!r} is invalid: its package {package!r} would shadow "
+                            "a Python keyword or module; pick another name")
+
+
+def template_values(name: str, kind: str) -> dict[str, str]:
+    """The ``$placeholders`` every template may use."""
+    from pxos_kernel import __version__
+
+    words = name.split("-")
+    return {
+        "name": name,
+        "package": package_name(name),
+        "kind": kind,
+        "title": " ".join(words).capitalize(),
+        "classname": "".join(word.capitalize() for word in words),
+        "summary": KINDS[kind],
+        "kernel_version": __version__,
+    }
+
+
+def render_tree(kind: str, values: dict[str, str], dest: Path) -> list[Path]:
+    """Render ``templates/common`` and ``templates/<kind>`` into ``dest``; return the files written."""
+    written = []
+    for source_root in (_TEMPLATES / "common", _TEMPLATES / kind):
+        for source in sorted(source_root.rglob("*")):
+            if source.is_dir() or "__pycache__" in source.parts:
+                continue
+            parts = [values["package"] if part == "package" else part
+                     for part in source.relative_to(source_root).parts]
+            target = dest.joinpath(*parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if source.suffix == ".tmpl":
+                target = target.with_suffix("")
+                text = string.Template(source.read_text(encoding="utf-8")).substitute(values)
+                target.write_text(text, encoding="utf-8")
+            else:
+                shutil.copyfile(source, target)
+            written.append(target)
+    return written
+
+
+def write_skeleton(name: str, kind: str, target: Optional[os.PathLike | str] = None) -> Path:
+    """Write the skeleton of plugin ``name`` of ``kind`` into ``target`` (default ``./name``).
+
+    Refuses a target that exists and is not an empty directory.
+    """
+    check_request(name, kind)
+    target = Path(target if target is not None else name).absolute()
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        what = "directory is not empty" if target.is_dir() else "exists and is not a directory"
+        raise ScaffoldError(f"cannot write plugin {name!r} into {target}: it {what}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        render_tree(kind, template_values(name, kind), staging)
+        os.chmod(staging, 0o755)
+        if target.exists():
+            target.rmdir()  # empty, checked above; os.replace cannot replace a directory
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def configure_plugin_new(parser) -> None:
+    parser.add_argument("name", help="plugin (and distribution) name, e.g. my-store")
+    parser.add_argument("--kind", required=True, metavar="KIND", help=f"one of: {', '.join(KINDS)}")
+    parser.add_argument("-o", "--output", metavar="DIR", help="directory to create (default: ./NAME)")
+
+
+def run_plugin_new(args) -> int:
+    target = write_skeleton(args.name, args.kind, args.output)
+    print(f"wrote {args.kind} plugin {args.name!r} to {target}: {KINDS[args.kind]}")
+    print("next:")
+    print(f"  pip install -e '{target}[test]'")
+    print(f"  python -m pytest {target / 'tests'}")
+    print("  pxos-kernel plugins")
+    return 0
