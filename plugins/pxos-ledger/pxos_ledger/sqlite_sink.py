@@ -1,0 +1,197 @@
+"""The ``sqlite`` checkpoint sink: one SQLite database in WAL mode, safe for many processes.
+
+An append is a compare-and-append inside one ``BEGIN IMMEDIATE`` transaction:
+read the head, compare it with the new record's ``seq``/``prev``, insert. The
+``seq`` column is the primary key, so even a writer that skipped the check
+could not create a duplicate. A crash can never leave half a row: SQLite's
+transactions are atomic, so ``repair`` has nothing to truncate unless the
+file was damaged from outside.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator, Optional
+
+from pxos_kernel.errors import LedgerCorruptError, LedgerError
+from pxos_ledger.rows import check_durability, decode, encode
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    seq  INTEGER PRIMARY KEY,          -- unique: two writers can never both append seq n
+    id   TEXT NOT NULL UNIQUE,
+    hash TEXT NOT NULL,
+    body TEXT NOT NULL                 -- the record's canonical JSON, byte for byte
+);
+CREATE TABLE IF NOT EXISTS quarantine (  -- damaged rows set aside by 'ledger repair', never deleted
+    seq INTEGER, body TEXT, reason TEXT, moved_at TEXT
+);
+"""
+_SYNCHRONOUS = {"flush": "NORMAL", "fsync": "FULL", "group": "NORMAL"}
+_READ_BATCH = 2000
+
+
+class SqliteSink:
+    """A ledger in a SQLite database file (WAL journal).
+
+    ``durability``: ``flush`` (synchronous=NORMAL: survives a crash of the process),
+    ``fsync`` (synchronous=FULL: survives power loss) or ``group`` (NORMAL, plus an
+    fsync of the WAL every ``group_size`` appends or ``group_interval`` seconds).
+    """
+
+    def __init__(self, path: os.PathLike | str, durability: str = "flush", *,
+                 group_size: int = 64, group_interval: float = 0.05) -> None:
+        self.path = Path(path)
+        self.location = str(self.path)
+        self.durability = check_durability(durability, "sqlite")
+        self.group_size, self.group_interval = int(group_size), float(group_interval)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=60, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={_SYNCHRONOUS[self.durability]}")
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(f"cannot open ledger database {self.path}: {exc}") from None
+        self._lock = threading.Lock()
+        self._cached: tuple[int, Optional[dict]] | None = None  # (data_version, head)
+        self._unsynced, self._last_sync = 0, time.monotonic()
+        self._wal_fd = -1
+
+    # -- reading -----------------------------------------------------------------------
+
+    def _data_version(self) -> int:
+        return self._db.execute("PRAGMA data_version").fetchone()[0]
+
+    def head(self) -> Optional[dict]:
+        with self._lock:
+            version = self._data_version()  # changes whenever another connection commits
+            if self._cached is not None and self._cached[0] == version:
+                return self._cached[1]
+            row = self._db.execute("SELECT seq, body FROM records ORDER BY seq DESC LIMIT 1").fetchone()
+            head = None if row is None else decode(row[1], self.location, row[0])
+            self._cached = (version, head)
+            return head
+
+    def read(self, start_seq: int = 1) -> Iterator[dict]:
+        for seq, body in self.read_rows(start_seq):
+            yield decode(body, self.location, seq)
+
+    def read_rows(self, start_seq: int = 1) -> Iterator[tuple[int, str]]:
+        """``(seq, stored text)`` pairs in order, read in batches (no lock held between them)."""
+        after = start_seq - 1
+        while True:
+            with self._lock:
+                rows = self._db.execute("SELECT seq, body FROM records WHERE seq > ? ORDER BY seq LIMIT ?",
+                                        (after, _READ_BATCH)).fetchall()
+            yield from rows
+            if len(rows) < _READ_BATCH:
+                return
+            after = rows[-1][0]
+
+    # -- appending ---------------------------------------------------------------------
+
+    def compare_and_append(self, record: dict) -> bool:
+        return self.compare_and_append_many([record])
+
+    def compare_and_append_many(self, records: list[dict]) -> bool:
+        """Append consecutive records in one transaction iff the first one fits on the head."""
+        first = records[0]
+        rows = [(r["seq"], r["id"], r["hash"], encode(r)) for r in records]
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise LedgerError(f"ledger {self.path}: cannot lock the database ({exc})") from None
+            try:
+                top = self._db.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
+                fits = first["seq"] == 1 if top is None else (top[0] == first["seq"] - 1 and top[1] == first["prev"])
+                if not fits:
+                    self._db.execute("ROLLBACK")
+                    self._cached = None
+                    return False
+                self._db.executemany("INSERT INTO records (seq, id, hash, body) VALUES (?, ?, ?, ?)", rows)
+                self._db.execute("COMMIT")
+            except sqlite3.IntegrityError:
+                self._db.execute("ROLLBACK")
+                self._cached = None
+                return False
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._cached = (self._data_version(), records[-1])
+            if self.durability == "group":
+                self._group_sync(len(records))
+            return True
+
+    def _group_sync(self, appended: int) -> None:
+        """fsync the WAL once per group of appends: one disk flush pays for many records."""
+        self._unsynced += appended
+        now = time.monotonic()
+        if self._unsynced < self.group_size and now - self._last_sync < self.group_interval:
+            return
+        if self._wal_fd < 0:
+            self._wal_fd = os.open(f"{self.path}-wal", os.O_RDONLY)
+        os.fsync(self._wal_fd)
+        self._unsynced, self._last_sync = 0, now
+
+    def flush(self) -> None:
+        """Force every appended record to disk now (the end of a group)."""
+        with self._lock:
+            if self._wal_fd >= 0 or os.path.exists(f"{self.path}-wal"):
+                if self._wal_fd < 0:
+                    self._wal_fd = os.open(f"{self.path}-wal", os.O_RDONLY)
+                os.fsync(self._wal_fd)
+            self._unsynced = 0
+
+    # -- repair --------------------------------------------------------------------------
+
+    def repair(self) -> dict:
+        """Set aside damaged rows at the end of the ledger into the ``quarantine`` table.
+
+        SQLite transactions never leave a torn row, so this only finds damage done
+        from outside. Rows are moved, never deleted; damage before the last good
+        row is reported and nothing is changed.
+        """
+        with self._lock:
+            problems = self._db.execute("PRAGMA integrity_check").fetchall()
+            if problems != [("ok",)]:
+                raise LedgerCorruptError(f"{self.path}: SQLite integrity check failed: {problems[0][0]}")
+            rows = self._db.execute("SELECT seq, body FROM records ORDER BY seq").fetchall()
+        bad_from = None
+        for index, (seq, body) in enumerate(rows):
+            try:
+                record = decode(body, self.location, seq)
+                damaged = record.get("seq") != seq
+            except LedgerCorruptError:
+                damaged = True
+            if damaged and bad_from is None:
+                bad_from = index
+            elif not damaged and bad_from is not None:
+                raise LedgerCorruptError(f"{self.path}: row seq {rows[bad_from][0]} is damaged but not at the end; "
+                                         "repair only sets aside a damaged tail, so nothing was changed")
+        if bad_from is None:
+            return {"removed_bytes": 0, "kept_records": len(rows), "saved_to": None}
+        moved = rows[bad_from:]
+        stamp = datetime.now(timezone.utc).isoformat()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT INTO quarantine VALUES (?, ?, 'damaged tail', ?)",
+                                 [(seq, body, stamp) for seq, body in moved])
+            self._db.execute("DELETE FROM records WHERE seq >= ?", (moved[0][0],))
+            self._db.execute("COMMIT")
+            self._cached = None
+        return {"removed_bytes": sum(len(str(body).encode()) for _, body in moved), "kept_records": bad_from,
+                "removed_records": len(moved), "saved_to": f"{self.path} table quarantine"}
+
+    def close(self) -> None:
+        if self._wal_fd >= 0:
+            os.close(self._wal_fd)
+            self._wal_fd = -1
+        self._db.close()
