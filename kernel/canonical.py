@@ -2,9 +2,10 @@
 
 The ledger hashes records in this form, so the same record gives the same
 bytes on every machine. Most records hold only strings, small integers,
-lists and objects, for which CPython's C JSON encoder with sorted keys already
-produces RFC 8785 output; anything else (floats, non-BMP object keys) goes
-through the exact, slower path below.
+non-integral floats between 1e-4 and 1e16, lists and objects, for which
+CPython's C JSON encoder with sorted keys already produces RFC 8785 output;
+anything else (other floats, non-BMP object keys) goes through the exact,
+slower path below.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 _MAX_SAFE_INT = 2**53 - 1
 _fast = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False).encode
-_string = json.encoder.encode_basestring  # escapes exactly what RFC 8785 escapes
+json_string = json.encoder.encode_basestring  # escapes exactly what RFC 8785 escapes
 
 
 def canonical_json(value: Any) -> str:
@@ -38,6 +39,8 @@ def _is_plain(value: Any) -> bool:
         return True
     if kind is int:
         return -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT
+    if kind is float:  # in this range Python's repr and ECMAScript print a float identically
+        return 1e-4 <= abs(value) < 1e16 and not value.is_integer()
     if kind is dict:
         return all(type(k) is str and (k.isascii() or max(k) <= "\uffff") and _is_plain(v) for k, v in value.items())
     if kind is list or kind is tuple:
@@ -53,7 +56,7 @@ def _encode(value: Any):
     elif value is False:
         yield "false"
     elif isinstance(value, str):
-        yield _string(value)
+        yield json_string(value)
     elif isinstance(value, int):
         if not -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT:
             raise ValueError(f"integer {value} is beyond 2**53 and has no exact JSON number")
@@ -75,7 +78,7 @@ def _encode(value: Any):
         for i, key in enumerate(sorted(value, key=_utf16_key)):
             if i:
                 yield ","
-            yield _string(key)
+            yield json_string(key)
             yield ":"
             yield from _encode(value[key])
         yield "}"

@@ -83,8 +83,9 @@ class JsonlSink:
             return self._tail()
 
     def compare_and_append(self, record: dict) -> bool:
-        line = (canonical_json(record) + "\n").encode("utf-8")
-        with self._locked(fcntl.LOCK_EX):
+        line = ((getattr(record, "canonical", None) or canonical_json(record)) + "\n").encode("utf-8")
+        fcntl.flock(self._fd, fcntl.LOCK_EX)  # (not the _locked() helper: this is the hot path)
+        try:
             head = self._tail()
             if head is None:
                 if record["seq"] != 1:
@@ -96,10 +97,12 @@ class JsonlSink:
                 os.ftruncate(self._fd, os.fstat(self._fd).st_size - written)
                 raise LedgerError(f"ledger {self.path}: short write ({written} of {len(line)} bytes)")
             if self.durability == "fsync":
-                os.fsync(self._fd)
+                os.fdatasync(self._fd)
             self._cached_size += len(line)
             self._cached_head = record
             return True
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def read(self, start_seq: int = 1) -> Iterator[dict]:
         with open(self.path, "rb") as stream:

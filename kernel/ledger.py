@@ -19,10 +19,9 @@ import hmac
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator, Optional
 
-from pxos_kernel.canonical import canonical_json
+from pxos_kernel.canonical import canonical_json, json_string
 from pxos_kernel.errors import LedgerCorruptError, LedgerError, NotFoundError
 
 VERSION = 1
@@ -57,8 +56,23 @@ def check_corridor(corridor: str) -> str:
     return corridor
 
 
+_second = (-1, "")
+
+
 def _utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (UTC), formatting the seconds once per second."""
+    global _second
+    micros = time.time_ns() // 1000
+    seconds, fraction = divmod(micros, 1_000_000)
+    if seconds != _second[0]:
+        _second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+    return f"{_second[1]}.{fraction:06d}Z"
+
+
+class Record(dict):
+    """A ledger record; ``canonical`` holds its RFC 8785 text when the kernel built it."""
+
+    __slots__ = ("canonical",)
 
 
 @dataclass
@@ -124,12 +138,15 @@ class Ledger:
         agent: Optional[str] = None,
     ) -> dict:
         """Append one record and return it (with its ``seq``, ``id`` and ``hash``)."""
-        _check_entry(record_type, op, payload, corridor)
+        payload_json = _check_entry(record_type, op, payload, corridor)
         payload = {} if payload is None else payload
+        head = self._last  # a guess: right unless another writer appended since our last record
         for attempt in range(MAX_APPEND_ATTEMPTS):
-            if attempt:
+            if attempt > 1:
                 wait_backoff(attempt)
-            record = self._build(record_type, op, payload, corridor, agent, self.sink.head())
+            if attempt or head is None:
+                head = self.sink.head()
+            record = self._build(record_type, op, payload, corridor, agent, head, payload_json)
             if self.sink.compare_and_append(record):
                 self._last = record
                 return record
@@ -163,15 +180,25 @@ class Ledger:
         raise LedgerError(f"ledger {self.location}: gave up after {MAX_APPEND_ATTEMPTS} conflicting appends")
 
     def _build(self, record_type: str, op: str, payload: Any, corridor: str, agent: Optional[str],
-               head: Optional[dict]) -> dict:
+               head: Optional[dict], payload_json: Optional[str] = None) -> dict:
         seq = 1 if head is None else head["seq"] + 1
         ts = _utc_now()
-        record = {
-            "v": VERSION, "seq": seq, "id": atom_id(record_type, ts, seq), "type": record_type,
-            "ts": ts, "agent": agent or self.agent, "corridor": corridor, "op": op,
-            "payload": payload, "prev": GENESIS_PREV if head is None else head["hash"],
-        }
-        record["hash"] = record_hash(record, self.key)
+        agent = agent or self.agent
+        prev = GENESIS_PREV if head is None else head["hash"]
+        record = Record(v=VERSION, seq=seq, id=atom_id(record_type, ts, seq), type=record_type, ts=ts,
+                        agent=agent, corridor=corridor, op=op, payload=payload, prev=prev)
+        # The canonical text is assembled directly (keys in RFC 8785 order) instead of
+        # re-serialising the whole record; tests check it equals canonical_json().
+        head_text = f'{{"agent":{json_string(agent)},"corridor":{json_string(corridor)}'
+        tail_text = (f',"id":"{record["id"]}","op":{json_string(op)},"payload":'
+                     f'{payload_json if payload_json is not None else canonical_json(payload)},'
+                     f'"prev":"{prev}","seq":{seq},"ts":"{ts}","type":"{record_type}","v":{VERSION}}}')
+        body = (head_text + tail_text).encode("utf-8")
+        if self.key is None:
+            record["hash"] = hashlib.sha256(body).hexdigest()
+        else:
+            record["hash"] = hmac.new(self.key, body, hashlib.sha256).hexdigest()
+        record.canonical = f'{head_text},"hash":"{record["hash"]}"{tail_text}'
         return record
 
     def seal(self) -> dict:
@@ -265,14 +292,15 @@ class Ledger:
         self.sink.close()
 
 
-def _check_entry(record_type: Any, op: Any, payload: Any, corridor: Any) -> None:
+def _check_entry(record_type: Any, op: Any, payload: Any, corridor: Any) -> str:
+    """Validate one entry to append; return its payload's canonical JSON."""
     if not isinstance(record_type, str) or not RECORD_TYPE.match(record_type):
         raise LedgerError(f"record type {record_type!r} must be upper-case letters, digits and '_'")
     if not isinstance(op, str) or not op:
         raise LedgerError("record op must be a non-empty string")
     check_corridor(corridor)
     try:
-        canonical_json({} if payload is None else payload)
+        return canonical_json({} if payload is None else payload)
     except (TypeError, ValueError) as exc:
         raise LedgerError(f"checkpoint payload is not JSON-serialisable: {exc}") from None
 
