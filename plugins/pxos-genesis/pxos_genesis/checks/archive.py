@@ -1,0 +1,126 @@
+"""Genesis §2: one archive holds everything the cartridge needs, and nothing undeclared is used.
+
+Dependencies are judged statically: every module a cartridge's source imports
+must be in the standard library, inside the archive, or the pxOS kernel (the
+hypervisor every cartridge runs under): Genesis allows nothing else, and the
+cartridge manifest has no way to declare more. Test files are judged separately: they run under the test
+command, whose tools (pytest) are not the cartridge's run-time dependencies.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import PurePosixPath
+from typing import Any, Iterator, Mapping
+
+from pxos_genesis.checks import check, judge, ok, plural
+from pxos_genesis.subject import Candidate
+
+#: Always importable inside a cartridge: the runtime it runs under.
+RUNTIME_MODULES = frozenset({"pxos_kernel"})
+
+
+def is_test_file(path: str) -> bool:
+    parts = PurePosixPath(path).parts
+    return any(p in ("tests", "test") for p in parts[:-1]) or parts[-1].startswith("test_") or \
+        parts[-1] == "conftest.py"
+
+
+def python_sources(archive: Any) -> Iterator[tuple[str, str]]:
+    """(path, text) of every ``.py`` member (undecodable bytes replaced; the §11 check reports them)."""
+    for name in archive.names():
+        if name.endswith(".py"):
+            yield name, archive.read(name).decode("utf-8", "replace")
+
+
+def local_modules(names: list[str]) -> set[str]:
+    """Top-level module and package names that the archive provides."""
+    tops = set()
+    for name in names:
+        parts = PurePosixPath(name).parts
+        if parts[-1].endswith(".py"):
+            tops.add(parts[0][:-3] if len(parts) == 1 else parts[0])
+    return tops
+
+
+def imported_modules(source: str, path: str) -> Iterator[tuple[str, int]]:
+    """(top-level module name, line) of each absolute import in a source file."""
+    try:
+        tree = ast.parse(source, filename=path)
+    except SyntaxError:
+        return
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name.split(".")[0], node.lineno
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module.split(".")[0], node.lineno
+
+
+@check("packs_into_one_archive")
+def packs_into_one_archive(candidate: Candidate, context: Mapping[str, Any]) -> Any:
+    archive = candidate.archive  # opening it verifies the container and every member's sha256
+    size = candidate.archive_path.stat().st_size
+    return ok(f"{candidate.archive_path.name} is one pixel archive of {size} bytes; it opened and every one of its "
+              f"{plural(len(archive.names()), 'member')} matched its sha256 (archive sha256 {archive.sha256[:16]}...)")
+
+
+@check("runs_with_declared_deps")
+def runs_with_declared_deps(candidate: Candidate, context: Mapping[str, Any]) -> Any:
+    archive = candidate.archive
+    allowed = set(sys.stdlib_module_names) | RUNTIME_MODULES | local_modules(archive.names())
+    problems, files, tests = [], 0, 0
+    for path, source in python_sources(archive):
+        if is_test_file(path):
+            tests += 1
+            continue
+        files += 1
+        for module, line in imported_modules(source, path):
+            if module not in allowed:
+                problems.append((f"imports {module!r}, which is neither in the standard library, pxos_kernel, "
+                                 "nor inside the archive", f"{path}:{line}"))
+    return judge(problems, f"imports of {plural(files, 'source file')} read statically: each resolves to the "
+                 f"standard library, pxos_kernel or a module inside the archive; {plural(tests, 'test file')} not "
+                 "counted (they run under the test command)")
+
+
+@check("archive_complete")
+def archive_complete(candidate: Candidate, context: Mapping[str, Any]) -> Any:
+    archive = candidate.archive
+    names = set(archive.names())
+    problems = []
+    if not archive.manifest:
+        problems.append(("the archive carries no cartridge manifest", candidate.archive_path.name))
+    programs = (archive.manifest or {}).get("programs") or {}
+    for program, entry in programs.items():
+        module = str(entry).partition(":")[0]
+        base = module.replace(".", "/")
+        if f"{base}.py" not in names and f"{base}/__init__.py" not in names:
+            problems.append((f"program {program!r} needs module {module}, which is not in the archive", program))
+    relative = 0
+    for path, source in python_sources(archive):
+        for target, line in _relative_imports(source, path):
+            relative += 1
+            if f"{target}.py" not in names and f"{target}/__init__.py" not in names and \
+                    not (target == "." or archive.is_dir(target)):
+                problems.append((f"relative import of {target.replace('/', '.')} is not in the archive",
+                                 f"{path}:{line}"))
+    return judge(problems, f"manifest present; {plural(len(programs), 'declared program')} and "
+                 f"{plural(relative, 'relative import')} resolve to modules inside the archive")
+
+
+def _relative_imports(source: str, path: str) -> Iterator[tuple[str, int]]:
+    """Member paths (without suffix) that relative imports in ``path`` refer to."""
+    try:
+        tree = ast.parse(source, filename=path)
+    except SyntaxError:
+        return
+    package = PurePosixPath(path).parent
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            base = package
+            for _ in range(node.level - 1):
+                base = base.parent
+            # ``from . import name``: name may be a submodule or an attribute, so only the package must exist
+            yield str(base / node.module.replace(".", "/")) if node.module else str(base), node.lineno

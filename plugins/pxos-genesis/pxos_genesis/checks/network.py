@@ -1,0 +1,80 @@
+"""Genesis §8 (no backdoors) and §11.3 (open and inspectable), by static analysis of the sources.
+
+The consented, logged way out of a cartridge is the kernel: ``kernel.agent(name)``
+(pxos-agents refuses hosts the user has not consented to and writes every request
+to the ledger). Config ``genesis.network_clients`` may name further modules the
+user trusts to do the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from pxos_genesis.checks import check, judge, plural
+from pxos_genesis.checks.archive import python_sources
+from pxos_genesis.checks.sourcescan import BINARY_CODE_SUFFIXES, Finding, scan_source
+from pxos_genesis.subject import Candidate, memo
+
+
+def consented_clients(context: Mapping[str, Any]) -> tuple[str, ...]:
+    """Modules the user's config allows to reach the network (default: none)."""
+    return tuple(context["kernel"].section("genesis").get("network_clients") or ())
+
+
+def findings(candidate: Candidate, context: Mapping[str, Any]) -> tuple[int, list[Finding]]:
+    """(number of sources scanned, every finding in them), computed once per candidate and context."""
+    cache = memo(context, "sourcescan")
+    key = (candidate.label, str(candidate.archive_path))
+    if cache is not None and key in cache:
+        return cache[key]
+    allowed = consented_clients(context)
+    count, found = 0, []
+    for path, source in python_sources(candidate.archive):
+        count += 1
+        found.extend(scan_source(source, path, allowed))
+    if cache is not None:
+        cache[key] = (count, found)
+    return count, found
+
+
+def _scope(count: int, context: Mapping[str, Any]) -> str:
+    allowed = ", ".join(consented_clients(context)) or "none besides kernel.agent()"
+    return f"imports and calls of {plural(count, 'Python source')} read with ast (consented network clients: {allowed})"
+
+
+@check("no_direct_network")
+def no_direct_network(candidate: Candidate, context: Mapping[str, Any]) -> Any:
+    count, found = findings(candidate, context)
+    problems = [f for f in found if f.kind == "network-import"]
+    return judge(problems, f"{_scope(count, context)}: {plural(len(problems), 'network module import')} found")
+
+
+@check("network_through_logged_client")
+def network_through_logged_client(candidate: Candidate, context: Mapping[str, Any]) -> Any:
+    count, found = findings(candidate, context)
+    problems = [f for f in found if f.kind == "network-call"]
+    return judge(problems, f"{_scope(count, context)}: {plural(len(problems), 'network call')} that would bypass "
+                 "the logged client found")
+
+
+@check("no_hidden_code")
+def no_hidden_code(candidate: Candidate, context: Mapping[str, Any]) -> Any:
+    count, found = findings(candidate, context)
+    problems = [f for f in found if f.kind in ("hidden-code", "unparsable")]
+    return judge(problems, f"{plural(count, 'Python source')} read with ast: {plural(len(problems), 'use')} of "
+                 "exec/eval/compile or computed imports found")
+
+
+@check("sources_inspectable")
+def sources_inspectable(candidate: Candidate, context: Mapping[str, Any]) -> Any:
+    archive = candidate.archive
+    problems = [("compiled code without its source", name) for name in archive.names()
+                if name.lower().endswith(BINARY_CODE_SUFFIXES)]
+    sources = [n for n in archive.names() if n.endswith(".py")]
+    for name in sources:
+        try:
+            archive.read(name).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            problems.append((f"source is not UTF-8 text: {exc.reason} at byte {exc.start}", name))
+    return judge(problems, f"{plural(len(archive.names()), 'member')} listed: {plural(len(sources), 'Python source')} "
+                 "readable as UTF-8 text, no compiled code (.pyc, .so, .pyd, .dll) shipped")

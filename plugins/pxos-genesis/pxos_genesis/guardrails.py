@@ -1,0 +1,57 @@
+"""One kernel guardrail per MUST item of genesis.yaml.
+
+Items with a machine check run it; items without one answer ``unchecked``
+with the manifest's reason, so ``pxos-kernel genesis`` lists every MUST item
+and never reports compliance that nobody checked.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+from pxos_kernel.errors import ConfigError, PxosError
+from pxos_kernel.interfaces import Verdict, Violation
+from pxos_kernel.registrations import Guardrail
+
+from pxos_genesis.principles import Item, must_items
+
+
+def registrations() -> list[Guardrail]:
+    """The guardrails, in manifest order (checks are imported only when a guardrail runs)."""
+    return [Guardrail(item.id, _checker(item), item.text, principle=item.principle_id) for item in must_items()]
+
+
+def _checker(item: Item) -> Callable[[Any, Mapping[str, Any]], Verdict]:
+    def check(subject: Any, context: Mapping[str, Any]) -> Verdict:
+        return run_item(item, subject, context)
+
+    check.__qualname__ = f"genesis_{item.id}"
+    return check
+
+
+def run_item(item: Item, subject: Any, context: Mapping[str, Any]) -> Verdict:
+    """Judge ``subject`` against one MUST item."""
+    if item.check is None:
+        return Verdict("unchecked", f"not machine-checkable: {item.why_unchecked}")
+    from pxos_genesis.checks import all_checks
+    from pxos_genesis.subject import resolve
+
+    checks = all_checks()
+    if item.check not in checks:
+        raise ConfigError(f"Genesis item {item.id} names check {item.check!r}, which pxos-genesis does not have")
+    spec = checks[item.check]
+    try:
+        candidate = resolve(subject, context)
+    except PxosError as exc:
+        return Verdict("failed", f"the cartridge to judge could not be loaded: {exc}",
+                       (Violation(item.id, str(exc), str(subject)),))
+    if spec.cartridge and candidate is None:
+        return Verdict("unchecked", "judges a cartridge, and none was named "
+                       "(run: pxos-kernel genesis --cartridge NAME)")
+    try:
+        outcome = spec.function(candidate, context)
+    except PxosError as exc:  # e.g. a hostile or damaged archive: that is a finding, not a crash
+        where = candidate.label if candidate is not None else None
+        return Verdict("failed", f"{item.check} could not complete: {exc}", (Violation(item.id, str(exc), where),))
+    violations = tuple(Violation(item.id, message, location) for message, location in outcome.problems)
+    return Verdict(outcome.status, outcome.evidence, violations if outcome.status == "failed" else ())

@@ -1,0 +1,37 @@
+"""The pxos-genesis plugin: Genesis guardrails and the ``evolve`` commands.
+
+This module is the entry point, so it imports only the kernel and the
+standard library; the checks and the pipeline load when they are used.
+"""
+
+from __future__ import annotations
+
+from pxos_kernel import Subcommand, hookimpl
+
+
+@hookimpl
+def pxos_guardrails():
+    from pxos_genesis.guardrails import registrations
+
+    return registrations()
+
+
+def _lazy(name: str):
+    def call(arg):
+        from pxos_genesis.evolve import commands
+
+        return getattr(commands, name)(arg)
+
+    return call
+
+
+@hookimpl
+def pxos_subcommands():
+    return [
+        Subcommand("evolve propose", "record a proposed change to a cartridge (from an agent or a patch file)",
+                   _lazy("run_propose"), _lazy("configure_propose")),
+        Subcommand("evolve build", "build, test and register a proposal in a sandbox workspace (never promotes)",
+                   _lazy("run_build"), _lazy("configure_build")),
+        Subcommand("evolve list", "list proposals and builds from the ledger",
+                   _lazy("run_list"), _lazy("configure_list")),
+    ]

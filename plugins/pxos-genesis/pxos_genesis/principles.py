@@ -1,0 +1,113 @@
+"""The Genesis principles as data, read from ``genesis.yaml``.
+
+The manifest ships with the kernel (``manifests/genesis.yaml`` in the
+repository, ``pxos_kernel.manifests`` once installed). ``PXOS_GENESIS``
+names another file, e.g. a newer Genesis version under review.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Optional
+
+from pxos_kernel.errors import ConfigError
+
+LEVELS = ("must", "should", "may")
+_ITEM_ID = re.compile(r"^G(\d+)\.(\d+)$")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One requirement of one principle, e.g. ``G8.1``."""
+
+    id: str
+    principle: int
+    principle_name: str
+    level: str
+    text: str
+    check: Optional[str]  # the name of the machine check, or None
+    why_unchecked: str = ""
+
+    @property
+    def principle_id(self) -> str:
+        """``"G8"`` for ``G8.1``: how reports group items."""
+        return f"G{self.principle}"
+
+
+def manifest_path(env: Optional[dict] = None) -> Path:
+    """Where the Genesis manifest is read from (``PXOS_GENESIS`` or the kernel's copy)."""
+    env = os.environ if env is None else env
+    if env.get("PXOS_GENESIS"):
+        return Path(env["PXOS_GENESIS"])
+    from importlib.resources import files
+
+    return Path(str(files("pxos_kernel.manifests").joinpath("genesis.yaml")))
+
+
+@lru_cache(maxsize=8)
+def _load(path: str, mtime: float) -> tuple[Item, ...]:
+    from pxos_kernel.config import load_yaml
+
+    data = load_yaml(Path(path), "Genesis manifest")
+    return parse(data, path)
+
+
+def load_items(path: Optional[Path] = None) -> tuple[Item, ...]:
+    """Every requirement of the manifest, in order (cached until the file changes)."""
+    path = path or manifest_path()
+    try:
+        mtime = path.stat().st_mtime
+    except OSError as exc:
+        raise ConfigError(f"Genesis manifest {path}: cannot read it ({exc.strerror})") from None
+    return _load(str(path), mtime)
+
+
+def must_items(path: Optional[Path] = None) -> tuple[Item, ...]:
+    """Only the MUST items: each becomes one guardrail."""
+    return tuple(i for i in load_items(path) if i.level == "must")
+
+
+def parse(data: object, where: str) -> tuple[Item, ...]:
+    """Validate the manifest's structure and return its items; ConfigError names the fault."""
+    if not isinstance(data, dict) or data.get("version") != 1:
+        raise ConfigError(f"Genesis manifest {where}: expected a mapping with version: 1")
+    principles = data.get("principles")
+    if not isinstance(principles, list) or not principles:
+        raise ConfigError(f"Genesis manifest {where}: 'principles' must be a non-empty list")
+    items: list[Item] = []
+    seen: set[str] = set()
+    for p in principles:
+        if not isinstance(p, dict) or not isinstance(p.get("number"), int) or not isinstance(p.get("items"), list):
+            raise ConfigError(f"Genesis manifest {where}: each principle needs a number and a list of items")
+        for raw in p["items"]:
+            items.append(_item(raw, p, where, seen))
+    return tuple(items)
+
+
+def _item(raw: object, principle: dict, where: str, seen: set[str]) -> Item:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"Genesis manifest {where}: an item of principle {principle['number']} is not a mapping")
+    ident = raw.get("id")
+    match = _ITEM_ID.match(str(ident))
+    if not match or int(match.group(1)) != principle["number"]:
+        raise ConfigError(f"Genesis manifest {where}: item id {ident!r} must be G{principle['number']}.<n>")
+    if ident in seen:
+        raise ConfigError(f"Genesis manifest {where}: item id {ident} appears twice")
+    seen.add(ident)
+    level, text = raw.get("level"), raw.get("text")
+    if level not in LEVELS:
+        raise ConfigError(f"Genesis manifest {where}: {ident} level {level!r} is not one of {', '.join(LEVELS)}")
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigError(f"Genesis manifest {where}: {ident} has no text")
+    check = raw.get("check")
+    if level == "must":
+        if "check" not in raw:
+            raise ConfigError(f"Genesis manifest {where}: MUST item {ident} needs 'check' (a check name or null)")
+        if check is None and not raw.get("why_unchecked"):
+            raise ConfigError(f"Genesis manifest {where}: {ident} has no check, so it needs 'why_unchecked'")
+    return Item(str(ident), principle["number"], str(principle.get("name", "")), level, text.strip(),
+                None if check is None else str(check), str(raw.get("why_unchecked") or ""))
