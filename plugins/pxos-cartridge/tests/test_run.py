@@ -1,0 +1,71 @@
+"""``run PROGRAM --cartridge NAME``: current cartridges in-process, everything else sandboxed; the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pxos_kernel.errors import NotFoundError
+
+from pxos_cartridge.archive import pack_tree
+from pxos_cartridge.registry import CartridgeRegistry
+
+
+@pytest.fixture
+def registered(kernel, greeter_tree, tmp_path, clean_modules):
+    pack_tree(greeter_tree, tmp_path / "g.pxa")
+    registry = CartridgeRegistry(kernel)
+    registry.register(tmp_path / "g.pxa")
+    return registry
+
+
+def test_a_cartridge_that_is_not_current_runs_sandboxed(kernel, registered):
+    result = kernel.hypervisor.run_program("greet", ["Ada"], cartridge="greeter", capture=True)
+    assert result.status == "ok" and result.sandboxed
+    assert result.stdout.strip() == "Hello, Ada, from a pixel archive!"
+    pre = kernel.ledger.find(result.pre_id)
+    assert pre["payload"]["cartridge"] == "greeter" and pre["payload"]["sandbox"] is True
+
+
+def test_the_current_cartridge_runs_in_process(kernel, registered, capsys):
+    registered.test("greeter")
+    registered.promote("greeter@1.0.0", approved_by="alice", reason="release")
+    result = kernel.hypervisor.run_program("greeter.cli:main", ["Bob"], cartridge="greeter@1.0.0")
+    assert result.status == "ok" and not result.sandboxed
+    assert capsys.readouterr().out.strip() == "Hello, Bob, from a pixel archive!"
+
+
+def test_an_archive_file_runs_sandboxed(kernel, greeter_tree, tmp_path):
+    pack_tree(greeter_tree, tmp_path / "g.pxa")
+    result = kernel.hypervisor.run_program("greet", [], cartridge=str(tmp_path / "g.pxa"), capture=True)
+    assert result.sandboxed and result.stdout.strip() == "Hello, world, from a pixel archive!"
+
+
+def test_unknown_programs_and_cartridges_are_clear_errors(kernel, registered):
+    result = kernel.hypervisor.run_program("wave", [], cartridge="greeter", capture=True)
+    assert result.status == "error" and "no program 'wave'" in result.error and "greet" in result.error
+    result = kernel.hypervisor.run_program("json:dumps", ["1"], cartridge="greeter", capture=True)
+    assert result.status == "error" and "not in the cartridge" in result.error
+    with pytest.raises(NotFoundError, match="no cartridge named 'nope'"):
+        kernel.hypervisor.run_program("greet", [], cartridge="nope")
+
+
+def test_cli_walk_through(cli, greeter_tree, tmp_path):
+    archive = str(tmp_path / "g.pxa")
+    assert cli("cartridge", "pack", str(greeter_tree), "-o", archive)[0] == 0
+    code, out, err = cli("cartridge", "register", archive, "--builder", "llm", "--by", "pixellm-local", "--json")
+    assert code == 0, err
+    assert json.loads(out)["builder"] == {"kind": "llm", "who": "pixellm-local"}
+    code, out, err = cli("cartridge", "test", "greeter", "--json")
+    assert code == 0 and json.loads(out)["tests"]["passed"], err
+    code, out, _ = cli("cartridge", "promote", "greeter@1.0.0", "--approved-by", "alice", "--reason", "ok")
+    assert code == 0 and "greeter@1.0.0 is now current" in out
+    code, out, _ = cli("cartridge", "list", "--json")
+    assert code == 0 and [r["status"] for r in json.loads(out)] == ["current"]
+    for command in ("show", "lineage"):
+        code, out, _ = cli("cartridge", command, "greeter", "--json")
+        assert code == 0 and "1.0.0" in out
+    code, out, _ = cli("cartridge", "history", "--json")
+    assert [h["action"] for h in json.loads(out)] == ["register", "test", "promote"]
+    code, _, err = cli("cartridge", "rollback", "greeter", "--approved-by", "alice", "--reason", "why")
+    assert code != 0 and "no earlier current version" in err and err.count("\n") == 1
