@@ -24,7 +24,7 @@ from typing import Any, Optional, Sequence
 from pxos_kernel.errors import ConfigError
 
 _BOOT = ("import sys,json;s=json.loads(sys.argv[1]);sys.path[:0]=s['path'];"
-         "from pxos_kernel.sandbox import child_main;child_main(s)")
+         "from pxos_kernel.sandbox_child import main;main(s)")
 _unshare_works: Optional[bool] = None
 _MAX_CAPTURE = 1 << 20
 
@@ -155,29 +155,3 @@ def _read_outcome(path: str, returncode: int, timed_out: bool, limits: Limits) -
         name = signal.Signals(-returncode).name
         return Outcome("killed", 128 - returncode, error=f"killed by {name}")
     return Outcome("error", returncode or 1, error=f"the sandbox child exited with {returncode} before reporting")
-
-
-def child_main(spec: dict) -> None:
-    """Run inside the sandboxed child: apply limits, call the program, write the outcome."""
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_AS, (spec["memory"], spec["memory"]))
-    resource.setrlimit(resource.RLIMIT_CPU, (spec["cpu"], spec["cpu"] + 1))
-    from pxos_kernel.hypervisor import call_program, load_entry
-
-    try:
-        status, code, value, error = call_program(load_entry(spec["entry"]), spec["args"])
-    except MemoryError:
-        status, code, value, error = "memory", 137, None, "MemoryError: the memory limit was reached"
-    except Exception as exc:
-        status, code, value, error = "error", 1, None, str(exc)
-    if status == "memory":
-        error = f"{error} (limit {spec['memory'] // (1024 * 1024)} MB)"
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        value = repr(value)
-    sys.stdout.flush()
-    with open(spec["result"], "w", encoding="utf-8") as stream:
-        json.dump({"status": status, "exit_code": code, "value": value, "error": error}, stream)
-    sys.exit(code if 0 <= code < 256 else 1)
