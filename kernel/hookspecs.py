@@ -92,7 +92,8 @@ def pxos_agents() -> Union["AgentSpec", Iterable["AgentSpec"]]:
     Contract: ``factory(settings)`` returns an :class:`~pxos_kernel.interfaces.Agent`.
     An agent that cannot reach its model raises :class:`~pxos_kernel.errors.AgentError`;
     it never returns a placeholder. Set ``needs_network=True`` when it talks to a
-    server: the kernel then requires the user's consent. Example::
+    server; such an agent must refuse hosts the user has not consented to (config
+    ``network.consent``) and log every request to the ledger. Example::
 
         @hookimpl
         def pxos_agents():
