@@ -82,11 +82,17 @@ def template_values(name: str, kind: str) -> dict[str, str]:
 
 
 def render_tree(kind: str, values: dict[str, str], dest: Path) -> list[Path]:
-    """Render ``templates/common`` and ``templates/<kind>`` into ``dest``; return the files written."""
+    """Render ``templates/common`` and ``templates/<kind>`` into ``dest``; return the files written.
+
+    ``<kind>/usage.md.part`` is not a file of the skeleton: it becomes ``$usage``,
+    the kind's own section of the common README.
+    """
+    usage = string.Template((_TEMPLATES / kind / "usage.md.part").read_text(encoding="utf-8"))
+    values = {**values, "usage": usage.substitute(values).strip()}
     written = []
     for source_root in (_TEMPLATES / "common", _TEMPLATES / kind):
         for source in sorted(source_root.rglob("*")):
-            if source.is_dir() or "__pycache__" in source.parts:
+            if source.is_dir() or "__pycache__" in source.parts or source.suffix == ".part":
                 continue
             parts = [values["package"] if part == "package" else part
                      for part in source.relative_to(source_root).parts]
