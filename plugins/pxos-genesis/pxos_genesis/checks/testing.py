@@ -67,7 +67,7 @@ def promotions_tested(candidate: Optional[Candidate], context: Mapping[str, Any]
         tests = record.get("tests") or {}
         if not tests.get("passed"):
             problems.append((f"was made current by {entry.get('action')} without passing tests", label))
-    return judge(problems, f"{f"{count} promotion(s) and rollback(s)"} in the registry history; each made current a "
+    return judge(problems, f"{count} promotion(s) and rollback(s) in the registry history; each made current a "
                  "version whose tests had passed")
 
 
@@ -97,7 +97,7 @@ def promotions_compliant(candidate: Optional[Candidate], context: Mapping[str, A
             problems.append((f"made current although {failed} guardrail(s) failed", label))
         if not entry.get("by"):
             problems.append(("made current without a recorded approver", label))
-    return judge(problems, f"{f"{count} promotion(s) and rollback(s)"} checked: each had its guardrails run with "
+    return judge(problems, f"{count} promotion(s) and rollback(s) checked: each had its guardrails run with "
                  "none failed, and a named approver")
 
 
