@@ -10,13 +10,16 @@ from typing import BinaryIO, Iterator, Union
 
 
 @contextmanager
-def atomic_writer(path: Union[str, os.PathLike], mode: int = 0o644) -> Iterator[BinaryIO]:
+def atomic_writer(path: Union[str, os.PathLike], mode: int = 0o644, *, fsync: bool = True) -> Iterator[BinaryIO]:
     """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``.
 
     On any exception the temporary file is removed and ``path`` is untouched::
 
         with atomic_writer("out.png") as out:
             out.write(data)
+
+    ``fsync=False`` keeps the atomic rename but leaves flushing to the OS: for
+    many small files (map tiles) whose caller syncs once at the end.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -25,7 +28,8 @@ def atomic_writer(path: Union[str, os.PathLike], mode: int = 0o644) -> Iterator[
         with os.fdopen(fd, "wb") as stream:
             yield stream
             stream.flush()
-            os.fsync(stream.fileno())
+            if fsync:
+                os.fsync(stream.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
