@@ -60,6 +60,6 @@ class PluginVenv:
 
     def pytest(self, project: Path, basetemp: Path, home: Path, timeout: float = 300) -> subprocess.CompletedProcess:
         """Run ``project``'s own tests with this venv's pytest, in the project directory."""
-        return subprocess.run([str(self.python), "-m", "pytest", "-q", "-p", "no:cacheprovider",
+        return subprocess.run([str(self.python), "-m", "pytest", "-v", "-p", "no:cacheprovider",
                                f"--basetemp={basetemp}", "tests"], capture_output=True, text=True,
                               cwd=project, env=self.env(home), timeout=timeout)

@@ -18,7 +18,18 @@ import pytest
 from plugin_venv import PluginVenv
 from pxos_kernel.commands.scaffold import KINDS, write_skeleton
 
-GUIDE = Path(__file__).resolve().parents[2] / "docs" / "authoring.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+GUIDE = DOCS / "authoring.md"
+# docs/testing.md shows conformance tests for skeletons of these names.
+DOC_NAMES = {"storage": "my-store", "sink": "my-sink", "inference": "my-engine", "agent": "my-agent"}
+
+# In the docs, a code block that is a whole file follows a line **`path`**.
+FILE_BLOCK = re.compile(r"^\*\*`(?P<path>[^`]+)`\*\*\s*\n+```[a-z]*\n(?P<body>.*?)^```", re.S | re.M)
+
+
+def doc_files(doc: Path) -> dict[str, str]:
+    """The files shown in ``doc``, by path."""
+    return {m["path"]: m["body"] for m in FILE_BLOCK.finditer(doc.read_text(encoding="utf-8"))}
 
 
 # -- refusals: one clear line, nothing written -------------------------------------------
@@ -106,14 +117,15 @@ def venv(tmp_path_factory):
     return PluginVenv(tmp_path_factory.mktemp("scaffold") / "venv")
 
 
-def install_and_test(venv: PluginVenv, project: Path, work: Path) -> None:
-    """pip install ``project`` into ``venv`` and run its own tests there; they must pass."""
+def install_and_test(venv: PluginVenv, project: Path, work: Path) -> str:
+    """pip install ``project`` into ``venv`` and run its own tests there; they must pass. Returns the report."""
     venv.install(project)
     home = work / "home"
     home.mkdir()
     done = venv.pytest(project, work / "basetemp", home)
     assert done.returncode == 0, f"{project.name}'s own tests failed:\n{done.stdout[-6000:]}\n{done.stderr[-2000:]}"
     assert re.search(r"\d+ passed", done.stdout), done.stdout[-2000:]
+    return done.stdout
 
 
 def listed_plugin(venv: PluginVenv, name: str, home: Path) -> dict:
@@ -127,9 +139,14 @@ def listed_plugin(venv: PluginVenv, name: str, home: Path) -> dict:
 
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_skeleton_installs_and_passes_its_own_tests(venv, tmp_path, kind):
-    name = f"scaffolded-{kind}"
+    name = DOC_NAMES.get(kind, f"my-{kind}")
     root = write_skeleton(name, kind, tmp_path / name)
-    install_and_test(venv, root, tmp_path)
+    examples = {path: body for path, body in doc_files(DOCS / "testing.md").items() if path.startswith(f"{name}/")}
+    for path, body in examples.items():  # docs/testing.md's conformance example for this kind
+        (tmp_path / path).write_text(body)
+    report = install_and_test(venv, root, tmp_path)
+    for path in examples:
+        assert re.search(rf"^{re.escape(path.split('/', 1)[1])}::\S+ PASSED", report, re.M), report[-3000:]
     mine = listed_plugin(venv, name, tmp_path / "home")
     assert mine["loaded"] and mine["errors"] == [] and mine["distribution"] == name
     assert mine["registered"] == {kind: [name]}
@@ -137,23 +154,19 @@ def test_skeleton_installs_and_passes_its_own_tests(venv, tmp_path, kind):
 
 # -- the authoring guide's plugin ------------------------------------------------------------
 
-# In the guide, a code block that is a file of the plugin follows a line **`path`**.
-FILE_BLOCK = re.compile(r"^\*\*`(?P<path>[^`]+)`\*\*\s*\n+```[a-z]*\n(?P<body>.*?)^```", re.S | re.M)
-
-
-def guide_files() -> dict[str, str]:
-    return {m["path"]: m["body"] for m in FILE_BLOCK.finditer(GUIDE.read_text(encoding="utf-8"))}
+def test_testing_doc_has_an_example_for_every_conformance_suite():
+    assert set(doc_files(DOCS / "testing.md")) == {f"{name}/tests/test_conformance.py" for name in DOC_NAMES.values()}
 
 
 def test_guide_shows_a_complete_plugin():
-    files = guide_files()
+    files = doc_files(GUIDE)
     assert {"pxos-greeter/pyproject.toml", "pxos-greeter/pxos_greeter/__init__.py",
             "pxos-greeter/pxos_greeter/plugin.py", "pxos-greeter/pxos_greeter/greet.py",
             "pxos-greeter/tests/test_greeter.py"} <= set(files)
 
 
 def test_guide_plugin_installs_runs_and_passes_its_tests(venv, tmp_path):
-    for path, body in guide_files().items():
+    for path, body in doc_files(GUIDE).items():
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text(body)
     install_and_test(venv, tmp_path / "pxos-greeter", tmp_path)
