@@ -1,7 +1,7 @@
 """The ledger as a picture: one square cell per record, row after row.
 
-A cell's hue comes from the record's type and its brightness from the corridor's
-district, so runs of one kind show as bands. A record whose own hash or link
+A cell's hue comes from the record's type and its lightness from the corridor's
+district (the legend shows each type at district 0), so runs of one kind show as bands. A record whose own hash or link
 to the previous record does not check is filled red with a white cross. A
 legend under the cells names each type's colour.
 """
@@ -9,7 +9,6 @@ legend under the cells names each type's colour.
 from __future__ import annotations
 
 import colorsys
-import hashlib
 from typing import Iterable, Optional
 
 from pxos_kernel.ledger import CORRIDOR, GENESIS_PREV, check_record
@@ -18,13 +17,16 @@ CELL, GAP, COLUMNS = 12, 2, 48
 BROKEN = (220, 20, 20)
 
 
-def type_colour(record_type: str, corridor: str = "") -> tuple[int, int, int]:
-    """A colour for a type (hue kept away from red, which marks damage), lighter for higher districts."""
-    hue = 0.08 + (hashlib.sha256(record_type.encode()).digest()[0] / 255) * 0.78
+#: Distinct hues, none of them red (red marks damage).
+PALETTE_HUES = (0.58, 0.33, 0.12, 0.78, 0.50, 0.20, 0.67, 0.90, 0.42, 0.05)
+
+
+def type_colour(hue: float, corridor: str = "") -> tuple[int, int, int]:
+    """The colour of a type's ``hue`` at a corridor: lighter for higher districts."""
     match = CORRIDOR.match(corridor or "")
     district = int(match.group(1)) if match else 0
-    lightness = 0.40 + 0.05 * (district % 6)
-    r, g, b = colorsys.hls_to_rgb(hue, lightness, 0.75)
+    lightness = 0.35 + 0.06 * (district % 6)
+    r, g, b = colorsys.hls_to_rgb(hue, lightness, 0.70)
     return int(r * 255), int(g * 255), int(b * 255)
 
 
@@ -50,6 +52,7 @@ def render(judged: list[tuple[dict, str]], path) -> dict:
     columns = max(1, min(COLUMNS, count))
     rows = max(1, -(-count // columns))
     types = sorted({str(r.get("type")) for r, _ in judged}) if judged else []
+    hues = {t: PALETTE_HUES[i % len(PALETTE_HUES)] for i, t in enumerate(types)}  # distinct for up to 10 types
     legend_rows = len(types) + 1
     width = max(columns * (CELL + GAP) + GAP, 320)
     height = rows * (CELL + GAP) + GAP + 8 + legend_rows * 14
@@ -66,10 +69,10 @@ def render(judged: list[tuple[dict, str]], path) -> dict:
             draw.line(box, fill=(255, 255, 255))
             draw.line((box[0], box[3], box[2], box[1]), fill=(255, 255, 255))
         else:
-            draw.rectangle(box, fill=type_colour(str(record.get("type")), str(record.get("corridor"))))
+            draw.rectangle(box, fill=type_colour(hues[str(record.get("type"))], str(record.get("corridor"))))
     y = rows * (CELL + GAP) + GAP + 6
     for record_type in types:
-        draw.rectangle((GAP, y, GAP + 10, y + 10), fill=type_colour(record_type))
+        draw.rectangle((GAP, y, GAP + 10, y + 10), fill=type_colour(hues[record_type]))
         draw.text((GAP + 16, y - 1), record_type, fill=(0, 0, 0))
         y += 14
     draw.rectangle((GAP, y, GAP + 10, y + 10), fill=BROKEN)
