@@ -16,87 +16,17 @@ A directory without ``__init__.py`` imports as an empty (namespace-like) package
 from __future__ import annotations
 
 import contextlib
-import io
 import linecache
 import sys
 from functools import partial
 from importlib.abc import Loader, MetaPathFinder
 from importlib.machinery import ModuleSpec
-from importlib.resources.abc import Traversable, TraversableResources
 from types import ModuleType
 from typing import Any, Iterator, Optional, Sequence, Union
 
 from pxos_kernel.errors import NotFoundError
 
 from pxos_cartridge.archive import Archive, PathLike, open_archive
-
-
-class ArchivePath(Traversable):
-    """A file or directory inside an archive, for :mod:`importlib.resources` (like ``zipfile.Path``)."""
-
-    def __init__(self, archive: Archive, at: str = "") -> None:
-        self.archive = archive
-        self.at = at.strip("/")
-
-    @property
-    def name(self) -> str:
-        return self.at.rsplit("/", 1)[-1]
-
-    def is_dir(self) -> bool:
-        return self.archive.is_dir(self.at)
-
-    def is_file(self) -> bool:
-        return self.at in self.archive.members
-
-    def iterdir(self) -> Iterator["ArchivePath"]:
-        if not self.is_dir():
-            raise NotADirectoryError(f"{self}: not a directory in the archive")
-        prefix = self.at + "/" if self.at else ""
-        seen = set()
-        for path in self.archive.members:
-            if path.startswith(prefix):
-                child = path[len(prefix):].split("/", 1)[0]
-                if child not in seen:
-                    seen.add(child)
-                    yield ArchivePath(self.archive, prefix + child)
-
-    def joinpath(self, *descendants: str) -> "ArchivePath":
-        parts = [self.at] if self.at else []
-        for descendant in descendants:
-            parts.extend(p for p in str(descendant).split("/") if p)
-        return ArchivePath(self.archive, "/".join(parts))
-
-    def __truediv__(self, child: str) -> "ArchivePath":
-        return self.joinpath(child)
-
-    def open(self, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
-        if mode not in ("r", "rb"):
-            raise ValueError(f"{self}: archives are read-only (mode {mode!r})")
-        if not self.is_file():
-            raise FileNotFoundError(f"{self}: no such file in the archive")
-        stream = io.BytesIO(self.archive.read(self.at))
-        return stream if mode == "rb" else io.TextIOWrapper(stream, *args, **kwargs)
-
-    def read_bytes(self) -> bytes:
-        if not self.is_file():
-            raise FileNotFoundError(f"{self}: no such file in the archive")
-        return self.archive.read(self.at)
-
-    def __str__(self) -> str:
-        return f"{self.archive.path}/{self.at}" if self.at else str(self.archive.path)
-
-    def __repr__(self) -> str:
-        return f"ArchivePath({str(self)!r})"
-
-
-class ArchiveResources(TraversableResources):
-    """The resource reader of one package inside an archive."""
-
-    def __init__(self, archive: Archive, directory: str) -> None:
-        self._root = ArchivePath(archive, directory)
-
-    def files(self) -> ArchivePath:
-        return self._root
 
 
 class ArchiveLoader(Loader):
@@ -145,10 +75,22 @@ class ArchiveLoader(Loader):
             linecache.cache[code.co_filename] = (partial(self.get_source, name),)
         exec(code, module.__dict__)
 
-    def get_resource_reader(self, fullname: str) -> Optional[ArchiveResources]:
+    def get_data(self, path: str) -> bytes:
+        """The bytes of ``<archive>/<member>`` (what ``pkgutil.get_data`` asks a loader for)."""
+        prefix = f"{self.archive.path}/"
+        member = path[len(prefix):] if path.startswith(prefix) else None
+        if member not in self.archive.members:
+            raise FileNotFoundError(f"{path}: no such member in the archive")
+        return self.archive.read(member)
+
+    def get_resource_reader(self, fullname: str) -> Any:
+        """An :class:`~pxos_cartridge.resources.ArchiveResources` for a package, for importlib.resources."""
         member, is_package = self._entry(fullname)
         if not is_package:
             return None
+        # Imported here: importlib.resources is heavy, and most programs never ask for a resource.
+        from pxos_cartridge.resources import ArchiveResources
+
         directory = fullname.replace(".", "/") if member is None else member.rpartition("/")[0]
         return ArchiveResources(self.archive, directory)
 
