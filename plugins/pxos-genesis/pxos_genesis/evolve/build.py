@@ -57,8 +57,12 @@ class BuildResult:
     @property
     def refusals(self) -> list[str]:
         """Which guardrails and tests failed, one line each."""
-        lines = [f"guardrail {i['id']} failed: {'; '.join(i['violations']) or i['evidence']}"
-                 for i in self.guardrails.get("failed_items", [])]
+        seen, lines = set(), []
+        for item in self.guardrails.get("failed_items", []) + self.registry_tests.get("failed_items", []):
+            line = f"guardrail {item['id']} failed: {'; '.join(item['violations']) or item['evidence']}"
+            if line not in seen:
+                seen.add(line)
+                lines.append(line)
         if self.tests and not self.tests.get("passed"):
             lines.append(f"tests {self.tests.get('status')} (exit code {self.tests.get('exit_code')})")
         if self.error:
@@ -128,11 +132,20 @@ def _build_in(kernel: Any, reg: Any, workspace: Workspace, limits: Limits, propo
                           builder={"kind": p["author"]["kind"], "who": p["author"]["who"]},
                           notes=f"{p['goal']} (evolution proposal {proposal['id']}; reasoning in the ledger)")
     result.registered, result.sha256 = True, record["sha256"]
+    # Link the version to its proposal before the registry judges it: the §7/§10 guardrails look for this.
+    kernel.checkpoint("EVOLVE", "evolve_register", {
+        "proposal": proposal["id"], "cartridge": base["name"], "version": result.version, "registered": True,
+        "builder": result.builder, "sha256": result.sha256}, corridor=CORRIDOR_BUILD,
+        agent=f"{result.builder.get('kind')}:{result.builder.get('who')}")
     record = reg.test(base["name"], result.version, timeout=deadline.remaining("the registry's test run"))
     result.status = record["status"]
     tests = record.get("tests") or {}
     result.registry_tests = {k: tests.get(k) for k in ("passed", "status", "exit_code", "counts", "run_id")}
-    result.registry_tests["guardrails"] = (tests.get("guardrails") or {}).get("counts")
+    guardrails = tests.get("guardrails") or {}
+    result.registry_tests["guardrails"] = guardrails.get("counts")
+    result.registry_tests["failed_items"] = [
+        {"id": i["id"], "evidence": i["evidence"], "violations": i.get("violations", [])}
+        for i in guardrails.get("items", []) if i.get("status") == "failed"]
 
 
 def next_version(reg: Any, name: str, parent: str) -> str:
