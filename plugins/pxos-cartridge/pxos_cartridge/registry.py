@@ -302,8 +302,8 @@ class CartridgeRegistry:
                 record["promoted"] = {"by": approved_by, "kind": approver_kind, "reason": reason, "at": _now(),
                                       "action": action, "replaced": None if current is None else current["version"]}
                 entry["previous"], entry["current"] = entry["current"], record["version"]
-                self._log(data, action, record, "done", f"now current (was {entry['previous']})", by=by,
-                          reason=reason)
+                was = entry["previous"] or "no version"
+                self._log(data, action, record, "done", f"now current (was {was})", by=by, reason=reason)
         if refusal:
             raise PromotionRefused(f"{action} of {name}@{version} refused: {refusal}")
         return record

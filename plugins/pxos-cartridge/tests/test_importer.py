@@ -126,3 +126,14 @@ def test_a_hostile_archive_is_never_installed(raw_archive, tmp_path, clean_modul
     with pytest.raises(HostileArchiveError):
         install(archive)
     assert sys.meta_path == before
+
+
+def test_pkgutil_get_data_reads_members(app):
+    import pkgutil
+
+    name, archive = app
+    with ArchiveFinder.installed(archive):
+        importlib.import_module(name)
+        assert pkgutil.get_data(name, "data/config.json") == b'{"colour": "teal"}'
+        with pytest.raises(FileNotFoundError):
+            pkgutil.get_data(name, "data/missing.json")
