@@ -59,7 +59,9 @@ CREATE TABLE IF NOT EXISTS deps (
     depends_on INTEGER NOT NULL REFERENCES tasks(id),
     PRIMARY KEY (task_id, depends_on)
 );
-CREATE INDEX IF NOT EXISTS tasks_ready ON tasks(state, phase, priority DESC, id);
+CREATE INDEX IF NOT EXISTS tasks_ready ON tasks(state, priority DESC, id);
+CREATE INDEX IF NOT EXISTS tasks_ready_phase ON tasks(state, phase, priority DESC, id);
+CREATE INDEX IF NOT EXISTS deps_depends_on ON deps(depends_on);
 """
 
 #: Pending tasks with a failed or blocked dependency become blocked, and back.
@@ -72,6 +74,17 @@ _UNBLOCK = """UPDATE tasks SET state = 'pending', updated = :now WHERE state = '
 _CLAIMABLE = """SELECT id FROM tasks WHERE state = 'pending' AND needs_human = 0 {phase} AND NOT EXISTS (
     SELECT 1 FROM deps d JOIN tasks t ON t.id = d.depends_on WHERE d.task_id = tasks.id AND t.state != 'completed')
     ORDER BY priority DESC, id LIMIT 1"""
+
+
+def _propagate_blocking(db: sqlite3.Connection) -> None:
+    """Block tasks behind failed/blocked ones and release the rest, down whole dependency chains.
+
+    Only failing, requeueing and adding with dependencies can change this, so
+    ``claim`` (the hot path) never pays for it.
+    """
+    now = _now()
+    while db.execute(_BLOCK, {"now": now}).rowcount + db.execute(_UNBLOCK, {"now": now}).rowcount:
+        pass
 
 
 class QueueStateError(PxosError):
@@ -172,7 +185,8 @@ class TaskQueue:
                  phase, int(priority), int(max_attempts), now, now))
             task_id = cursor.lastrowid
             db.executemany("INSERT INTO deps VALUES (?, ?)", [(task_id, d) for d in depends_on])
-            db.execute(_BLOCK, {"now": now})
+            if depends_on:
+                _propagate_blocking(db)
         return self.get(task_id)
 
     def list(self, *, state: Optional[str] = None, phase: Optional[str] = None) -> list[QueuedTask]:
@@ -196,8 +210,6 @@ class TaskQueue:
         """Take the best ready task (``in_progress``, one more attempt), or ``None``."""
         now = _now()
         with self._write() as db:
-            db.execute(_UNBLOCK, {"now": now})
-            db.execute(_BLOCK, {"now": now})
             sql = _CLAIMABLE.format(phase="AND phase = ?" if phase else "")
             row = db.execute(sql, (phase,) if phase else ()).fetchone()
             if row is None:
@@ -206,13 +218,15 @@ class TaskQueue:
                        "WHERE id = ?", (worker, now, row[0]))
         return self.get(row[0])
 
-    def _move(self, task_id: int, allowed: tuple[str, ...], sets: str, params: dict) -> QueuedTask:
+    def _move(self, task_id: int, allowed: tuple[str, ...], sets: str, params: dict,
+              propagate: bool = False) -> QueuedTask:
         with self._write() as db:
             state = self._row(task_id)["state"]
             if state not in allowed:
                 raise QueueStateError(f"task {task_id} is {state}; this needs it to be {' or '.join(allowed)}")
             db.execute(f"UPDATE tasks SET {sets}, updated = :now WHERE id = :id", {**params, "id": task_id, "now": _now()})
-            db.execute(_BLOCK, {"now": _now()})
+            if propagate:
+                _propagate_blocking(db)
         return self.get(task_id)
 
     def to_review(self, task_id: int) -> QueuedTask:
@@ -229,12 +243,13 @@ class TaskQueue:
             "last_error = :e, state = CASE WHEN attempts < max_attempts THEN 'pending' ELSE 'failed' END, "
             "needs_human = CASE WHEN attempts < max_attempts THEN needs_human ELSE 1 END, "
             "human_reason = CASE WHEN attempts < max_attempts THEN human_reason ELSE :why END",
-            {"e": error, "why": "failed after its last attempt"})
+            {"e": error, "why": "failed after its last attempt"}, propagate=True)
 
     def requeue(self, task_id: int) -> QueuedTask:
         """Give a failed or blocked task a fresh set of attempts (and unflag it)."""
         return self._move(task_id, ("failed", "blocked", "pending"),
-                          "state = 'pending', attempts = 0, needs_human = 0, human_reason = NULL, worker = NULL", {})
+                          "state = 'pending', attempts = 0, needs_human = 0, human_reason = NULL, worker = NULL", {},
+                          propagate=True)
 
     def flag(self, task_id: int, reason: str) -> QueuedTask:
         """Flag a task for a human: it is not claimed until requeued."""

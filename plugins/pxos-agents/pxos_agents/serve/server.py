@@ -9,8 +9,10 @@ larger than ``Limits.max_body_bytes`` are refused from their
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterator, Optional
 
@@ -18,6 +20,10 @@ from pxos_kernel.errors import PxosError
 
 from pxos_agents.serve import protocol as p
 from pxos_agents.serve.catalog import Catalog
+
+
+#: Streamed text is sent at most this often (seconds); the first piece goes out at once.
+COALESCE_S = 0.005
 
 
 class OpenAIServer(ThreadingHTTPServer):
@@ -49,6 +55,12 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: OpenAIServer
     server_version = "pxos-serve/0.1"
+
+    def setup(self) -> None:
+        super().setup()
+        # Replies are written in a few small pieces (headers, body, SSE events): without this,
+        # Nagle's algorithm and the client's delayed ACK add up to 40 ms to each of them.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:
         if not self.server.quiet:
@@ -168,11 +180,15 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(200, whole(rid, served.id, "".join(texts), finish, tokens))
 
         def events() -> Iterator[dict]:
-            first = True
+            # Text produced within one COALESCE_S window goes out as one event: a fast engine then
+            # does not drown the client in per-token events, and a slow one still streams each token.
+            first, pending, last = True, [], 0.0
             for text, _, finish in self._generate(served, request):
-                if text:
-                    yield chunk(rid, served.id, text, None, first)
-                    first = False
+                pending.append(text)
+                now = time.perf_counter()
+                if (finish or now - last >= COALESCE_S) and "".join(pending):
+                    yield chunk(rid, served.id, "".join(pending), None, first)
+                    first, pending, last = False, [], now
                 if finish:
                     yield chunk(rid, served.id, None, finish, first)
         self._sse(events())

@@ -1,0 +1,88 @@
+"""pxos-kernel serve: completion tokens per second through HTTP against calling the engine in-process.
+
+The same requests (same prompt, max_tokens, seed) go to the engine directly
+and through ``serve`` on 127.0.0.1 (in its own process, as ``pxos-kernel
+serve`` runs) with the official ``openai`` client, both
+non-streaming and streaming (SSE), interleaved, medians reported. Engines:
+every installed inference engine that has a model (pixellm when installed),
+plus the n-gram engine of pxos_agents trained on the kernel's source (fast
+per token, so it shows the HTTP overhead at its worst).
+
+Run: python bench/agents_serve.py [--tokens N] [--rounds R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import tempfile
+from pathlib import Path
+
+from _timing import interleaved, median
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tokens", type=int, default=256, help="max_tokens per request (default 256)")
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+
+    import openai
+
+    import pxos_kernel
+    from pxos_kernel.core import Kernel
+    from pxos_kernel.interfaces import GenerationRequest
+
+    from pxos_agents.ngram import NgramPlugin
+    from pxos_agents.serve.protocol import Limits
+    from pxos_agents.serve.server import serve
+
+    home = tempfile.mkdtemp(prefix="pxos-bench-serve-")
+    os.environ["PXOS_HOME"] = home
+    kernel = Kernel(home)
+    source = "".join(p.read_text() for p in sorted(Path(pxos_kernel.__file__).parent.glob("*.py")))
+    kernel.plugins.register(NgramPlugin(source, name="bench-ngram", order=8), "bench-ngram")
+    server = serve(kernel, "127.0.0.1", 0, Limits(max_tokens=max(args.tokens, 2048)), quiet=True)
+    child = multiprocessing.get_context("fork").Process(target=server.serve_forever, daemon=True)
+    child.start()  # the server gets its own process (and GIL), the benchmark keeps the in-process engines
+    client = openai.OpenAI(base_url=server.url, api_key="unused", max_retries=0, timeout=600)
+    prompt = "def load_config(home: Path) -> dict:\n    "
+    print(f"completion tokens/s, max_tokens={args.tokens}, median of {args.rounds} (prompt {len(prompt)} chars)")
+    try:
+        for served in server.catalog.models.values():
+            request = GenerationRequest(prompt, model=served.model, max_tokens=args.tokens, temperature=0.8, seed=1)
+            counts: dict[str, int] = {}
+
+            def in_process() -> None:
+                counts["in-process"] = sum(c.tokens for c in served.engine.generate(request))
+
+            def http_whole() -> None:
+                reply = client.completions.create(model=served.id, prompt=prompt, max_tokens=args.tokens,
+                                                  temperature=0.8, seed=1)
+                counts["http"] = reply.usage.completion_tokens
+
+            def http_stream() -> None:
+                chunks = client.completions.create(model=served.id, prompt=prompt, max_tokens=args.tokens,
+                                                   temperature=0.8, seed=1, stream=True)
+                counts["http-stream"] = sum(1 for c in chunks if c.choices[0].text)  # chunks, not tokens
+
+            samples = interleaved({"in-process": in_process, "http": http_whole, "http-stream": http_stream},
+                                  args.rounds, warmup=1)
+            tokens = counts["in-process"]
+            assert counts["http"] == tokens, (counts, "HTTP and in-process runs made different token counts")
+            rate = {name: tokens / median(times) for name, times in samples.items()}
+            print(f"{served.id}: {tokens} tokens per request")
+            print(f"  in-process      : {rate['in-process']:10.0f} tokens/s")
+            print(f"  HTTP            : {rate['http']:10.0f} tokens/s   ratio {rate['http'] / rate['in-process']:.2f}x")
+            print(f"  HTTP, streamed  : {rate['http-stream']:10.0f} tokens/s   ratio "
+                  f"{rate['http-stream'] / rate['in-process']:.2f}x  (target >= 0.9x)")
+    finally:
+        child.terminate()
+        child.join()
+        server.server_close()
+        kernel.close()
+
+
+if __name__ == "__main__":
+    main()
