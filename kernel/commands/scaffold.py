@@ -69,13 +69,11 @@ def template_values(name: str, kind: str) -> dict[str, str]:
     """The ``$placeholders`` every template may use."""
     from pxos_kernel import __version__
 
-    words = name.split("-")
     return {
         "name": name,
         "package": package_name(name),
         "kind": kind,
-        "title": " ".join(words).capitalize(),
-        "classname": "".join(word.capitalize() for word in words),
+        "title": name.replace("-", " ").capitalize(),
         "summary": KINDS[kind],
         "kernel_version": __version__,
     }
@@ -118,14 +116,20 @@ def write_skeleton(name: str, kind: str, target: Optional[os.PathLike | str] = N
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         what = "directory is not empty" if target.is_dir() else "exists and is not a directory"
         raise ScaffoldError(f"cannot write plugin {name!r} into {target}: it {what}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    except OSError as exc:
+        raise ScaffoldError(f"cannot write plugin {name!r} into {target}: {exc.strerror}") from None
     try:
         render_tree(kind, template_values(name, kind), staging)
-        os.chmod(staging, 0o755)
+        os.chmod(staging, 0o755)  # mkdtemp made it private; a project directory is not
         if target.exists():
             target.rmdir()  # empty, checked above; os.replace cannot replace a directory
         os.replace(staging, target)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ScaffoldError(f"cannot write plugin {name!r} into {target}: {exc.strerror or exc}") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

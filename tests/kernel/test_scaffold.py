@@ -75,6 +75,12 @@ def test_target_that_is_a_file_is_refused(pxos_cli, tmp_path):
     assert code == 1 and "is not a directory" in error_line(err)
 
 
+def test_unwritable_target_is_one_clear_error(pxos_cli, tmp_path):
+    (tmp_path / "file").write_text("x")
+    code, out, err = pxos_cli("plugin", "new", "my-store", "--kind", "storage", "-o", str(tmp_path / "file" / "sub"))
+    assert code == 1 and "cannot write plugin 'my-store' into" in error_line(err)
+
+
 def test_empty_target_directory_is_used(pxos_cli, tmp_path):
     (tmp_path / "empty").mkdir()
     code, out, err = pxos_cli("plugin", "new", "my-store", "--kind", "storage", "-o", str(tmp_path / "empty"))
