@@ -1,8 +1,9 @@
 """``plugin new``: write a complete, installable plugin skeleton.
 
 The skeleton is rendered from the templates shipped in ``pxos_kernel/templates``:
-``common/`` holds what every plugin has (pyproject.toml, the test fixtures),
-``<kind>/`` holds one working implementation of that kind, its tests and its
+``common/`` holds what every plugin has (pyproject.toml, README, the test
+fixtures, a test of the registration), ``<kind>/`` one working implementation
+of that kind, its tests, and ``usage.md.part``, the kind's section of the
 README. In a template path the directory ``package`` becomes the plugin's
 import package; files ending in ``.tmpl`` are filled in with
 :class:`string.Template` (``$name``, ``$package``, ...), others are copied as
