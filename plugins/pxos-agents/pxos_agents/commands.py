@@ -296,6 +296,9 @@ def run_serve(args) -> int:
         server = serve(args.kernel, args.host, args.port, Limits(args.max_body, args.max_tokens))
     except OSError as exc:
         raise PxosError(f"serve: cannot listen on {args.host}:{args.port} ({exc.strerror})") from None
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"serve: warning: listening on {args.host}, beyond loopback: anyone who reaches it can use "
+              "the models (there is no authentication)")
     for problem in server.catalog.problems:
         print(f"serve: warning: {problem}")
     if not server.catalog.models:

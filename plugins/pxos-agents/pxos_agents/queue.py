@@ -246,8 +246,13 @@ class TaskQueue:
             {"e": error, "why": "failed after its last attempt"}, propagate=True)
 
     def requeue(self, task_id: int) -> QueuedTask:
-        """Give a failed or blocked task a fresh set of attempts (and unflag it)."""
-        return self._move(task_id, ("failed", "blocked", "pending"),
+        """Give a task a fresh set of attempts and unflag it.
+
+        For failed and blocked tasks, and for one left ``in_progress`` or
+        ``review`` by a worker that crashed (a live worker then gets a
+        QueueStateError when it tries to finish it).
+        """
+        return self._move(task_id, ("failed", "blocked", "pending", "in_progress", "review"),
                           "state = 'pending', attempts = 0, needs_human = 0, human_reason = NULL, worker = NULL", {},
                           propagate=True)
 

@@ -54,6 +54,16 @@ def test_attempts_retry_until_the_limit(queue):
     assert queue.requeue(task.id).attempts == 0
 
 
+def test_requeue_frees_a_task_left_by_a_crashed_worker(queue):
+    task = queue.add("orphan")
+    queue.claim("dead-worker")
+    assert queue.requeue(task.id).state == "pending"
+    assert queue.claim("w").worker == "w"
+    queue.requeue(task.id)  # taken away from "w" while it was working
+    with pytest.raises(QueueStateError):
+        queue.complete(task.id)
+
+
 def test_human_flag_holds_a_task(queue):
     task = queue.add("ask a human")
     queue.flag(task.id, "needs a design decision")
