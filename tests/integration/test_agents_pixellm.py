@@ -26,6 +26,20 @@ openai = pytest.importorskip("openai")
 
 NOTE_TEST = ("text = open('notes.txt').read().strip()\n"
              "assert text and text != 'TODO', 'notes.txt is still empty'\n")
+
+
+def _pixellm_models() -> list[str]:
+    """What the pixellm engine serves, asked through the kernel's registry like the agents do."""
+    import tempfile
+
+    from pxos_kernel.core import Kernel
+
+    with tempfile.TemporaryDirectory() as home, Kernel(home) as kernel:
+        return kernel.engine("pixellm").models()
+
+
+pytestmark = pytest.mark.skipif(not _pixellm_models(), reason="pxos-pixellm is installed but has no model to serve yet")
+
 FIB = "def fib_x7(n):\n    raise NotImplementedError\n"
 FIB_TEST = "from fib import fib_x7\nassert fib_x7(30) == 832040\n"
 
