@@ -302,7 +302,8 @@ def run_serve(args) -> int:
     for problem in server.catalog.problems:
         print(f"serve: warning: {problem}")
     if not server.catalog.models:
-        print("serve: warning: no inference engine has a model to serve (install pxos-pixellm)")
+        engines = ", ".join(args.kernel.registry("inference").names()) or "none installed"
+        print(f"serve: warning: no inference engine has a model to serve (engines: {engines})")
     print(f"serving {len(server.catalog.models)} model(s) at {server.url} (Ctrl-C stops)", flush=True)
     try:
         server.serve_forever()
