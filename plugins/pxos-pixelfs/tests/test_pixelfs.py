@@ -14,15 +14,7 @@ from pxos_kernel.testing import StorageConformance
 
 from pxos_pixelfs.pixelfs import PixelFS
 
-
-def fix_crcs(png: bytes) -> bytes:
-    """``png`` with every chunk's CRC recomputed (what a careful forger would do)."""
-    out, pos = [png[:8]], 8
-    while pos < len(png):
-        length = int.from_bytes(png[pos:pos + 4], "big")
-        out.append(container._chunk(png[pos + 4:pos + 8], png[pos + 8:pos + 8 + length]))
-        pos += 12 + length
-    return b"".join(out)
+from forge import fix_crcs
 
 
 class TestPixelFSConformance(StorageConformance):
