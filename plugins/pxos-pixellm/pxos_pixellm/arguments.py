@@ -1,0 +1,63 @@
+"""Argument parsers of the ``model ...`` commands (stdlib only: built on every CLI start)."""
+
+from __future__ import annotations
+
+import argparse
+
+from pxos_kernel.commands import add_json_flag
+
+
+def add_model_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", "-m", default=None,
+                        help="model name (see `model info`) or .pxi path; default: the shipped model")
+
+
+def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
+    """The generation flags shared by ``model generate`` and ``run pixellm``."""
+    add_model_argument(parser)
+    parser.add_argument("--max-tokens", type=int, default=200, help="bytes to generate (default 200)")
+    parser.add_argument("--temperature", type=float, default=0.8, help="0 = greedy (default 0.8)")
+    parser.add_argument("--top-k", type=int, default=None, help="sample among the k most likely bytes")
+    parser.add_argument("--top-p", type=float, default=None, help="nucleus sampling threshold in (0, 1]")
+    parser.add_argument("--seed", type=int, default=None, help="seed: the same seed gives the same text")
+    parser.add_argument("--stop", action="append", default=[], help="stop before this string (repeatable)")
+
+
+def configure_generate(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("prompt", help="text to continue; '-' reads the prompt bytes from standard input. "
+                        "A prompt longer than the context keeps its last context-1 bytes")
+    add_sampling_arguments(parser)
+
+
+def configure_info(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", nargs="?", default=None, help="model name or .pxi path (default: shipped)")
+    add_json_flag(parser)
+
+
+def configure_show(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", nargs="?", default=None, help="model name or .pxi path (default: shipped)")
+    parser.add_argument("--out", "-o", required=True, help="PNG file to write")
+    parser.add_argument("--tensor", default=None,
+                        help="show only this tensor (default: every tensor, stacked top to bottom)")
+
+
+def configure_convert(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", help="a Hugging Face model directory (config.json + *.safetensors), "
+                        "a .gguf file, or a .pxi model to export")
+    parser.add_argument("--out", "-o", required=True,
+                        help="the .pxi to write (import) or the directory to write (export to safetensors)")
+    parser.add_argument("--encoding", default="fp16", choices=("fp32", "fp16", "bf16", "int8", "uint8"),
+                        help="how tensors are stored in the container (default fp16)")
+    parser.add_argument("--tokenizer", default=None, choices=("bytes", "none"),
+                        help="declare the vocabulary: 'bytes' if token id = byte value (default: bytes when "
+                        "the vocabulary has 256..259 entries, else none)")
+    add_json_flag(parser)
+
+
+def configure_eval(parser: argparse.ArgumentParser) -> None:
+    add_model_argument(parser)
+    parser.add_argument("--text", default=None, help="file to evaluate on (default: the shipped held-out text)")
+    parser.add_argument("--bytes", type=int, default=None, help="evaluate on the first N bytes only")
+    parser.add_argument("--encoding", default=None, choices=("fp32", "fp16", "bf16", "int8", "uint8"),
+                        help="re-encode the weights this way before evaluating (measures quantization cost)")
+    add_json_flag(parser)

@@ -1,0 +1,45 @@
+"""The pxos-pixellm plugin: inference engine ``pixellm``, ``model ...`` commands, program ``pixellm``.
+
+Only the kernel and the standard library are imported here; numpy and the
+model code load when an engine is made or a command runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from pxos_kernel import InferenceEngine, Program, Subcommand, hookimpl
+
+COMMANDS = (
+    ("generate", "generate text from a pixel model (the shipped one by default)"),
+    ("info", "show a model container's architecture and tensor directory"),
+    ("show", "write a picture of a model's weights"),
+    ("convert", "import Hugging Face safetensors or GGUF into a pixel model, or export to safetensors"),
+    ("eval", "bits per byte on held-out text, next to gzip -9 and xz -9"),
+)
+
+
+def _lazy(module: str, name: str):
+    def call(arg):
+        return getattr(importlib.import_module(f"pxos_pixellm.{module}"), name)(arg)
+
+    return call
+
+
+@hookimpl
+def pxos_inference_engines():
+    return InferenceEngine("pixellm", _lazy("engine", "create_engine"),
+                           "byte-level Llama-style transformer in numpy, weights in PNG model containers")
+
+
+@hookimpl
+def pxos_subcommands():
+    return [Subcommand(f"model {name}", summary, _lazy("commands", f"run_{name}"),
+                       _lazy("arguments", f"configure_{name}"))
+            for name, summary in COMMANDS]
+
+
+@hookimpl
+def pxos_programs():
+    return Program("pixellm", "pxos_pixellm.program:main",
+                   "continue a prompt with the shipped pixel language model (same flags as model generate)")
