@@ -24,7 +24,8 @@ from pxos_ledger.rows import check_durability, decode, encode
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
     seq  INTEGER PRIMARY KEY,          -- unique: two writers can never both append seq n
-    id   TEXT NOT NULL UNIQUE,
+    id   TEXT NOT NULL,                -- ATOM ids embed seq, so they are unique too (no index:
+                                       -- each index page more per commit makes WAL checkpoints come sooner)
     hash TEXT NOT NULL,
     body TEXT NOT NULL                 -- the record's canonical JSON, byte for byte
 );

@@ -159,3 +159,17 @@ def test_hmac_key_stops_reforging(make_sqlite_sink):
     assert Ledger(make_sqlite_sink()).verify().ok  # without the key the forgery is self-consistent
     problem = Ledger(make_sqlite_sink(), key=key).verify().problem
     assert problem.seq == 1 and "HMAC key" in problem.what
+
+
+def test_fast_verify_agrees_with_the_full_check_on_odd_but_honest_text(make_sqlite_sink):
+    """Verify hashes the stored text directly; text that is not byte-canonical falls back to the full check."""
+    import json
+
+    ledger = Ledger(make_sqlite_sink())
+    records = [ledger.append("TEST", "step", {"hash": "x", "nested": {"hash": "y"}}) for _ in range(3)]
+    db = ledger.sink._db
+    db.execute("UPDATE records SET body = ? WHERE seq = 2", (json.dumps(records[1], indent=1),))
+    assert ledger.verify().ok  # same record, other spelling: the full check accepts it
+    db.execute("UPDATE records SET body = ? WHERE seq = 2",
+               (json.dumps(dict(records[1], payload={"hash": "z", "nested": {"hash": "y"}}), indent=1),))
+    assert ledger.verify().problem.seq == 2
