@@ -27,7 +27,7 @@ def setting(settings: Mapping[str, Any], key: str, kind: type, default: Any, age
     try:
         return kind(value)
     except (TypeError, ValueError):
-        raise AgentError(f"agent {agent}: setting agents.{agent}.{key} = {value!r} is not a {kind.__name__}") from None
+        raise AgentError(f"agent {agent}: setting agents.{agent}.{key} = {value!r} is not of type {kind.__name__}") from None
 
 
 def prior_work(kernel: Any, task: Task) -> list[dict]:

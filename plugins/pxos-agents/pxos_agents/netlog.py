@@ -62,7 +62,7 @@ class LedgeredTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         host = request.url.host
         base = {"host": host, "port": request.url.port, "method": request.method, "path": request.url.path,
-                "request_bytes": len(request.content) if request.stream is not None else 0}
+                "request_bytes": int(request.headers.get("content-length") or 0)}
         try:
             self._consent(host)
         except Exception as exc:

@@ -37,12 +37,13 @@ def with_test_engine(monkeypatch, text: str = CORPUS, delay: float = 0.0) -> Non
     """Make every Kernel built from now on (the CLI's too) load the n-gram engine as 'test-engine'."""
     from pxos_kernel.plugins import Plugins
 
-    original = Plugins.load_entry_points
+    original = getattr(Plugins.load_entry_points, "__wrapped__", Plugins.load_entry_points)
 
     def load(self, eps=None):
         original(self, eps)
         self.register(NgramPlugin(text, delay=delay), "test-engine", "tests")
 
+    load.__wrapped__ = original  # calling this again replaces the engine instead of adding a second one
     monkeypatch.setattr(Plugins, "load_entry_points", load)
 
 

@@ -98,3 +98,27 @@ def test_coach_with_an_agent_that_cannot_work_fails_the_attempt(pxos_home, monke
     code, out, err = pxos_cli("agent", "coach", "--json")
     outcome = json.loads(out)[0]
     assert code == 1 and outcome["decision"] == "error" and "not installed" in outcome["reason"]
+
+
+def test_an_agent_reviewer_scores_and_a_reviewer_without_a_score_is_an_error(pxos_home, monkeypatch, task_dir,
+                                                                              pxos_cli):
+    from conftest import CORPUS
+
+    # the engine has also "read" a review: after '# Answer' it writes a score line
+    with_test_engine(monkeypatch, CORPUS + "\n# Answer\nSCORE: 0.9 the change is small and the tests pass\n")
+    write_config(pxos_home, {"agents": {"pixellm-local": {"engine": "test-engine"}}})
+    monkeypatch.chdir(task_dir)
+    pxos_cli("agent", "task", "add", "implement add", "--file", "calc.py", "--file", "test_calc.py",
+             "--test", "python test_calc.py")
+    code, out, err = pxos_cli("agent", "coach", "--reviewer", "pixellm-local", "--json")
+    outcome = json.loads(out)[0]
+    assert code == 0 and outcome["decision"] == "accepted" and outcome["score"] == 0.9
+
+    # without the review passage the same reviewer answers with no score: an error, never a guessed score
+    with_test_engine(monkeypatch)
+    pxos_cli("agent", "task", "add", "implement add for real", "--file", "calc.py", "--file", "test_calc.py",
+             "--test", "python test_calc.py", "--max-attempts", "1")
+    code, out, err = pxos_cli("agent", "coach", "--reviewer", "pixellm-local", "--json")
+    outcome = json.loads(out)[0]
+    assert code == 1 and outcome["decision"] == "error" and "gave no 'SCORE: x' line" in outcome["reason"]
+    assert outcome["score"] is None

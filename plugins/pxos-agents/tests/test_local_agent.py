@@ -52,5 +52,5 @@ def test_engine_without_models_is_not_ready(kernel):
 def test_bad_setting_is_one_clear_error(kernel):
     from pxos_agents.local import PixellmLocalAgent
 
-    with pytest.raises(AgentError, match="max_tokens = 'lots' is not a int"):
+    with pytest.raises(AgentError, match="max_tokens = 'lots' is not of type int"):
         PixellmLocalAgent({"kernel": kernel, "max_tokens": "lots"})
