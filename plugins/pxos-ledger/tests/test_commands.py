@@ -28,6 +28,15 @@ def filled(sqlite_cli, pxos_home):
     return sqlite_cli, made
 
 
+def _pngcheck(path):
+    import subprocess
+
+    from pxos_kernel.testing import require_system_package
+
+    done = subprocess.run([require_system_package("pngcheck", "pngcheck"), str(path)], capture_output=True, text=True)
+    assert done.returncode == 0 and "OK" in done.stdout, done.stdout + done.stderr
+
+
 def _json(cli, *argv):
     code, out, err = cli(*argv, "--json")
     assert code == 0, err
@@ -140,6 +149,7 @@ def test_render_draws_a_png_with_broken_records_in_red(filled, pxos_home, tmp_pa
     assert drawn["broken"] == 0 and drawn["records"] == 8
     with Image.open(out) as image:
         image.verify()
+    _pngcheck(out)
     import sqlite3
 
     db = sqlite3.connect(pxos_home / "ledger" / "ledger.sqlite")
@@ -184,6 +194,7 @@ def test_grid_writes_json_and_png(sqlite_cli, pxos_home, tmp_path):
     assert grid["pixel_states"]["k9"] == {**grid["pixel_states"]["k9"], "x": 100, "y": 100, "state": "9"}
     with Image.open(tmp_path / "g" / "pixel_grid.png") as image:
         assert image.size == (800, 200)
+    _pngcheck(tmp_path / "g" / "pixel_grid.png")
 
 
 def test_snapshots_full_incremental_token_pixel(sqlite_cli, tmp_path):
