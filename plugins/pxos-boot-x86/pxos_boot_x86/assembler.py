@@ -228,14 +228,14 @@ class _Assembler:
         origin = self.origin or 0
         for offset, byte in enumerate(data):
             at = address + offset
+            hint = "" if self.explicit_origin else " (no ORG: add one at the top, ORG 0x7C00 for a boot sector)"
             if at < origin:
-                raise statement.error(f"write outside the image: 0x{at:04X} is below ORG 0x{origin:04X}"
-                                      + ("" if self.explicit_origin else " (add ORG at the top: "
-                                         "ORG 0x7C00 for a boot sector)"))
+                raise statement.error(f"write outside the image: 0x{at:04X} is below ORG 0x{origin:04X}")
             if at >= origin + self.capacity:
                 last = origin + self.capacity - 1
                 why = "write outside the image" if absolute else "code does not fit"
-                raise statement.error(f"{why}: 0x{at:04X} is past {self.region} (0x{origin:04X}-0x{last:04X})")
+                raise statement.error(f"{why}: 0x{at:04X} is past {self.region} (0x{origin:04X}-0x{last:04X})"
+                                      + hint)
             if at in self.memory:
                 first = self.memory[at][1]
                 raise statement.error(f"two writes to byte 0x{at:04X}: it was already written at line {first.line}"
