@@ -23,7 +23,7 @@ NAME = re.compile(r"^[a-z][a-z0-9_.-]*$")
 DEFAULT_EXCLUDES = ("__pycache__", "*.pyc", "*.pyo", ".git", ".hg", ".svn", ".pytest_cache", ".tox",
                     ".mypy_cache", ".DS_Store")
 _KEYS = {"name", "version", "summary", "include", "exclude", "programs", "tests", "capabilities",
-         "description", "breaking"}
+         "dependencies", "description", "breaking"}
 
 
 def find_manifest(source: Path) -> Optional[Path]:
@@ -67,7 +67,7 @@ def validate_manifest(data: dict, where: str = "manifest") -> dict:
         if not isinstance(data["version"], (str, int, float)) or not str(data["version"]).strip():
             raise PackError(f"{where}: version must be a non-empty string")
         data["version"] = str(data["version"])
-    for key in ("include", "exclude", "capabilities"):
+    for key in ("include", "exclude", "capabilities", "dependencies"):
         if key in data:
             if isinstance(data[key], str):
                 data[key] = [data[key]]

@@ -74,6 +74,17 @@ def test_undeclared_dependencies_and_missing_notes_fail(pxos_kernel, make_cartri
     assert items["G7.1"]["status"] == "failed" and items["G3.2"]["status"] == "failed"
 
 
+def test_dependencies_declared_in_the_manifest_may_be_imported(pxos_kernel, make_cartridge):
+    def edit(tree):
+        (tree / "wordcount" / "fast.py").write_text("import numpy\n")
+        manifest = tree / "cartridge.yaml"
+        manifest.write_text(manifest.read_text() + "dependencies: [numpy]\n")
+
+    make_cartridge(edit=edit)
+    item = report(pxos_kernel, "wordcount")["G2.2"]
+    assert item["status"] == "passed" and "declared dependency (numpy)" in item["evidence"]
+
+
 def test_a_damaged_stored_archive_fails_section_3(pxos_kernel, make_cartridge):
     from pxos_cartridge.registry import CartridgeRegistry
 

@@ -69,7 +69,8 @@ def packs_into_one_archive(candidate: Candidate, context: Mapping[str, Any]) -> 
 @check("runs_with_declared_deps")
 def runs_with_declared_deps(candidate: Candidate, context: Mapping[str, Any]) -> Any:
     archive = candidate.archive
-    allowed = set(sys.stdlib_module_names) | RUNTIME_MODULES | local_modules(archive.names())
+    declared = set((archive.manifest or {}).get("dependencies") or [])
+    allowed = set(sys.stdlib_module_names) | RUNTIME_MODULES | local_modules(archive.names()) | declared
     problems, files, tests = [], 0, 0
     for path, source in python_sources(archive):
         if is_test_file(path):
@@ -78,10 +79,11 @@ def runs_with_declared_deps(candidate: Candidate, context: Mapping[str, Any]) ->
         files += 1
         for module, line in imported_modules(source, path):
             if module not in allowed:
-                problems.append((f"imports {module!r}, which is neither in the standard library, pxos_kernel, "
-                                 "nor inside the archive", f"{path}:{line}"))
+                problems.append((f"imports {module!r}, which is not in the standard library, pxos_kernel, the "
+                                 "archive, nor the manifest's dependencies", f"{path}:{line}"))
     return judge(problems, f"imports of {plural(files, 'source file')} read statically: each resolves to the "
-                 f"standard library, pxos_kernel or a module inside the archive; {plural(tests, 'test file')} not "
+                 f"standard library, pxos_kernel, a module inside the archive or a declared dependency "
+                 f"({', '.join(sorted(declared)) or 'none declared'}); {plural(tests, 'test file')} not "
                  "counted (they run under the test command)")
 
 
