@@ -64,6 +64,7 @@ MAX_READ_WIDTH = 1 << 24      # one row must fit in memory: at most 48 MiB a row
 DEFAULT_MAX_PIXELS = 1 << 32  # refuse images declaring more pixels (12 GiB of payload) unless told
 WHOLE_CHUNK = 16 << 20       # chunks up to this size are CRC-checked before their data is used
 MAX_TEXT_CHUNK = 64 << 20     # a metadata chunk larger than this is refused
+THREADED_HASH = 8 << 20      # payloads this big are hashed in a helper thread while they are inflated
 MAX_DEFLATE_RATIO = 1032      # deflate cannot expand data more than this (RFC 1951 block limits)
 RESERVED_KEYS = ("format", "version", "kind", "length", "sha256", "width", "height")
 
@@ -423,15 +424,22 @@ class _Png:
 USE_NUMPY: Optional[bool] = None  # None: use numpy for unfiltering when importable; tests force either path
 
 
-def _iter_pixels(png: _Png, *, out_block: int = BLOCK) -> Iterator[bytearray]:
-    """The image's pixel bytes in order (row filters undone), ``width*height*3`` in all."""
+WIDE_ROW = 1024  # rows at least this long are handed out as slices of inflated data, not copied
+
+
+def _iter_pixels(png: _Png, *, out_block: int = BLOCK) -> Iterator[list]:
+    """The image's pixel bytes in order (row filters undone), ``width*height*3`` in all.
+
+    Each item is a list of bytes-like parts (often memoryview slices of what
+    zlib returned, so the common case copies nothing until the caller joins).
+    """
     row_bytes, stride = png.row_bytes, png.row_bytes + 1
     expected = png.height * stride
     inflater = zlib.decompressobj()
     limit = max(stride, out_block - out_block % stride)
-    pending = bytearray()
+    pending = bytearray()  # the start of a row whose end is in the next output
     produced = 0
-    prior = bytes(row_bytes)  # the row "above" the first row is all zeros
+    prior: Any = bytes(row_bytes)  # the row "above" the first row is all zeros
     for piece in png.idat():
         if inflater.eof:
             raise png.error("has data after the end of its compressed image stream")
@@ -445,18 +453,22 @@ def _iter_pixels(png: _Png, *, out_block: int = BLOCK) -> Iterator[bytearray]:
             produced += len(out)
             if produced > expected:
                 raise png.error(f"has more image data than its declared size {png.width}x{png.height}")
+            view = memoryview(out)
+            parts: list = []
             if pending:
-                pending += out
-                block, pending = pending, bytearray()
-            else:
-                block = bytearray(out)  # the usual case: ``out`` is whole rows, copied once
-            whole = len(block) - len(block) % stride
-            if whole < len(block):
-                pending = block[whole:]
-                del block[whole:]
-            if block:
-                pixels, prior = _unfilter(png, block, prior)
-                yield pixels
+                need = min(stride - len(pending), len(view))
+                pending += view[:need]
+                view = view[need:]
+                if len(pending) == stride:
+                    parts, prior = _unfilter(png, memoryview(bytes(pending)), prior)
+                    pending = bytearray()
+            whole = len(view) - len(view) % stride
+            if whole:
+                more, prior = _unfilter(png, view[:whole], prior)
+                parts += more
+            pending += view[whole:]
+            if parts:
+                yield parts
             if inflater.eof or (not data and len(out) < limit):
                 break
         if inflater.unused_data:
@@ -465,21 +477,25 @@ def _iter_pixels(png: _Png, *, out_block: int = BLOCK) -> Iterator[bytearray]:
         raise png.error(f"is truncated (image data ends after {produced} of {expected} bytes)")
 
 
-def _unfilter(png: _Png, block: bytearray, prior: bytes) -> tuple[bytearray, bytes]:
-    """Drop the filter byte of each row of ``block``, undoing any filter other than None."""
+def _unfilter(png: _Png, rows: memoryview, prior: Any) -> tuple[list, Any]:
+    """The pixel bytes of whole ``rows`` (each a filter byte and the row) as parts, and the last row."""
     stride, row_bytes = png.row_bytes + 1, png.row_bytes
-    filters = block[0::stride]
+    filters = rows[0::stride].tobytes()
     if filters.count(0) == len(filters):  # the fast path: every row is stored as is
+        if row_bytes >= WIDE_ROW:
+            parts = [rows[start + 1:start + stride] for start in range(0, len(rows), stride)]
+            return parts, parts[-1]
+        block = bytearray(rows)
         del block[0::stride]
-        return block, bytes(block[-row_bytes:])
+        return [block], block[-row_bytes:]
     if max(filters) > 4:
         raise png.error(f"uses an unknown row filter type {max(filters)}")
     pixels = bytearray()
     unfilter_row = _numpy_unfilter_row if _numpy_wanted() else _python_unfilter_row
-    for start in range(0, len(block), stride):
-        prior = unfilter_row(block[start], block[start + 1:start + stride], prior)
+    for start in range(0, len(rows), stride):
+        prior = unfilter_row(rows[start], bytearray(rows[start + 1:start + stride]), prior)
         pixels += prior
-    return pixels, prior
+    return [pixels], prior
 
 
 def _numpy_wanted() -> bool:
@@ -609,21 +625,73 @@ def _open_container(src: Source, *, plain: bool, max_pixels: int) -> Iterator[tu
         yield png, _checked_meta(png, plain=plain, max_pixels=max_pixels)
 
 
-def _payload_blocks(png: _Png, meta: dict, verify: bool) -> Iterator[bytes]:
+def _payload_parts(png: _Png, meta: dict, verify: bool) -> Iterator[list]:
+    """Lists of parts of the payload (the pixels cut at its length); checks sha256 and padding after the last."""
     left = meta["length"]
-    digest = hashlib.sha256() if verify and meta["sha256"] else None
-    for block in _iter_pixels(png):
-        payload = block if len(block) <= left else block[:left]
-        if verify and len(payload) < len(block) and block.count(0, len(payload)) != len(block) - len(payload):
-            raise png.error("has non-zero bytes in the padding after its payload", IntegrityError)
-        left -= len(payload)
+    digest = _Digest(threaded=meta["length"] >= THREADED_HASH) if verify and meta["sha256"] else None
+    try:
+        yield from _cut_parts(png, left, verify, digest)
+    finally:
         if digest is not None:
-            digest.update(payload)
-        if payload:
-            yield payload
+            digest.close()
     if digest is not None and digest.hexdigest() != meta["sha256"]:
         raise png.error(f"payload sha256 {digest.hexdigest()} does not match the recorded {meta['sha256']}",
                         IntegrityError)
+
+
+def _cut_parts(png: _Png, left: int, verify: bool, digest: Optional["_Digest"]) -> Iterator[list]:
+    for parts in _iter_pixels(png):
+        kept = []
+        for part in parts:
+            if len(part) > left:
+                padding = bytes(part[left:])
+                if verify and padding.count(0) != len(padding):
+                    raise png.error("has non-zero bytes in the padding after its payload", IntegrityError)
+                part = part[:left]
+            left -= len(part)
+            if part:
+                kept.append(part)
+        if kept:
+            if digest is not None:
+                digest.update(kept)
+            yield kept
+
+
+class _Digest:
+    """sha256 of a sequence of part lists; for big payloads it runs in a helper thread, beside inflating
+    (hashlib and zlib both release the GIL), one list behind at most so memory stays bounded."""
+
+    def __init__(self, threaded: bool) -> None:
+        self._hash = hashlib.sha256()
+        self._pool = None
+        self._pending = None
+        if threaded:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="pxos-sha256")
+
+    def _feed(self, parts: list) -> None:
+        for part in parts:
+            self._hash.update(part)
+
+    def update(self, parts: list) -> None:
+        if self._pool is None:
+            self._feed(parts)
+            return
+        if self._pending is not None:
+            self._pending.result()
+        self._pending = self._pool.submit(self._feed, parts)
+
+    def hexdigest(self) -> str:
+        self.close()
+        return self._hash.hexdigest()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            if self._pending is not None:
+                self._pending.result()
+            self._pool = self._pending = None
 
 
 def read_container_meta(src: Source) -> dict:
@@ -648,7 +716,7 @@ def read_container(src: Source, *, verify: bool = True, plain: bool = False,
     ``max_pixels`` bounds the image size accepted (decompression bombs).
     """
     with _open_container(src, plain=plain, max_pixels=max_pixels) as (png, meta):
-        return b"".join(_payload_blocks(png, meta, verify)), meta
+        return b"".join([part for parts in _payload_parts(png, meta, verify) for part in parts]), meta
 
 
 def iter_payload(src: Source, *, verify: bool = True, plain: bool = False,
@@ -659,7 +727,8 @@ def iter_payload(src: Source, *, verify: bool = True, plain: bool = False,
     received as unverified until the iteration ends without IntegrityError.
     """
     with _open_container(src, plain=plain, max_pixels=max_pixels) as (png, meta):
-        yield from _payload_blocks(png, meta, verify)
+        for parts in _payload_parts(png, meta, verify):
+            yield b"".join(parts)
 
 
 def read_range(src: Source, offset: int, length: Optional[int] = None) -> bytes:
@@ -675,7 +744,7 @@ def read_range(src: Source, offset: int, length: Optional[int] = None) -> bytes:
     with _open_container(src, plain=False, max_pixels=DEFAULT_MAX_PIXELS) as (png, meta):
         if offset >= meta["length"] or end == offset:
             return b""
-        blocks = _payload_blocks(png, meta, verify=False)
+        blocks = (b"".join(parts) for parts in _payload_parts(png, meta, verify=False))
         try:
             for block in blocks:
                 start, seen = seen, seen + len(block)
