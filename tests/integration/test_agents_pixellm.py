@@ -62,6 +62,9 @@ def work(tmp_path):
 
 def test_coaching_loop_offline_with_pixellm(tmp_path, work):
     home = tmp_path / "home"
+    home.mkdir()
+    # sampled, not greedy: the small shipped model's greedy continuation here is blank lines (seed 0 keeps it fixed)
+    (home / "config.yaml").write_text("agents:\n  pixellm-local:\n    temperature: 0.8\n    seed: 0\n")
     run = lambda *argv: _cli(home, work, *argv)  # noqa: E731
     listing = json.loads(run("agent", "list", "--json").stdout)
     local = next(a for a in listing if a["name"] == "pixellm-local")
@@ -123,7 +126,8 @@ def test_openai_compatible_agent_needs_consent_and_is_logged(served, tmp_path, w
     url, _ = served
     home = tmp_path / "agent-home"
     home.mkdir()
-    (home / "config.yaml").write_text(f"agents:\n  openai-compatible:\n    base_url: {url}\n    max_tokens: 64\n")
+    (home / "config.yaml").write_text(f"agents:\n  openai-compatible:\n    base_url: {url}\n    max_tokens: 64\n"
+                                      "    temperature: 0.8\n    seed: 0\n")
     refused = _cli(home, work, "agent", "propose", "Write a note", "--agent", "openai-compatible",
                    "--file", "notes.txt")
     assert refused.returncode == 1 and "no network consent for host 127.0.0.1" in refused.stderr

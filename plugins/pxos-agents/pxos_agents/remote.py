@@ -49,6 +49,7 @@ class OpenAICompatibleAgent:
         self.max_retries = setting(settings, "max_retries", int, 2, NAME)
         self.max_tokens = setting(settings, "max_tokens", int, 512, NAME)
         self.temperature = setting(settings, "temperature", float, 0.2, NAME)
+        self.seed = setting(settings, "seed", int, None, NAME)  # for servers that honour it: reproducible answers
         self._client = None
 
     # -- plumbing ------------------------------------------------------------------------
@@ -143,7 +144,7 @@ class OpenAICompatibleAgent:
             try:
                 stream = self.client().chat.completions.create(
                     model=model, messages=messages, stream=True, max_tokens=self.max_tokens,
-                    temperature=self.temperature)
+                    temperature=self.temperature, **({} if self.seed is None else {"seed": self.seed}))
                 pieces, finish = [], None
                 for chunk in stream:
                     for choice in chunk.choices:
