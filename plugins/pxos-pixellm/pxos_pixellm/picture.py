@@ -45,7 +45,7 @@ def write_weights_picture(dest: Path, tensors: Sequence[tuple[str, np.ndarray]])
         layout.append({"name": name, "row": row, "rows": int(block.shape[0])})
         blocks += [block, np.full((GAP_ROWS, width, 3), 255, dtype=np.uint8)]
         row += block.shape[0] + GAP_ROWS
-    image = np.concatenate(blocks)
+    image = np.concatenate(blocks[:-1])  # no gap after the last tensor
     write_container(dest, image.tobytes(), kind="weights-picture", width=width,
                     meta={"tensors": layout, "legend": "red positive, blue negative, white zero; each "
                           "tensor scaled by its 99th percentile magnitude"})

@@ -1,0 +1,113 @@
+"""The ``model ...`` commands and ``run pixellm`` through the real CLI, on the shipped model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pxos_kernel.testing import EngineConformance
+from pxos_pixellm.engine import PixelEngine, shipped_model_path
+
+
+class TestPixellmConformance(EngineConformance):
+    @pytest.fixture
+    def engine(self, tmp_path):
+        engine = PixelEngine({"root": str(tmp_path)})
+        yield engine
+        engine.close()
+
+
+def test_kernel_serves_the_engine(pxos_kernel):
+    engine = pxos_kernel.engine("pixellm")
+    assert "default" in engine.models()
+
+
+def test_generate_prints_text_and_the_seed_repeats_it(pxos_cli):
+    code, first, err = pxos_cli("model", "generate", "def main():", "--seed", "5", "--max-tokens", "40")
+    assert code == 0, err
+    assert len(first.strip()) > 0
+    assert pxos_cli("model", "generate", "def main():", "--seed", "5", "--max-tokens", "40")[1] == first
+
+
+def test_generate_stops_at_the_stop_string(pxos_cli):
+    code, free, _ = pxos_cli("model", "generate", "class A:", "--seed", "2", "--max-tokens", "60")
+    generated = free[:-1]  # the command ends the output with a newline
+    stop = generated[1:3]
+    code, out, _ = pxos_cli("model", "generate", "class A:", "--seed", "2", "--max-tokens", "60", "--stop", stop)
+    assert code == 0 and out[:-1] == generated[: generated.index(stop)]
+
+
+def test_run_pixellm_program_generates(pxos_cli):
+    code, out, err = pxos_cli("run", "pixellm", "--", "--seed", "1", "--max-tokens", "20", "import", "os")
+    assert code == 0, err
+    assert out.strip()
+
+
+@pytest.mark.parametrize("prompt,message", [("", "prompt is empty"), ("a\udcff", "not valid UTF-8")])
+def test_bad_prompts_are_one_line_errors(pxos_cli, prompt, message):
+    code, out, err = pxos_cli("model", "generate", prompt, "--max-tokens", "3")
+    assert code != 0 and message in err and "Traceback" not in err
+
+
+def test_unknown_model_is_an_error(pxos_cli):
+    code, _, err = pxos_cli("model", "generate", "x", "--model", "no-such-model")
+    assert code != 0 and "no-such-model" in err
+
+
+def test_info_json_lists_the_directory(pxos_cli):
+    code, out, err = pxos_cli("model", "info", "--json")
+    assert code == 0, err
+    info = json.loads(out)
+    assert info["config"]["tokenizer"] == "bytes"
+    names = {t["name"] for t in info["tensors"]}
+    assert "model.embed_tokens.weight" in names and all({"shape", "encoding", "offset", "length"} <= set(t)
+                                                        for t in info["tensors"])
+
+
+def test_info_table(pxos_cli):
+    code, out, _ = pxos_cli("model", "info")
+    assert code == 0 and "model.layers.0.self_attn.q_proj.weight" in out
+
+
+def test_show_writes_a_png_picture(pxos_cli, tmp_path):
+    Image = pytest.importorskip("PIL.Image")
+    out = tmp_path / "weights.png"
+    code, _, err = pxos_cli("model", "show", "--out", str(out), "--tensor", "model.embed_tokens.weight")
+    assert code == 0, err
+    with Image.open(out) as image:
+        assert image.size == (256, 256)
+        colors = image.getcolors(maxcolors=1 << 20)
+        assert len(colors) > 100  # a real picture of varied weights, not a blank
+
+
+def test_show_unknown_tensor_is_an_error(pxos_cli, tmp_path):
+    code, _, err = pxos_cli("model", "show", "--out", str(tmp_path / "x.png"), "--tensor", "nope")
+    assert code != 0 and "nope" in err and not (tmp_path / "x.png").exists()
+
+
+def test_eval_json_has_the_keys(pxos_cli):
+    code, out, err = pxos_cli("model", "eval", "--json", "--bytes", "4096")
+    assert code == 0, err
+    result = json.loads(out)
+    assert {"bits_per_byte", "gzip_bits_per_byte", "xz_bits_per_byte", "size", "source"} <= set(result)
+    assert result["size"] == 4096
+    assert 0 < result["bits_per_byte"] < 8  # better than knowing nothing; the target is in test_shipped_model
+
+
+def test_convert_installs_into_the_model_directory_and_exports(pxos_cli, pxos_kernel, tmp_path):
+    models = pxos_kernel.engine("pixellm").models_dir
+    models.mkdir(parents=True)
+    exported = tmp_path / "hf"
+    code, _, err = pxos_cli("model", "convert", str(shipped_model_path()), "--out", str(exported))
+    assert code == 0, err
+    code, out, err = pxos_cli("model", "convert", str(exported), "--out", str(models / "again.pxi"), "--json")
+    assert code == 0, err and json.loads(out)["tensors"] > 0
+    one = pxos_cli("model", "generate", "x = ", "--seed", "3", "--max-tokens", "20", "--model", "again")
+    two = pxos_cli("model", "generate", "x = ", "--seed", "3", "--max-tokens", "20")
+    assert one[0] == 0 and one[1] == two[1]
+
+
+def test_convert_of_a_missing_source_is_an_error(pxos_cli, tmp_path):
+    code, _, err = pxos_cli("model", "convert", str(tmp_path / "nothing"), "--out", str(tmp_path / "x.pxi"))
+    assert code != 0 and "no such file" in err
