@@ -22,6 +22,11 @@ def atomic_writer(path: Union[str, os.PathLike], mode: int = 0o644, *, fsync: bo
     many small files (map tiles) whose caller syncs once at the end.
     """
     target = Path(path)
+    if target.exists() and not target.is_file():
+        # /dev/null, a FIFO, /dev/stdout: nothing to keep atomic, and renaming over a device would replace it.
+        with open(target, "wb") as stream:
+            yield stream
+        return
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:

@@ -60,3 +60,19 @@ def test_world_can_be_chosen_by_environment(tmp_path, pxos_home):
     path = tmp_path / "w.yaml"
     path.write_text("version: 1\nname: tiny\ndefaults: {checkpoint_sink: jsonl}\n")
     assert load_world(pxos_home, {"PXOS_WORLD": str(path)}).name == "tiny"
+
+
+def test_atomic_write_never_replaces_a_device(tmp_path):
+    import os
+    import stat
+
+    from pxos_kernel.files import atomic_write
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    atomic_write(fifo, b"through the pipe")
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and os.read(reader, 100) == b"through the pipe"
+    os.close(reader)
+    atomic_write(os.devnull, b"discarded")
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
