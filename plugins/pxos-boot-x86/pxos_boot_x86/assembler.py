@@ -148,7 +148,7 @@ class _Assembler:
             size = _SIZES.get(statement.command)
             if size is None:
                 raise statement.error(f"unknown command {statement.text.split()[0]!r} (known: ORG, DEFINE, "
-                                      "LABEL, WRITE, DB, DW, CALL, JMP, JE/JNE/JB/... , REL8, REL16, COMMENT)")
+                                      "LABEL, WRITE, DB, DW, CALL, JMP, JE/JNE/JB/..., REL8, REL16, COMMENT)")
             if statement.command == "ORG":
                 here = self._org(statement, started=bool(placed) or bool(self.labels))
             elif statement.command == "DEFINE":
