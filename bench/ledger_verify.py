@@ -11,40 +11,54 @@ import tempfile
 import time
 from pathlib import Path
 
+from pxos_kernel.jsonl_sink import JsonlSink
 from pxos_kernel.ledger import Ledger
 from pxos_ledger.sqlite_sink import SqliteSink
 
 N, ROUNDS = 50_000, 3
 
 
+def fill(ledger: Ledger) -> None:
+    entries = [{"type": "RUN", "op": "run_program", "corridor": "DISTRICT_4.CHAMBER_EXEC.NODE_POST",
+                "payload": {"program": "hello", "status": "ok", "i": i}} for i in range(N)]
+    if hasattr(ledger.sink, "compare_and_append_many"):
+        ledger.append_many(entries)
+    else:
+        for e in entries:
+            ledger.append(e["type"], e["op"], e["payload"], corridor=e["corridor"])
+
+
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        sink = SqliteSink(Path(tmp) / "l.sqlite")
-        ledger = Ledger(sink)
-        ledger.append_many([{"type": "RUN", "op": "run_program", "corridor": "DISTRICT_4.CHAMBER_EXEC.NODE_POST",
-                             "payload": {"program": "hello", "status": "ok", "i": i}} for i in range(N)])
-        bodies = [body.encode("utf-8") for _, body in sink.read_rows(1)]
-        verify_times, hash_times, read_times = [], [], []
-        for _ in range(ROUNDS):
-            t = time.perf_counter()
-            report = ledger.verify()
-            verify_times.append(time.perf_counter() - t)
-            assert report.ok and report.records == N
-            t = time.perf_counter()
-            for _row in sink.read_rows(1):
-                pass
-            read_times.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            for body in bodies:
-                hashlib.sha256(body).hexdigest()
-            hash_times.append(time.perf_counter() - t)
-        ledger.close()
+    for name, make in (("sqlite", lambda d: SqliteSink(d / "l.sqlite")), ("jsonl", lambda d: JsonlSink(d / "l.jsonl"))):
+        with tempfile.TemporaryDirectory() as tmp:
+            measure(name, make(Path(tmp)))
+
+
+def measure(name: str, sink) -> None:
+    ledger = Ledger(sink)
+    fill(ledger)
+    bodies = [body.encode("utf-8") for _, body in sink.read_rows(1)]
+    verify_times, hash_times, read_times = [], [], []
+    for _ in range(ROUNDS):
+        t = time.perf_counter()
+        report = ledger.verify()
+        verify_times.append(time.perf_counter() - t)
+        assert report.ok and report.records == N
+        t = time.perf_counter()
+        for _row in sink.read_rows(1):
+            pass
+        read_times.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        for body in bodies:
+            hashlib.sha256(body).hexdigest()
+        hash_times.append(time.perf_counter() - t)
+    ledger.close()
     v, h, r = statistics.median(verify_times), statistics.median(hash_times), statistics.median(read_times)
     size = sum(map(len, bodies)) / N
-    print(f"{N} records of {size:.0f} bytes, median of {ROUNDS} runs")
+    print(f"[{name} sink] {N} records of {size:.0f} bytes, median of {ROUNDS} runs")
     print(f"ledger verify (read + parse + re-hash + links): {N / v:10.0f} records/s")
     print(f"sha256 of the same bytes alone (in memory):     {N / h:10.0f} records/s")
-    print(f"reading the rows alone (sqlite):                {N / r:10.0f} records/s")
+    print(f"reading the rows alone:                         {N / r:10.0f} records/s")
     print(f"ratio verify/sha256-alone: {v / h:.1f}x the time")
 
 

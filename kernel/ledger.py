@@ -309,7 +309,8 @@ def _parsed(stored: Iterator[tuple], location: str) -> Iterator[tuple[Optional[s
         try:
             yield item, json.loads(item)
         except ValueError as exc:
-            raise LedgerCorruptError(f"{location} row seq {seq}: not JSON ({exc})") from None
+            where = f"row seq {seq}" if isinstance(seq, int) else seq
+            raise LedgerCorruptError(f"{location} {where}: not JSON ({exc})") from None
 
 
 def _stored_text_holds(record: Any, text: str, expected_seq: int, prev_hash: str, key: Optional[bytes]) -> bool:
