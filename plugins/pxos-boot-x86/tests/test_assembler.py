@@ -128,7 +128,7 @@ def test_a_short_jump_too_far_says_what_to_do_instead():
 
 
 def test_missing_source_file_is_a_clear_error(tmp_path):
-    with pytest.raises(AssemblyError, match=r"nothing\.pxs:0: no such source file"):
+    with pytest.raises(AssemblyError, match=r"nothing\.pxs: no such source file"):
         assemble_file(tmp_path / "nothing.pxs")
 
 
