@@ -84,7 +84,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
 
 def _agent(kernel, url, **extra):
-    return OpenAICompatibleAgent({"kernel": kernel, "base_url": url, "max_tokens": 40, **extra})
+    settings = {"kernel": kernel, "base_url": url, "max_tokens": 40, "model": "test-engine/ngram-12", **extra}
+    return OpenAICompatibleAgent(settings)
 
 
 class TestOpenAICompatible(AgentConformance):
@@ -128,6 +129,7 @@ def test_every_request_is_in_the_ledger_and_the_key_never_is(pxos_kernel, upstre
     grant(pxos_kernel.home, ["127.0.0.1"])
     proxy = Proxy(upstream)
     agent = _agent(pxos_kernel, proxy.url, api_key_env="PXOS_TEST_KEY")
+    assert agent.ready().ok
     proposal = agent.propose(Task("write add", files={"calc.py": CALC}))
     assert proposal.model == "test-engine/ngram-12" and proposal.text
     assert all(headers.get("Authorization") == f"Bearer {SECRET}" for _, _, headers in proxy.seen)
@@ -175,6 +177,8 @@ def test_slow_backend_times_out(pxos_kernel, upstream):
 def test_unknown_model_and_missing_base_url(pxos_kernel, upstream):
     grant(pxos_kernel.home, ["127.0.0.1"])
     agent = _agent(pxos_kernel, upstream.url, model="gpt-9")
+    listed = OpenAICompatibleAgent({"kernel": pxos_kernel, "base_url": upstream.url})
+    assert listed.ready().ok  # no model configured: the server's first model is used
     assert "has no model 'gpt-9'" in agent.ready().reason
     assert "no base_url configured" in OpenAICompatibleAgent({"kernel": pxos_kernel}).ready().reason
     bad = OpenAICompatibleAgent({"kernel": pxos_kernel, "base_url": "ftp://x"})
