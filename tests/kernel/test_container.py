@@ -135,6 +135,15 @@ def test_compression_level_is_honoured():
         assert read_container(io.BytesIO(make(payload, level=level)))[0] == payload
 
 
+@pytest.mark.parametrize("strategy", ["default", "filtered", "huffman", "rle"])
+def test_strategies_round_trip_and_differ(strategy):
+    payload = bytes(range(200)) * 500 + b"\x00" * 10_000
+    png = make(payload, strategy=strategy, level=6)
+    assert read_container(io.BytesIO(png))[0] == payload
+    if strategy in ("huffman", "rle"):  # they really change how deflate works
+        assert png != make(payload, level=6)
+
+
 def test_png_structure():
     payload = os.urandom(3 * 1024 * 1024 + 5)  # incompressible: several IDAT chunks
     png = make(payload)
@@ -374,7 +383,7 @@ def test_bad_metadata():
 
 
 def test_bad_options(tmp_path):
-    for options, problem in [({"level": 10}, "level"), ({"level": -1}, "level"), ({"width": 0}, "width"),
+    for options, problem in [({"level": 10}, "level"), ({"strategy": "zip"}, "strategy"), ({"level": -1}, "level"), ({"width": 0}, "width"),
                              ({"kind": ""}, "kind"), ({"meta": {"sha256": "x"}}, "reserved"),
                              ({"meta": {"x": float("nan")}}, "JSON")]:
         with pytest.raises(ContainerOptionError, match=problem):
