@@ -22,7 +22,7 @@ whenever the index's generation shows another process changed the map.
 
 Settings (``storage.infinitemap``): ``root``, ``tile_size`` (default 256,
 fixed when the map is created), ``cache_tiles`` (default 128), ``level``
-(zlib level of tiles, default 1), ``object_width`` (default 1024, a multiple
+and ``strategy`` (zlib settings of tiles, default 1 and "rle"), ``object_width`` (default 1024, a multiple
 of the tile size) and ``fsync`` (default false: tiles are replaced atomically
 but flushed to disk by the OS; the index is always fsynced).
 """
@@ -53,9 +53,10 @@ class InfiniteMapStore:
     """Keys to byte streams laid out in bands of a tile space (meets :class:`pxos_kernel.interfaces.Storage`)."""
 
     def __init__(self, root: Union[str, os.PathLike], *, tile_size: Optional[int] = None, cache_tiles: int = 128,
-                 level: int = 1, object_width: int = 1024, fsync: bool = False) -> None:
+                 level: int = 1, strategy: str = "rle", object_width: int = 1024, fsync: bool = False) -> None:
         self.root = Path(root)
-        self.map = TileSpace(self.root, tile_size=tile_size, cache_tiles=cache_tiles, level=level, fsync=fsync)
+        self.map = TileSpace(self.root, tile_size=tile_size, cache_tiles=cache_tiles, level=level, strategy=strategy,
+                             fsync=fsync)
         if object_width % self.map.tile_size:
             raise ConfigError(f"storage.{SCHEME}.object_width {object_width} is not a multiple of the tile size "
                               f"{self.map.tile_size}")
@@ -73,6 +74,7 @@ class InfiniteMapStore:
                    tile_size=int_setting(settings, SCHEME, "tile_size", None, 1, 4096),
                    cache_tiles=int_setting(settings, SCHEME, "cache_tiles", 128, 1, 1 << 20),
                    level=int_setting(settings, SCHEME, "level", 1, 0, 9),
+                   strategy=settings.get("strategy", "rle"),
                    object_width=int_setting(settings, SCHEME, "object_width", 1024, 1, 1 << 20),
                    fsync=fsync)
 

@@ -42,6 +42,7 @@ TILE_KIND = "infinitemap-tile"
 MAP_FORMAT = "pxos-infinitemap"
 TILE_NAME = re.compile(r"^(-?\d+)_(-?\d+)\.png$")
 DEFAULT_TILE_SIZE = 256
+IO_THREADS = 4
 COORDINATE_LIMIT = 2**62  # far beyond any real map; keeps tile arithmetic exact and names short
 
 Tile = tuple[int, int]
@@ -51,7 +52,17 @@ class TileSpace:
     """The pixel plane stored under ``root`` (``root/map.json`` and ``root/tiles/``)."""
 
     def __init__(self, root: Union[str, os.PathLike], *, tile_size: Optional[int] = None, cache_tiles: int = 128,
-                 level: int = 1, fsync: bool = False) -> None:
+                 level: int = 1, strategy: str = "rle", fsync: bool = False) -> None:
+        """Open (or start) the map under ``root``.
+
+        ``tile_size`` is fixed when the map is first written (None: the map's, or 256);
+        ``cache_tiles`` bounds the LRU cache; ``level`` and ``strategy`` are the zlib
+        settings of tiles written (default level 1 with run-length matching: fast,
+        and good on pictures); ``fsync`` fsyncs every tile written.
+        """
+        if strategy not in container.STRATEGIES:
+            raise ConfigError(f"infinitemap compression strategy must be one of {sorted(container.STRATEGIES)}, "
+                              f"not {strategy!r}")
         import numpy as np
 
         self._np = np
@@ -60,10 +71,11 @@ class TileSpace:
         self.tile_size = self._agree_tile_size(tile_size)
         if not isinstance(cache_tiles, int) or cache_tiles < 1:
             raise ConfigError(f"infinitemap cache size must be at least 1 tile, not {cache_tiles!r}")
-        self.cache_tiles, self.level, self.fsync = cache_tiles, level, fsync
+        self.cache_tiles, self.level, self.strategy, self.fsync = cache_tiles, level, strategy, fsync
         self._cache: "OrderedDict[Tile, np.ndarray]" = OrderedDict()
         self._dirty: set[Tile] = set()
         self._on_disk = self._list_tiles()
+        self._pool = None
 
     # -- regions of pixels ------------------------------------------------------------------
 
@@ -71,10 +83,17 @@ class TileSpace:
         """The ``height x width x 3`` uint8 pixels whose top-left corner is ``(x, y)``."""
         x, y, width, height = self._region(x, y, width, height)
         out = self._np.zeros((height, width, 3), self._np.uint8)
-        for tile, here, there in self._pieces(x, y, width, height):
-            pixels = self._tile(tile, create=False)
-            if pixels is not None:
-                out[here] = pixels[there]
+        pieces = list(self._pieces(x, y, width, height))
+        batch = max(1, self.cache_tiles // 2)
+        for start in range(0, len(pieces), batch):
+            chunk = pieces[start:start + batch]
+            loaded = self._load_many([tile for tile, _, _ in chunk])
+            for tile, here, there in chunk:
+                pixels = loaded.get(tile)
+                if pixels is None:
+                    pixels = self._tile(tile, create=False)
+                if pixels is not None:
+                    out[here] = pixels[there]
         return out
 
     def write(self, x: int, y: int, pixels: "np.ndarray") -> None:
@@ -86,8 +105,10 @@ class TileSpace:
                 else type(pixels).__name__
             raise StorageError(f"infinitemap: a region must be a (height, width, 3) uint8 array, not a {described}")
         x, y, width, height = self._region(x, y, pixels.shape[1], pixels.shape[0])
+        size = self.tile_size
         for tile, here, there in self._pieces(x, y, width, height):
-            self._tile(tile, create=True)[there] = pixels[here]
+            whole = there[0].stop - there[0].start == size and there[1].stop - there[1].start == size
+            self._tile(tile, create=True, load=not whole)[there] = pixels[here]  # no need to read what we replace
             self._dirty.add(tile)
 
     # -- byte streams laid out as pixels -----------------------------------------------------------
@@ -132,8 +153,7 @@ class TileSpace:
 
     def flush(self) -> None:
         """Write every dirty cached tile (each atomically)."""
-        for tile in sorted(self._dirty):
-            self._save(tile, self._cache[tile])
+        self._save_many([(tile, self._cache[tile]) for tile in sorted(self._dirty)])
         self._dirty.clear()
 
     def forget(self, tiles: Optional[Iterable[Tile]] = None) -> None:
@@ -159,6 +179,9 @@ class TileSpace:
     def close(self) -> None:
         """Write dirty tiles and empty the cache (using the space afterwards simply refills it)."""
         self.forget()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
     def __enter__(self) -> "TileSpace":
         return self
@@ -223,25 +246,63 @@ class TileSpace:
                        (slice(top - y, bottom - y), slice(left - x, right - x)),
                        (slice(top - ty * size, bottom - ty * size), slice(left - tx * size, right - tx * size)))
 
-    def _tile(self, tile: Tile, *, create: bool) -> "Optional[np.ndarray]":
-        """A cached tile, loaded or made black on demand; None for a missing one when not ``create``."""
+    def _tile(self, tile: Tile, *, create: bool, load: bool = True) -> "Optional[np.ndarray]":
+        """A cached tile, loaded or made black on demand; None for a missing one when not ``create``.
+        ``load=False``: the caller replaces every pixel, so the tile on disk need not be read."""
         pixels = self._cache.get(tile)
         if pixels is not None:
             self._cache.move_to_end(tile)
             return pixels
-        if tile in self._on_disk:
+        if tile in self._on_disk and load:
             pixels = self._load(tile)
         elif create:
             pixels = self._np.zeros((self.tile_size, self.tile_size, 3), self._np.uint8)
         else:
             return None
         self._cache[tile] = pixels
-        while len(self._cache) > self.cache_tiles:
+        if len(self._cache) > self.cache_tiles:
+            self._evict()
+        return pixels
+
+    def _evict(self) -> None:
+        """Drop the least recently used quarter of the cache, writing its dirty tiles (together)."""
+        keep = max(1, self.cache_tiles - max(1, self.cache_tiles // 4))
+        dirty = []
+        while len(self._cache) > keep:
             old, old_pixels = self._cache.popitem(last=False)
             if old in self._dirty:
-                self._save(old, old_pixels)
+                dirty.append((old, old_pixels))
                 self._dirty.discard(old)
-        return pixels
+        self._save_many(dirty)
+
+    # Tiles are compressed and written, or read and inflated, by a few threads at once: zlib,
+    # hashlib and file I/O release the GIL, so this overlaps both cores and the disk's latency.
+
+    def _workers(self):
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="pxos-tiles")
+        return self._pool
+
+    def _save_many(self, tiles: "list[tuple[Tile, np.ndarray]]") -> None:
+        if tiles and not (self.root / "map.json").exists():
+            atomic_write(self.root / "map.json", json.dumps(
+                {"format": MAP_FORMAT, "version": 1, "tile_size": self.tile_size}).encode())
+        if len(tiles) <= 1:
+            for tile, pixels in tiles:
+                self._save(tile, pixels)
+            return
+        for _ in self._workers().map(lambda item: self._save(*item), tiles):
+            pass
+
+    def _load_many(self, tiles: list[Tile]) -> "dict[Tile, np.ndarray]":
+        """Tiles of a read that are on disk but not cached, loaded together (not cached: a big read
+        would only push out everything else)."""
+        wanted = [t for t in tiles if t not in self._cache and t in self._on_disk]
+        if len(wanted) <= 1:
+            return {}
+        return dict(zip(wanted, self._workers().map(self._load, wanted)))
 
     def _load(self, tile: Tile) -> "np.ndarray":
         path = self.tile_path(tile)
@@ -258,10 +319,7 @@ class TileSpace:
     def _save(self, tile: Tile, pixels: "np.ndarray") -> None:
         if tile not in self._on_disk and not pixels.any():
             return  # still black: a tile that does not exist says the same, with no file
-        if not (self.root / "map.json").exists():
-            atomic_write(self.root / "map.json", json.dumps(
-                {"format": MAP_FORMAT, "version": 1, "tile_size": self.tile_size}).encode())
         with atomic_writer(self.tile_path(tile), fsync=self.fsync) as out:
-            container.write_container(out, pixels.tobytes(), kind=TILE_KIND, level=self.level,
+            container.write_container(out, pixels.tobytes(), kind=TILE_KIND, level=self.level, strategy=self.strategy,
                                       width=self.tile_size, meta={"tile": list(tile), "tile_size": self.tile_size})
         self._on_disk.add(tile)

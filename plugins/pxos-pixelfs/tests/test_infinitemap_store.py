@@ -127,7 +127,8 @@ def test_missing_and_bad_keys(store):
 
 
 @pytest.mark.parametrize("settings,problem", [({"object_width": 100}, "multiple"), ({"level": 11}, "level"),
-                                              ({"fsync": "yes"}, "fsync"), ({"cache_tiles": 0}, "cache_tiles")])
+                                              ({"fsync": "yes"}, "fsync"), ({"cache_tiles": 0}, "cache_tiles"),
+                                              ({"strategy": "lz4"}, "strategy")])
 def test_bad_settings(tmp_path, settings, problem):
     with pytest.raises(ConfigError, match=problem):
         InfiniteMapStore.from_settings({"root": str(tmp_path), **settings})
