@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -83,8 +84,13 @@ def test_the_packaged_shell_is_the_canonical_boot_source():
 def test_a_wheel_carries_the_shell_source(tmp_path):
     """A non-editable install gets the shell from the wheel (the symlink is resolved when building)."""
     plugin = REPO / "plugins" / "pxos-boot-x86"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(tmp_path), str(plugin)], check=True, capture_output=True)
+    had_build_dir = (plugin / "build").exists()
+    try:
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                        "-w", str(tmp_path), str(plugin)], check=True, capture_output=True)
+    finally:
+        if not had_build_dir:  # setuptools builds in the source tree: leave it as we found it
+            shutil.rmtree(plugin / "build", ignore_errors=True)
     wheel = next(tmp_path.glob("pxos_boot_x86-*.whl"))
     with zipfile.ZipFile(wheel) as archive:
         packaged = archive.read("pxos_boot_x86/data/pxos_shell.pxs")
