@@ -48,9 +48,11 @@ def configure_convert(parser: argparse.ArgumentParser) -> None:
                         help="the .pxi to write (import) or the directory to write (export to safetensors)")
     parser.add_argument("--encoding", default="fp16", choices=("fp32", "fp16", "bf16", "int8", "uint8"),
                         help="how tensors are stored in the container (default fp16)")
+    parser.add_argument("--level", type=int, default=0, choices=range(10), metavar="0-9",
+                        help="zlib level of the PNG (default 0: weights barely compress and load fastest stored)")
     parser.add_argument("--tokenizer", default=None, choices=("bytes", "none"),
-                        help="declare the vocabulary: 'bytes' if token id = byte value (default: bytes when "
-                        "the vocabulary has 256..259 entries, else none)")
+                        help="declare the vocabulary: 'bytes' if token id = byte value (default: what an exported "
+                        "config.json records, else none: logits only, no text generation)")
     add_json_flag(parser)
 
 

@@ -98,7 +98,8 @@ def run_show(args: argparse.Namespace) -> int:
 def run_convert(args: argparse.Namespace) -> int:
     from .convert import convert
 
-    result = convert(Path(args.source), Path(args.out), encoding=args.encoding, tokenizer=args.tokenizer)
+    result = convert(Path(args.source), Path(args.out), encoding=args.encoding, tokenizer=args.tokenizer,
+                     level=args.level)
     if args.json:
         print_json(result)
     else:

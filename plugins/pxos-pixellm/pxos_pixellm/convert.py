@@ -32,7 +32,8 @@ from .container import load_model, save_model
 TOKENIZER_KEY = "pxos_tokenizer"  # written into exported config.json so a round trip keeps "bytes"
 
 
-def convert(source: Path, out: Path, *, encoding: str = "fp16", tokenizer: Optional[str] = None) -> dict:
+def convert(source: Path, out: Path, *, encoding: str = "fp16", tokenizer: Optional[str] = None,
+            level: int = 0) -> dict:
     """Convert ``source`` to ``out``; return a summary (out, format, tensors, parameters)."""
     if not source.exists():
         raise NotFoundError(f"{source}: no such file or directory")
@@ -44,7 +45,7 @@ def convert(source: Path, out: Path, *, encoding: str = "fp16", tokenizer: Optio
         return export_hf_directory(source, out)
     else:
         raise FormatError(f"{source}: not a Hugging Face model directory, a .gguf file or a .pxi model")
-    save_model(out, config, tensors, encoding=encoding, dtypes=dtypes,
+    save_model(out, config, tensors, encoding=encoding, dtypes=dtypes, level=level,
                info={"source": origin, "converted_from": str(source)})
     return {"out": str(out), "format": f"pixel model ({encoding})", "tensors": len(tensors),
             "parameters": int(sum(t.size for t in tensors.values()))}
