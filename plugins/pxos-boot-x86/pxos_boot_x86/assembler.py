@@ -231,6 +231,9 @@ class _Assembler:
             hint = "" if self.explicit_origin else " (no ORG: add one at the top, ORG 0x7C00 for a boot sector)"
             if at < origin:
                 raise statement.error(f"write outside the image: 0x{at:04X} is below ORG 0x{origin:04X}")
+            if at >= ADDRESS_SPACE:
+                raise statement.error(f"value out of range: address 0x{at:X} is past 0xFFFF, the end of a "
+                                      "real-mode segment")
             if at >= origin + self.capacity:
                 last = origin + self.capacity - 1
                 why = "write outside the image" if absolute else "code does not fit"

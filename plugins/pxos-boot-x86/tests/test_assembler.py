@@ -127,6 +127,11 @@ def test_a_short_jump_too_far_says_what_to_do_instead():
     assert "jump over a JMP NEAR" in str(error(far.replace("JMP top\nJE top", "DB 0x90, 0x90\nJE top")))
 
 
+def test_code_cannot_run_past_the_64k_segment():
+    raised = error("ORG 0xFFFE\nDB 1, 2\nDB 3")
+    assert str(raised) == "prog.pxs:3: value out of range: address 0x10000 is past 0xFFFF, the end of a real-mode segment"
+
+
 def test_missing_source_file_is_a_clear_error(tmp_path):
     with pytest.raises(AssemblyError, match=r"nothing\.pxs: no such source file"):
         assemble_file(tmp_path / "nothing.pxs")
