@@ -190,6 +190,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--save-every", type=int, default=250)
     parser.add_argument("--fp32", action="store_true",
                         help="full fp32 matmuls (default: bf16 autocast, about 2x faster on CPUs with avx512_bf16)")
+    parser.add_argument("--resume", type=Path, default=None,
+                        help="start from this checkpoint.pt's weights (fresh optimizer, warm-up again)")
     parser.add_argument("--untied", action="store_true", help="separate output head instead of tied embeddings")
     return parser.parse_args(argv)
 
@@ -221,6 +223,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     model = build_torch_model(config)
     init_weights(model, config, args.seed)
+    if args.resume:
+        checkpoint = torch.load(args.resume, map_location="cpu", weights_only=True)
+        if ModelConfig.from_dict(checkpoint["config"]) != config:
+            raise SystemExit(f"{args.resume}: its config differs from the one these arguments describe")
+        model.load_state_dict(checkpoint["state_dict"])
+        say(f"resumed from {args.resume} (step {checkpoint.get('step')})")
     n_params = sum(p.numel() for p in model.parameters())
     say(f"corpus {describe_python()}: train {len(train)} bytes in {len(split.train)} files, "
         f"held-out excerpt {len(held_out)} bytes; model {n_params} parameters")
