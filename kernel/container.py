@@ -32,6 +32,7 @@ message names the file and the problem.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
@@ -434,54 +435,89 @@ USE_NUMPY: Optional[bool] = None  # None: use numpy for unfiltering when importa
 WIDE_ROW = 1024  # rows at least this long are handed out as slices of inflated data, not copied
 
 
-def _iter_pixels(png: _Png, *, out_block: int = BLOCK) -> Iterator[list]:
+def _iter_pixels(png: _Png, *, out_block: int = BLOCK, raw: bool = False) -> Iterator[list]:
     """The image's pixel bytes in order (row filters undone), ``width*height*3`` in all.
 
     Each item is a list of bytes-like parts (often memoryview slices of what
     zlib returned, so the common case copies nothing until the caller joins).
+    ``raw`` is passed on to :func:`_inflated`.
     """
     row_bytes, stride = png.row_bytes, png.row_bytes + 1
     expected = png.height * stride
-    inflater = zlib.decompressobj()
-    limit = max(stride, out_block - out_block % stride)
     pending = bytearray()  # the start of a row whose end is in the next output
     produced = 0
     prior: Any = bytes(row_bytes)  # the row "above" the first row is all zeros
+    for out in _inflated(png, max(stride, out_block - out_block % stride), raw=raw):
+        produced += len(out)
+        if produced > expected:
+            raise png.error(f"has more image data than its declared size {png.width}x{png.height}")
+        view = memoryview(out)
+        parts: list = []
+        if pending:
+            need = min(stride - len(pending), len(view))
+            pending += view[:need]
+            view = view[need:]
+            if len(pending) == stride:
+                parts, prior = _unfilter(png, memoryview(bytes(pending)), prior)
+                pending = bytearray()
+        whole = len(view) - len(view) % stride
+        if whole:
+            more, prior = _unfilter(png, view[:whole], prior)
+            parts += more
+        pending += view[whole:]
+        if parts:
+            yield parts
+    if produced != expected:
+        raise png.error(f"is truncated (image data ends after {produced} of {expected} bytes)")
+
+
+def _inflated(png: _Png, limit: int, *, raw: bool) -> Iterator[bytes]:
+    """The image's zlib stream inflated, in pieces of at most ``limit`` bytes.
+
+    ``raw=True`` checks the 2-byte zlib header by hand and inflates the bare
+    deflate data, leaving its Adler-32 trailer unchecked: for callers that
+    check a sha256 of everything anyway, it saves a pass over the data.
+    """
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS if raw else zlib.MAX_WBITS)
+    header = bytearray()  # raw: the zlib header
+    trailer = bytearray()  # raw: what follows the deflate data (the Adler-32 checksum)
     for piece in png.idat():
-        if inflater.eof:
-            raise png.error("has data after the end of its compressed image stream")
         data = piece
+        if raw and len(header) < 2:
+            take = 2 - len(header)
+            header += data[:take]
+            data = data[take:]
+            if len(header) == 2:
+                _check_zlib_header(png, header)
+        if inflater.eof:
+            if not raw:
+                raise png.error("has data after the end of its compressed image stream")
+            trailer += data
+            continue
         while True:
             try:
                 out = inflater.decompress(data, limit)
             except zlib.error as exc:
                 raise png.error(f"has corrupt compressed image data ({exc})") from None
             data = inflater.unconsumed_tail
-            produced += len(out)
-            if produced > expected:
-                raise png.error(f"has more image data than its declared size {png.width}x{png.height}")
-            view = memoryview(out)
-            parts: list = []
-            if pending:
-                need = min(stride - len(pending), len(view))
-                pending += view[:need]
-                view = view[need:]
-                if len(pending) == stride:
-                    parts, prior = _unfilter(png, memoryview(bytes(pending)), prior)
-                    pending = bytearray()
-            whole = len(view) - len(view) % stride
-            if whole:
-                more, prior = _unfilter(png, view[:whole], prior)
-                parts += more
-            pending += view[whole:]
-            if parts:
-                yield parts
+            if out:
+                yield out
             if inflater.eof or (not data and len(out) < limit):
                 break
-        if inflater.unused_data:
-            raise png.error("has data after the end of its compressed image stream")
-    if not inflater.eof or produced != expected:
-        raise png.error(f"is truncated (image data ends after {produced} of {expected} bytes)")
+        if inflater.eof:
+            if not raw and inflater.unused_data:
+                raise png.error("has data after the end of its compressed image stream")
+            trailer += inflater.unused_data
+    if not inflater.eof or (raw and len(trailer) < 4):
+        raise png.error("is truncated (its compressed image stream does not end)")
+    if raw and len(trailer) > 4:
+        raise png.error("has data after the end of its compressed image stream")
+
+
+def _check_zlib_header(png: _Png, header: bytes) -> None:
+    cmf, flags = header[0], header[1]
+    if cmf & 0x0F != 8 or cmf >> 4 > 7 or (cmf * 256 + flags) % 31 or flags & 0x20:
+        raise png.error("has corrupt compressed image data (not a zlib stream PNG allows)")
 
 
 def _unfilter(png: _Png, rows: memoryview, prior: Any) -> tuple[list, Any]:
@@ -647,7 +683,7 @@ def _payload_parts(png: _Png, meta: dict, verify: bool) -> Iterator[list]:
 
 
 def _cut_parts(png: _Png, left: int, verify: bool, digest: Optional["_Digest"]) -> Iterator[list]:
-    for parts in _iter_pixels(png):
+    for parts in _iter_pixels(png, raw=digest is not None):  # the sha256 makes zlib's Adler-32 redundant
         kept = []
         for part in parts:
             if len(part) > left:
@@ -723,7 +759,13 @@ def read_container(src: Source, *, verify: bool = True, plain: bool = False,
     ``max_pixels`` bounds the image size accepted (decompression bombs).
     """
     with _open_container(src, plain=plain, max_pixels=max_pixels) as (png, meta):
-        return b"".join([part for parts in _payload_parts(png, meta, verify) for part in parts]), meta
+        # BytesIO grows one buffer in place and getvalue() hands it over without a copy, while each
+        # inflated piece is freed (and its memory reused) as soon as it is copied in.
+        buffer = io.BytesIO()
+        for parts in _payload_parts(png, meta, verify):
+            for part in parts:
+                buffer.write(part)
+        return buffer.getvalue(), meta
 
 
 def iter_payload(src: Source, *, verify: bool = True, plain: bool = False,

@@ -406,3 +406,17 @@ def test_a_source_that_changes_leaves_nothing_behind(tmp_path):
     with pytest.raises(IntegrityError, match="changed"):
         write_container(target, Shifty(b"abc" * 1000), kind="blob")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_zlib_stream_damage_is_caught_with_and_without_the_sha256(verify):
+    png = make(b"some payload bytes", width=2)
+    stream = zlib.compress(idat_stream(png))
+    for bad, problem in [(stream[:-2], "truncated"), (stream + b"\x00\x00", "after the end"),
+                         (b"\x78\x20" + stream[2:], "corrupt compressed"), (stream[:-8], "truncated")]:
+        parts = [(k, bad if k == b"IDAT" else d) for k, d in chunks(png)]
+        with pytest.raises(FormatError, match=problem):
+            read_container(io.BytesIO(build(parts)), verify=verify)
+    one_byte_chunks = [(k, d) for k, d in chunks(png) if k != b"IDAT"]
+    one_byte_chunks[2:2] = [(b"IDAT", stream[i:i + 1]) for i in range(len(stream))]
+    assert read_container(io.BytesIO(build(one_byte_chunks)), verify=verify)[0] == b"some payload bytes"
