@@ -114,6 +114,7 @@ def configure_storage_show(parser) -> None:
     parser.add_argument("uri", help="SCHEME://KEY")
     parser.add_argument("-o", "--output", required=True, help="PNG file to write")
     parser.add_argument("--width", type=int, default=512, help="target width of the preview in pixels")
+    add_json_flag(parser)
 
 
 def run_storage_show(args) -> int:
@@ -121,8 +122,11 @@ def run_storage_show(args) -> int:
     show = getattr(store, "show", None)
     if show is None:
         raise PxosError(f"storage backend {split_uri(args.uri)[0]!r} cannot draw previews")
-    show(key, args.output, width=args.width)
-    print(f"wrote {args.output}")
+    drawn = show(key, args.output, width=args.width)
+    if args.json:
+        print_json({"output": args.output, **(drawn or {})})
+    else:
+        print(f"wrote {args.output}")
     return 0
 
 
