@@ -159,6 +159,19 @@ class InfiniteMapStore:
     def close(self) -> None:
         self.map.close()
 
+    def show(self, key: str, output: Union[str, os.PathLike], *, width: int = 512) -> dict:
+        """Write a viewable PNG of the object's band of the map to ``output`` (see :mod:`pxos_pixelfs.preview`)."""
+        from pxos_pixelfs.preview import write_preview
+
+        with self._locked(exclusive=False):
+            entry = self._entry(key)
+            size = self.map.tile_size
+            rows = max(1, entry["rows"])
+            blocks = (self.map.read(entry["x"], entry["y"] + top, entry["width"], min(size, rows - top))
+                      for top in range(0, rows, size))
+            return write_preview(blocks, entry["width"], rows, output, width=width,
+                                 meta={"source": f"{SCHEME}://{key}", "source_sha256": entry["sha256"]})
+
     # -- inside -------------------------------------------------------------------------------------
 
     def _band_tiles(self, top: int, rows: int) -> list[tuple[int, int]]:

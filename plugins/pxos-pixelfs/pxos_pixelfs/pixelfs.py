@@ -102,9 +102,11 @@ class PixelFS:
 
     def show(self, key: str, output: Union[str, os.PathLike], *, width: int = 512) -> dict:
         """Write a viewable PNG preview of the object's pixels to ``output`` (see :mod:`pxos_pixelfs.preview`)."""
-        from pxos_pixelfs.preview import write_preview
+        from pxos_pixelfs.preview import container_rows, write_preview
 
-        return write_preview(self._existing(key), output, width=width, source=f"{SCHEME}://{key}")
+        blocks, columns, rows, meta = container_rows(self._existing(key))
+        return write_preview(blocks, columns, rows, output, width=width,
+                             meta={"source": f"{SCHEME}://{key}", "source_sha256": meta["sha256"]})
 
     def _keys(self):
         if not self.root.is_dir():

@@ -51,12 +51,15 @@ def test_pixelfs_objects_live_under_pxos_home(pxos_cli, pxos_home, source):
     assert container.read_container(path)[0] == source.read_bytes()
 
 
-def test_show_writes_a_png(pxos_cli, tmp_path, source):
-    pxos_cli("storage", "put", str(source), "pixelfs://notes")
-    code, out, err = pxos_cli("storage", "show", "pixelfs://notes", "-o", str(tmp_path / "p.png"), "--width", "300")
+@pytest.mark.parametrize("scheme", ["pixelfs", "infinitemap"])
+def test_show_writes_a_png(pxos_cli, tmp_path, source, scheme):
+    pxos_cli("storage", "put", str(source), f"{scheme}://notes")
+    code, out, err = pxos_cli("storage", "show", f"{scheme}://notes", "-o", str(tmp_path / "p.png"), "--width", "300")
     assert code == 0, err
     assert (tmp_path / "p.png").read_bytes().startswith(b"\x89PNG")
     assert container.read_container_meta(tmp_path / "p.png")["width"] <= 300
+    code, out, err = pxos_cli("storage", "show", f"{scheme}://notes", "-o", str(tmp_path / "q.png"), "--json")
+    assert code == 0 and json.loads(out)["source"] == f"{scheme}://notes"
 
 
 def test_errors_are_one_line(pxos_cli, pxos_home, tmp_path):

@@ -132,3 +132,13 @@ def test_missing_and_bad_keys(store):
 def test_bad_settings(tmp_path, settings, problem):
     with pytest.raises(ConfigError, match=problem):
         InfiniteMapStore.from_settings({"root": str(tmp_path), **settings})
+
+
+def test_show_draws_the_band(store, tmp_path):
+    pil = pytest.importorskip("PIL.Image")
+    data = bytes([200, 10, 30]) * 256 * 3  # three rows of one colour
+    store.put("k", data)
+    meta = store.show("k", tmp_path / "band.png", width=128)
+    assert meta["kind"] == "preview" and meta["step"] == 2 and meta["source"] == "infinitemap://k"
+    with pil.open(tmp_path / "band.png") as image:
+        assert image.size == (128, 2) and image.getpixel((5, 1)) == (200, 10, 30)
