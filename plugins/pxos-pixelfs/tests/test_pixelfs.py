@@ -160,3 +160,19 @@ def test_show_writes_a_viewable_preview(pixelfs, tmp_path, size, expect_scale):
             assert image.width == source["width"] * expect_scale
         else:
             assert image.width == -(-source["width"] // meta["step"])
+
+
+def test_decompression_bomb_is_refused_before_inflating(pixelfs):
+    import struct
+    import zlib
+
+    # a 1 KB file declaring a 50000x50000 image whose data is a deflate stream of zeros
+    bomb = [b"IHDR", struct.pack(">IIBBBBB", 50_000, 50_000, 8, 2, 0, 0, 0)], \
+        [b"IDAT", zlib.compress(bytes(1_000_000), 9)], [b"IEND", b""]
+    path = pixelfs.root / "bomb.pxi"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"".join(container._chunk(kind, data) for kind, data in bomb))
+    with pytest.raises(FormatError, match="decompression bomb"):
+        container.read_container(path, plain=True)
+    with pytest.raises(FormatError):
+        pixelfs.get("bomb")
