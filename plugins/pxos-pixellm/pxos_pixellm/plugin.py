@@ -6,9 +6,8 @@ model code load when an engine is made or a command runs.
 
 from __future__ import annotations
 
-import importlib
 
-from pxos_kernel import InferenceEngine, Program, Subcommand, hookimpl
+from pxos_kernel import InferenceEngine, Program, Subcommand, hookimpl, lazy
 
 COMMANDS = (
     ("generate", "generate text from a pixel model (the shipped one by default)"),
@@ -19,23 +18,16 @@ COMMANDS = (
 )
 
 
-def _lazy(module: str, name: str):
-    def call(arg):
-        return getattr(importlib.import_module(f"pxos_pixellm.{module}"), name)(arg)
-
-    return call
-
-
 @hookimpl
 def pxos_inference_engines():
-    return InferenceEngine("pixellm", _lazy("engine", "create_engine"),
+    return InferenceEngine("pixellm", lazy("pxos_pixellm.engine:create_engine"),
                            "byte-level Llama-style transformer in numpy, weights in PNG model containers")
 
 
 @hookimpl
 def pxos_subcommands():
-    return [Subcommand(f"model {name}", summary, _lazy("commands", f"run_{name}"),
-                       _lazy("arguments", f"configure_{name}"))
+    return [Subcommand(f"model {name}", summary, lazy(f"pxos_pixellm.commands:run_{name}"),
+                       lazy(f"pxos_pixellm.arguments:configure_{name}"))
             for name, summary in COMMANDS]
 
 

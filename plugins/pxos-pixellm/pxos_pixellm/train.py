@@ -170,6 +170,25 @@ def evaluate_bits_per_byte(model, data, context: int, max_windows: int = 32) -> 
     return total / (windows * context) / math.log(2)
 
 
+def previous_phase(checkpoint: Path) -> dict[str, Any]:
+    """What is known of the run a resumed run started from: its record, or the eval lines of its log."""
+    import torch
+
+    run = checkpoint.parent
+    step = torch.load(checkpoint, map_location="cpu", weights_only=True).get("step")
+    if (run / "training.json").exists():
+        record = json.loads((run / "training.json").read_text())
+        return {"step": step, "hyperparameters": record.get("hyperparameters"), "curve": record.get("curve"),
+                "resumed_from": record.get("resumed_from")}
+    curve = []
+    log = run / "train.log"
+    for line in (log.read_text().splitlines() if log.exists() else []):
+        words = line.split()
+        if line.startswith("eval step") and int(words[2]) <= (step or 0):
+            curve.append({"step": int(words[2]), "held_out_bpb": float(words[-1])})
+    return {"step": step, "log": str(log), "curve": curve}
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m pxos_pixellm.train", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="run directory (created)")
@@ -190,6 +209,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--save-every", type=int, default=250)
     parser.add_argument("--fp32", action="store_true",
                         help="full fp32 matmuls (default: bf16 autocast, about 2x faster on CPUs with avx512_bf16)")
+    parser.add_argument("--stop-at", type=int, default=None,
+                        help="stop after this step (the schedule still spans --steps); for phased runs")
     parser.add_argument("--resume", type=Path, default=None,
                         help="start from this checkpoint.pt's weights (fresh optimizer, warm-up again)")
     parser.add_argument("--untied", action="store_true", help="separate output head instead of tied embeddings")
@@ -241,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     offsets = torch.arange(args.context + 1)
     curve: list[dict[str, Any]] = []
     start = time.monotonic()
-    for step in range(args.steps):
+    last = min(args.steps, args.stop_at or args.steps)
+    for step in range(last):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, args.steps, args.lr, args.warmup)
         starts = torch.randint(0, len(train) - args.context - 1, (args.batch,), generator=generator)
@@ -258,12 +280,12 @@ def main(argv: list[str] | None = None) -> int:
             elapsed = time.monotonic() - start
             say(f"step {done}/{args.steps} loss {loss.item():.4f} bpb {loss.item() / math.log(2):.3f} "
                 f"lr {optimizer.param_groups[0]['lr']:.2e} elapsed {elapsed:.0f}s")
-        if done % args.eval_every == 0 or done == args.steps:
+        if done % args.eval_every == 0 or done == last:
             bpb = evaluate_bits_per_byte(model, held_out_tensor, args.context)
             curve.append({"step": done, "train_loss": round(loss.item(), 4), "held_out_bpb": round(bpb, 4),
                           "elapsed_s": round(time.monotonic() - start)})
             say(f"eval step {done} held-out bpb {bpb:.4f}")
-        if done % args.save_every == 0 or done == args.steps:
+        if done % args.save_every == 0 or done == last:
             torch.save({"config": config.to_dict(), "state_dict": model.state_dict(), "step": done},
                        args.out / "checkpoint.pt.tmp")
             (args.out / "checkpoint.pt.tmp").replace(args.out / "checkpoint.pt")
@@ -275,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
                    "train_bytes": len(train), "held_out_excerpt_bytes": len(held_out)},
         "hyperparameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "parameters": n_params, "torch": torch.__version__, "curve": curve,
+        "resumed_from": previous_phase(args.resume) if args.resume else None,
         "wall_clock_s": round(time.monotonic() - start),
     }
     (args.out / "training.json").write_text(json.dumps(record, indent=1) + "\n")

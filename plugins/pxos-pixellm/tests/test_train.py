@@ -45,3 +45,18 @@ def test_a_short_run_trains_records_and_exports_to_the_same_function(tmp_path):
     with torch.no_grad():
         expected = reference(torch.from_numpy(ids)[None])[0].numpy()
     np.testing.assert_allclose(Transformer(loaded.config, loaded.tensors).forward(ids), expected, atol=1e-4)
+
+
+def test_phased_run_stops_early_and_resumes(tmp_path):
+    pytest.importorskip("torch")
+    from pxos_pixellm.train import main
+
+    tiny = ["--layers", "1", "--hidden", "32", "--heads", "2", "--intermediate", "64", "--context", "32",
+            "--batch", "2", "--warmup", "1", "--eval-every", "2", "--save-every", "2", "--threads", "1", "--fp32"]
+    assert main(["--out", str(tmp_path / "one"), "--steps", "10", "--stop-at", "2", *tiny]) == 0
+    first = json.loads((tmp_path / "one" / "training.json").read_text())
+    assert [point["step"] for point in first["curve"]] == [2]
+    assert main(["--out", str(tmp_path / "two"), "--steps", "2", "--resume",
+                 str(tmp_path / "one" / "checkpoint.pt"), *tiny]) == 0
+    second = json.loads((tmp_path / "two" / "training.json").read_text())
+    assert second["resumed_from"]["step"] == 2 and second["resumed_from"]["curve"] == first["curve"]
