@@ -23,7 +23,7 @@ _EXPORTS = {
     "atomic_writer": "pxos_kernel.files",
     **{name: "pxos_kernel.registrations" for name in (
         "StorageBackend", "InferenceEngine", "CheckpointSink", "AgentSpec", "Guardrail", "BootEmitter",
-        "Program", "Subcommand")},
+        "Program", "Subcommand", "lazy")},
     **{name: "pxos_kernel.interfaces" for name in (
         "ObjectInfo", "GenerationRequest", "GenerationChunk", "Task", "Proposal", "Review", "Readiness",
         "Violation", "Verdict", "BootRequest", "BootImage")},

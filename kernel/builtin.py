@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pxos_kernel.hookspecs import hookimpl
-from pxos_kernel.registrations import CheckpointSink, Program, Subcommand
+from pxos_kernel.registrations import CheckpointSink, Program, Subcommand, lazy
 
 
 def _jsonl_sink(settings: dict):
@@ -23,17 +23,6 @@ def pxos_checkpoint_sinks():
 @hookimpl
 def pxos_programs():
     return Program("hello", "pxos_kernel.programs:hello", "print a greeting (the smallest possible program)")
-
-
-def _lazy(module: str, name: str):
-    """An action or parser hook imported only when its command is used."""
-
-    def call(arg):
-        import importlib
-
-        return getattr(importlib.import_module(f"pxos_kernel.commands.{module}"), name)(arg)
-
-    return call
 
 
 @hookimpl
@@ -61,6 +50,7 @@ def pxos_subcommands():
     ]
     ident = lambda name: name.replace(" ", "_").replace("-", "_")  # noqa: E731
     return [
-        Subcommand(name, summary, _lazy(module, f"run_{ident(name)}"), _lazy(module, f"configure_{ident(name)}"))
+        Subcommand(name, summary, lazy(f"pxos_kernel.commands.{module}:run_{ident(name)}"),
+                   lazy(f"pxos_kernel.commands.{module}:configure_{ident(name)}"))
         for name, module, summary in commands
     ]

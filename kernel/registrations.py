@@ -20,6 +20,27 @@ _NAME = re.compile(r"^[a-z][a-z0-9_.-]*$")
 _COMMAND = re.compile(r"^[a-z][a-z0-9-]*( [a-z][a-z0-9-]*)*$")
 
 
+def lazy(path: str) -> Callable[..., Any]:
+    """A stand-in for ``module:attr`` that imports it on first call and forwards the call.
+
+    Registrations made with it keep a plugin's heavy modules unloaded until the
+    feature is used::
+
+        StorageBackend("pixelfs", lazy("pxos_pixelfs.pixelfs:create_storage"), "bytes as PNG images")
+    """
+    module, sep, attr = path.partition(":")
+    if not sep or not module or not attr:
+        raise ValueError(f"lazy target {path!r} is not of the form package.module:attribute")
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(module), attr)(*args, **kwargs)
+
+    call.__qualname__ = call.__name__ = f"lazy({path})"
+    return call
+
+
 def _check_name(kind: str, value: str, pattern: re.Pattern = _NAME) -> None:
     if not isinstance(value, str) or not pattern.match(value):
         raise ValueError(f"{kind} name {value!r} is invalid: use lowercase letters, digits, '-', '_' or '.'")

@@ -7,26 +7,16 @@ is used, so ``pxos-kernel --help`` stays fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any, Callable
-
 from pxos_kernel.hookspecs import hookimpl
-from pxos_kernel.registrations import AgentSpec, Subcommand
-
-
-def _lazy(module: str, name: str) -> Callable[[Any], Any]:
-    def call(arg: Any) -> Any:
-        return getattr(importlib.import_module(f"pxos_agents.{module}"), name)(arg)
-
-    return call
+from pxos_kernel.registrations import AgentSpec, Subcommand, lazy
 
 
 @hookimpl
 def pxos_agents():
     return [
-        AgentSpec("pixellm-local", _lazy("local", "factory"),
+        AgentSpec("pixellm-local", lazy("pxos_agents.local:factory"),
                   "offline: completes code with the installed inference engine (pixellm by default)"),
-        AgentSpec("openai-compatible", _lazy("remote", "factory"),
+        AgentSpec("openai-compatible", lazy("pxos_agents.remote:factory"),
                   "any OpenAI-compatible chat server (ollama, llama.cpp, vLLM, pxos-kernel serve); needs consent",
                   needs_network=True),
     ]
@@ -56,6 +46,6 @@ def pxos_subcommands():
     commands = []
     for name, summary in _COMMANDS:
         ident = name.replace(" ", "_")
-        commands.append(Subcommand(name, summary, _lazy("commands", f"run_{ident}"),
-                                   _lazy("cli_args", f"configure_{ident}")))
+        commands.append(Subcommand(name, summary, lazy(f"pxos_agents.commands:run_{ident}"),
+                                   lazy(f"pxos_agents.cli_args:configure_{ident}")))
     return commands

@@ -21,7 +21,7 @@ import struct
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator, Mapping, Optional, Union
+from typing import Any, BinaryIO, Iterator, Mapping, Union
 
 from pxos_kernel.errors import FormatError, NotFoundError
 

@@ -6,10 +6,9 @@ module is imported when that command runs.
 
 from __future__ import annotations
 
-import importlib
 import re
 
-from pxos_kernel import Program, Subcommand, hookimpl
+from pxos_kernel import Program, Subcommand, hookimpl, lazy
 
 COMMANDS = (
     ("pack", "pack a directory into a .pxa pixel archive"),
@@ -26,16 +25,10 @@ COMMANDS = (
 )
 
 
-def _lazy(name: str):
-    def call(arg):
-        return getattr(importlib.import_module("pxos_cartridge.commands"), name)(arg)
-
-    return call
-
-
 @hookimpl
 def pxos_subcommands():
-    return [Subcommand(f"cartridge {name}", summary, _lazy(f"run_{name}"), _lazy(f"configure_{name}"))
+    return [Subcommand(f"cartridge {name}", summary, lazy(f"pxos_cartridge.commands:run_{name}"),
+                       lazy(f"pxos_cartridge.commands:configure_{name}"))
             for name, summary in COMMANDS]
 
 

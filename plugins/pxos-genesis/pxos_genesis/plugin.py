@@ -6,7 +6,7 @@ standard library; the checks and the pipeline load when they are used.
 
 from __future__ import annotations
 
-from pxos_kernel import Subcommand, hookimpl
+from pxos_kernel import Subcommand, hookimpl, lazy
 
 
 @hookimpl
@@ -17,12 +17,7 @@ def pxos_guardrails():
 
 
 def _lazy(name: str):
-    def call(arg):
-        from pxos_genesis.evolve import commands
-
-        return getattr(commands, name)(arg)
-
-    return call
+    return lazy(f"pxos_genesis.evolve.commands:{name}")
 
 
 @hookimpl

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pxos_kernel import CheckpointSink, Subcommand, hookimpl
+from pxos_kernel import CheckpointSink, Subcommand, hookimpl, lazy
 from pxos_kernel.errors import ConfigError
 
 
@@ -66,17 +66,9 @@ COMMANDS = [
 ]
 
 
-def _lazy(name: str):
-    def call(arg):
-        from pxos_ledger import commands
-
-        return getattr(commands, name)(arg)
-
-    return call
-
-
 @hookimpl
 def pxos_subcommands():
     ident = lambda name: name.replace(" ", "_").replace("-", "_")  # noqa: E731
-    return [Subcommand(name, summary, _lazy(f"run_{ident(name)}"), _lazy(f"configure_{ident(name)}"))
+    return [Subcommand(name, summary, lazy(f"pxos_ledger.commands:run_{ident(name)}"),
+                       lazy(f"pxos_ledger.commands:configure_{ident(name)}"))
             for name, summary in COMMANDS]

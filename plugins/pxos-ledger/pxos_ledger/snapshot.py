@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import tarfile
 from datetime import datetime, timezone
 from pathlib import Path

@@ -20,7 +20,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from pxos_kernel.errors import PxosError
 from pxos_kernel.files import atomic_write
