@@ -7,13 +7,15 @@ and never reports compliance that nobody checked.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from pxos_kernel.errors import ConfigError, PxosError
-from pxos_kernel.interfaces import Verdict, Violation
 from pxos_kernel.registrations import Guardrail
 
 from pxos_genesis.principles import Item, must_items
+
+if TYPE_CHECKING:  # imported when a guardrail runs, not on every CLI start
+    from pxos_kernel.interfaces import Verdict
 
 
 def registrations() -> list[Guardrail]:
@@ -21,16 +23,18 @@ def registrations() -> list[Guardrail]:
     return [Guardrail(item.id, _checker(item), item.text, principle=item.principle_id) for item in must_items()]
 
 
-def _checker(item: Item) -> Callable[[Any, Mapping[str, Any]], Verdict]:
-    def check(subject: Any, context: Mapping[str, Any]) -> Verdict:
+def _checker(item: Item) -> Callable[[Any, Mapping[str, Any]], "Verdict"]:
+    def check(subject: Any, context: Mapping[str, Any]) -> "Verdict":
         return run_item(item, subject, context)
 
     check.__qualname__ = f"genesis_{item.id}"
     return check
 
 
-def run_item(item: Item, subject: Any, context: Mapping[str, Any]) -> Verdict:
+def run_item(item: Item, subject: Any, context: Mapping[str, Any]) -> "Verdict":
     """Judge ``subject`` against one MUST item."""
+    from pxos_kernel.interfaces import Verdict, Violation
+
     if item.check is None:
         return Verdict("unchecked", f"not machine-checkable: {item.why_unchecked}")
     from pxos_genesis.checks import all_checks
