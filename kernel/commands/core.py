@@ -18,7 +18,7 @@ def run_plugins(args) -> int:
         return 0
     rows = []
     for info in infos:
-        registered = "; ".join(f"{family}: {', '.join(names)}" for family, names in sorted(info.registered.items())
+        registered = "; ".join(f"{family}: {_names(names)}" for family, names in sorted(info.registered.items())
                                if family != "subcommand")
         commands = len(info.registered.get("subcommand", []))
         if commands:
@@ -31,6 +31,13 @@ def run_plugins(args) -> int:
     for problem in problems:
         print(f"  conflict: {problem}")
     return 0
+
+
+def _names(names: list[str], most: int = 6) -> str:
+    """Names for a table cell: all of a few, or a count and the ends of a long list (--json has all)."""
+    if len(names) <= most:
+        return ", ".join(names)
+    return f"{len(names)} ({names[0]} ... {names[-1]})"
 
 
 def configure_inspect(parser) -> None:
