@@ -6,7 +6,8 @@ safetensors side is ``safetensors.numpy.load_file`` on a file holding the
 same tensors in the same stored precision, then the conversion to float32.
 The container is measured as written with zlib level 0 (stored blocks, what
 ``model convert --level 0`` writes) and level 9 (smallest), with and without
-the sha256 check. Rounds alternate; medians are reported.
+the sha256 check (the engine loads without it: the PNG's CRC-32s and zlib's
+Adler-32 still catch corruption). Rounds alternate; medians are reported.
 
     python bench/pixellm_load.py [--rounds 15]
 """
@@ -52,7 +53,7 @@ def main() -> None:
         candidates = {
             "safetensors": safetensors_load,
             "png level 0": lambda: load_model(tmp / "level0.pxi"),
-            "png level 0, no sha256": lambda: load_model(tmp / "level0.pxi", verify=False),
+            "png level 0, no sha256 (engine)": lambda: load_model(tmp / "level0.pxi", verify=False),
             "png level 9": lambda: load_model(tmp / "level9.pxi"),
         }
         samples = interleaved(candidates, rounds=args.rounds)

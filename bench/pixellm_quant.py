@@ -5,7 +5,7 @@ encoding (int8 in blocks of 32 with fp16 scales, the seed's uint8 per-tensor
 min/max, bf16, fp16), read back, and evaluated on the same held-out text;
 the cost is the relative increase in bits per byte over float32.
 
-    python bench/pixellm_quant.py [--bytes 8192]
+    python bench/pixellm_quant.py [--bytes 65536]
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bytes", type=int, default=8192, help="held-out bytes to evaluate on")
+    parser.add_argument("--bytes", type=int, default=65536, help="held-out bytes to evaluate on")
     args = parser.parse_args()
 
     from _timing import report

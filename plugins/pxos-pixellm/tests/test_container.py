@@ -120,3 +120,22 @@ def test_unsupported_architecture_in_the_config_is_an_error(tiny_model_path):
     rewrite(tiny_model_path, edit_meta=other)
     with pytest.raises(FormatError, match="unsupported architecture 'gpt2'"):
         load_model(tiny_model_path)
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_corrupted_pixels_are_caught_with_or_without_the_sha256(tiny_model_path, verify):
+    import struct
+    import zlib
+
+    from pxos_kernel.errors import PxosError
+
+    data = bytearray(tiny_model_path.read_bytes())
+    at = data.index(b"IDAT") - 4
+    length = struct.unpack(">I", data[at:at + 4])[0]
+    body = at + 8
+    data[body + length // 2] ^= 0x55  # a stored-block payload byte: the deflate stream stays well formed
+    crc = zlib.crc32(bytes(data[at + 4: body + length]))
+    data[body + length: body + length + 4] = struct.pack(">I", crc)  # a valid chunk, so only the payload checks can object
+    tiny_model_path.write_bytes(bytes(data))
+    with pytest.raises(PxosError):
+        load_model(tiny_model_path, verify=verify)
