@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ModelConfig
-from .corpus import describe_python, held_out_excerpt, stdlib_split
+from .corpus import EXCLUDED_DIRS, HELD_OUT_MODULUS, describe_python, held_out_excerpt, stdlib_split
 
 HELD_OUT_EXCERPT_BYTES = 65536
 
@@ -290,9 +290,8 @@ def main(argv: list[str] | None = None) -> int:
                        args.out / "checkpoint.pt.tmp")
             (args.out / "checkpoint.pt.tmp").replace(args.out / "checkpoint.pt")
     record = {
-        "corpus": {"source": describe_python(), "excluded_dirs": sorted(__import__("pxos_pixellm.corpus",
-                   fromlist=["EXCLUDED_DIRS"]).EXCLUDED_DIRS),
-                   "split_rule": "held out iff sha256(relative path)[0] % 20 == 0",
+        "corpus": {"source": describe_python(), "excluded_dirs": sorted(EXCLUDED_DIRS),
+                   "split_rule": f"held out iff sha256(relative path)[0] % {HELD_OUT_MODULUS} == 0",
                    "train_files": list(split.train), "held_out_files": list(split.held_out),
                    "train_bytes": len(train), "held_out_excerpt_bytes": len(held_out)},
         "hyperparameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
