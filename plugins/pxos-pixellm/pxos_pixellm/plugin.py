@@ -6,7 +6,6 @@ model code load when an engine is made or a command runs.
 
 from __future__ import annotations
 
-
 from pxos_kernel import InferenceEngine, Program, Subcommand, hookimpl, lazy
 
 COMMANDS = (
