@@ -255,18 +255,19 @@ def run_agent_memory_add(args) -> int:
 def run_agent_consent_grant(args) -> int:
     from pxos_agents.consent import grant
 
-    hosts = grant(args.kernel.home, args.hosts)
-    args.kernel.checkpoint("NET", "consent_grant", {"hosts": args.hosts},
-                           corridor="DISTRICT_8.CHAMBER_NETWORK.NODE_CONSENT", agent="user")
-    print("agents may contact: " + (", ".join(hosts) or "no host"))
-    return 0
+    return _change_consent(args, grant, "consent_grant")
 
 
 def run_agent_consent_revoke(args) -> int:
     from pxos_agents.consent import revoke
 
-    hosts = revoke(args.kernel.home, args.hosts)
-    args.kernel.checkpoint("NET", "consent_revoke", {"hosts": args.hosts},
+    return _change_consent(args, revoke, "consent_revoke")
+
+
+def _change_consent(args, change, op: str) -> int:
+    """Grant or revoke consent for ``args.hosts``, record who did it, and show the result."""
+    hosts = change(args.kernel.home, args.hosts)
+    args.kernel.checkpoint("NET", op, {"hosts": args.hosts},
                            corridor="DISTRICT_8.CHAMBER_NETWORK.NODE_CONSENT", agent="user")
     print("agents may contact: " + (", ".join(hosts) or "no host"))
     return 0

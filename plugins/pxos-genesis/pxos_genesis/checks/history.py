@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
 
 from pxos_genesis.subject import Candidate, memo, registry
@@ -34,14 +32,6 @@ def lineage(candidate: Candidate, context: Mapping[str, Any]) -> list[dict]:
 
 def history(name: str, context: Mapping[str, Any]) -> list[dict]:
     return registry(context["kernel"]).history(name)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def ledger_verified(context: Mapping[str, Any]) -> Any:

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from pxos_genesis.checks import check, judge, plural
-from pxos_genesis.checks.history import (build_record, done, file_sha256, history, ledger_verified, lineage,
+from pxos_cartridge.archive import file_sha256
+
+from pxos_genesis.checks.history import (build_record, done, history, ledger_verified, lineage,
                                          names_in_scope, proposal_record, versions)
 from pxos_genesis.subject import Candidate, registry
 
