@@ -54,14 +54,19 @@ class Hypervisor:
     def __init__(self, kernel: Any) -> None:
         self.kernel = kernel
 
-    def resolve(self, spec: str, cartridge: Optional[str] = None) -> Program:
-        """A registered name, ``module:function``, or whatever a resolver plugin answers."""
+    def resolve(self, spec: str, cartridge: Optional[str] = None, *, import_now: bool = True) -> Program:
+        """A registered name, ``module:function``, or whatever a resolver plugin answers.
+
+        ``import_now=False`` leaves a ``module:function`` unimported: a sandboxed run
+        must not execute the module's top-level code in this (unsandboxed) process.
+        """
         if cartridge is None:
             programs = self.kernel.registry("program")
             if spec in programs:
                 return programs.get(spec)
             if ":" in spec:
-                load_entry(spec)
+                if import_now:
+                    load_entry(spec)
                 return Program("module-function", spec, f"{spec} called directly", origin=spec)
         program = self.kernel.hook.pxos_resolve_program(spec=spec, cartridge=cartridge, kernel=self.kernel)
         if program is not None:
@@ -85,7 +90,7 @@ class Hypervisor:
         started = time.perf_counter()
         base = {"program": spec, "args": args, "cartridge": cartridge}
         try:
-            program = self.resolve(spec, cartridge)
+            program = self.resolve(spec, cartridge, import_now=not sandbox)
         except Exception as exc:
             pre = self.kernel.checkpoint("RUN", "run_program", {**base, "sandbox": sandbox}, corridor=PRE)
             self.kernel.checkpoint("RUN", "run_program", {

@@ -151,3 +151,19 @@ def test_lifecycle_hooks_fire_in_order(pxos_home):
     kernel.close()
     assert events == ["booted", ("started", "hello", "DISTRICT_4.CHAMBER_EXEC.NODE_PRE"),
                       ("finished", "ok", "DISTRICT_4.CHAMBER_EXEC.NODE_POST"), "shutdown"]
+
+
+def test_sandboxed_module_is_never_imported_by_the_parent(pxos_kernel, tmp_path, monkeypatch):
+    marker = tmp_path / "imported-in-parent"
+    (tmp_path / "noisy_module.py").write_text(
+        "import os, sys\n"
+        f"if 'pxos_kernel.sandbox_child' not in sys.modules: open({str(marker)!r}, 'w').close()\n"
+        "def main():\n    return 'ran'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = pxos_kernel.hypervisor.run_program("noisy_module:main", sandbox=True)
+    assert result.value == "ran" and not marker.exists()
+
+
+def test_sandboxed_missing_module_is_reported_by_the_child(pxos_kernel):
+    result = pxos_kernel.hypervisor.run_program("no_such_module_xyz:main", sandbox=True)
+    assert result.status == "error" and "no module named 'no_such_module_xyz'" in result.error
