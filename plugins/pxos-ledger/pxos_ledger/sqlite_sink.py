@@ -52,17 +52,38 @@ class SqliteSink:
         self.durability = check_durability(durability, "sqlite")
         self.group_size, self.group_interval = int(group_size), float(group_interval)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=60, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={_SYNCHRONOUS[self.durability]}")
-            self._db.executescript(SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise LedgerError(f"cannot open ledger database {self.path}: {exc}") from None
+        self._db = self._open()
         self._lock = threading.Lock()
         self._cached: tuple[int, Optional[dict]] | None = None  # (data_version, head)
         self._unsynced, self._last_sync = 0, time.monotonic()
         self._wal_fd = -1
+
+    def _open(self) -> sqlite3.Connection:
+        """Connect, switch to WAL and create the schema.
+
+        Two processes opening a new ledger at once race to switch it to WAL; SQLite
+        answers the loser "database is locked" at once (its busy timeout does not
+        cover that lock upgrade), so the setup is retried for up to a minute.
+        """
+        deadline = time.monotonic() + 60
+        while True:
+            db = None
+            try:
+                db = sqlite3.connect(self.path, isolation_level=None, timeout=60, check_same_thread=False)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute(f"PRAGMA synchronous={_SYNCHRONOUS[self.durability]}")
+                db.executescript(SCHEMA)
+                return db
+            except sqlite3.OperationalError as exc:
+                if db is not None:
+                    db.close()
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise LedgerError(f"cannot open ledger database {self.path}: {exc}") from None
+                time.sleep(0.01)
+            except sqlite3.DatabaseError as exc:
+                if db is not None:
+                    db.close()
+                raise LedgerError(f"cannot open ledger database {self.path}: {exc}") from None
 
     # -- reading -----------------------------------------------------------------------
 
