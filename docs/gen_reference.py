@@ -64,7 +64,7 @@ def render() -> str:
     lines = [
         "# Hook reference",
         "",
-        "Generated from `kernel/hookspecs.py`, `kernel/registrations.py` and `kernel/interfaces.py` by",
+        "Generated from `kernel/pxos_kernel/hookspecs.py`, `kernel/pxos_kernel/registrations.py` and `kernel/pxos_kernel/interfaces.py` by",
         "`python docs/gen_reference.py`; do not edit by hand.",
         "",
         _doc(hookspecs),
