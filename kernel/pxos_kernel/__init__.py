@@ -17,7 +17,7 @@ _EXPORTS = {
     "hookspec": "pxos_kernel.hookspecs",
     "Kernel": "pxos_kernel.core",
     "Ledger": "pxos_kernel.ledger",
-    "RunResult": "pxos_kernel.hypervisor",
+    "RunResult": "pxos_kernel.run",
     "canonical_json": "pxos_kernel.canonical",
     "atomic_write": "pxos_kernel.files",
     "atomic_writer": "pxos_kernel.files",

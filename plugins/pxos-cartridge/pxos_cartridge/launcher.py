@@ -27,7 +27,7 @@ def resolve_target(manifest: dict, target: str) -> str:
 
 def main(archive_path: str, target: str, *args: str) -> Any:
     """Run ``target`` from the archive at ``archive_path`` with ``args``; return what it returns."""
-    from pxos_kernel.hypervisor import load_entry
+    from pxos_kernel.programcall import load_entry
 
     from pxos_cartridge.importer import install
 

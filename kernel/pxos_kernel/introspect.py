@@ -1,0 +1,47 @@
+"""``inspect``: what this kernel is, what it has loaded, and which protections really hold here."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from typing import Any, Optional
+
+
+def inspect_self(kernel: Any) -> dict:
+    """What this kernel is, what it has loaded, and which protections really hold here."""
+    from pxos_kernel import __version__
+    from pxos_kernel.sandbox import protections
+
+    registries, problems = {}, kernel.plugins.collect_all()
+    for family in ("storage", "inference", "sink", "agent", "guardrail", "boot", "program", "subcommand"):
+        try:
+            registries[family] = kernel.registry(family).names()
+        except Exception as exc:
+            registries[family] = []
+            problems.append(str(exc))
+    world = kernel.world
+    family_of = {"storage": "storage", "inference": "inference", "checkpoint_sink": "sink", "agent": "agent",
+                 "boot": "boot", "guardrails": "guardrail"}
+    missing_defaults = {k: v for k, v in world.defaults.items() if v not in registries[family_of[k]]}
+    loaded = {i.distribution for i in kernel.plugins.info.values() if i.loaded}
+    return {
+        "kernel": {"version": __version__, "python": platform.python_version(), "platform": sys.platform,
+                   "home": str(kernel.home)},
+        "plugins": {name: {"distribution": i.distribution, "loaded": i.loaded, "errors": i.errors}
+                    for name, i in kernel.plugins.info.items()},
+        "registries": registries,
+        "problems": problems + list(kernel.plugins.warnings),
+        "world": {"name": world.name, "source": world.source, "defaults": dict(world.defaults),
+                  "missing_defaults": missing_defaults,
+                  "missing_plugins": [d for d in world.expects if d not in loaded]},
+        "ledger": {"location": kernel.ledger.location, "head": _head(kernel.ledger)},
+        "sandbox": protections(),
+    }
+
+
+def _head(ledger: Any) -> Optional[dict]:
+    try:
+        head = ledger.head()
+    except Exception as exc:
+        return {"error": str(exc)}
+    return None if head is None else {"seq": head.get("seq"), "id": head.get("id"), "hash": head.get("hash")}
