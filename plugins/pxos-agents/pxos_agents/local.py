@@ -5,7 +5,10 @@ name (``kernel.engine(name)``, default the world's inference engine, i.e.
 ``pixellm``), so any engine meeting :class:`pxos_kernel.interfaces.Engine`
 works. The model is a completion model, so for each file of the task that is
 not a test the agent writes the task as text, then the opening fence of that
-file, and lets the model continue up to the closing fence.
+file, and lets the model continue up to the closing fence. Before that it
+asks the model for its reasoning (the task, then a ``# Reasoning`` heading)
+and keeps that completion verbatim as the proposal's reasoning: whatever the
+model said, never a summary written by the agent.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from pxos_kernel.errors import AgentError, PxosError
 from pxos_kernel.interfaces import GenerationRequest, Proposal, Readiness, Task
 
 from pxos_agents.base import as_agent_error, build_proposal, is_test_file, prior_work, setting
-from pxos_agents.prompts import FENCE, completion_prompt, describe_task, digest, file_header
+from pxos_agents.prompts import (FENCE, REASONING_STOP, completion_prompt, describe_task, digest, file_header,
+                                 reasoning_prompt)
 
 NAME = "pixellm-local"
 
@@ -31,6 +35,7 @@ class PixellmLocalAgent:
         self.engine_name = settings.get("engine")
         self.model = settings.get("model")
         self.max_tokens = setting(settings, "max_tokens", int, 256, NAME)
+        self.reasoning_tokens = setting(settings, "reasoning_tokens", int, 96, NAME)
         self.temperature = setting(settings, "temperature", float, 0.0, NAME)
         self.seed = setting(settings, "seed", int, 0, NAME)
 
@@ -59,9 +64,10 @@ class PixellmLocalAgent:
             return Readiness(False, str(exc))
         return Readiness(True, f"engine {name}, model {model}")
 
-    def _complete(self, engine: Any, model: str, prompt: str) -> tuple[str, int]:
-        request = GenerationRequest(prompt, model=model, max_tokens=self.max_tokens,
-                                    temperature=self.temperature, seed=self.seed, stop=(FENCE,))
+    def _complete(self, engine: Any, model: str, prompt: str, max_tokens: int = 0,
+                  stop: tuple[str, ...] = (FENCE,)) -> tuple[str, int]:
+        request = GenerationRequest(prompt, model=model, max_tokens=max_tokens or self.max_tokens,
+                                    temperature=self.temperature, seed=self.seed, stop=stop)
         text, tokens = [], 0
         for chunk in engine.generate(request):
             text.append(chunk.text)
@@ -74,7 +80,9 @@ class PixellmLocalAgent:
             model = self._model(engine_name, engine)
             memory = prior_work(self.kernel, task)
             targets = [p for p in sorted(task.files) if not is_test_file(p)]
-            files, blocks, prompts, tokens = {}, [], [], 0
+            prompt = reasoning_prompt(task, memory)
+            reasoning, tokens = self._complete(engine, model, prompt, self.reasoning_tokens, REASONING_STOP)
+            files, blocks, prompts = {}, [], [prompt]
             for path in targets:
                 prompt = completion_prompt(task, path, memory)
                 body, used = self._complete(engine, model, prompt)
@@ -84,18 +92,19 @@ class PixellmLocalAgent:
                 tokens += used
             if not targets:  # nothing to edit: answer the goal in prose
                 prompt = describe_task(task, memory) + "\n# Answer\n"
-                body, tokens = self._complete(engine, model, prompt)
+                body, used = self._complete(engine, model, prompt)
                 blocks.append(body)
+                tokens += used
                 prompts.append(prompt)
         except PxosError as exc:
             raise as_agent_error(NAME, exc) from exc
         text = "\n".join(blocks)
-        reasoning = (f"completion by {engine_name}/{model} of {len(targets)} file(s) "
-                     f"({', '.join(targets) or 'prose answer'}), {tokens} tokens; "
-                     f"prior work consulted: {', '.join(m['atom_id'] for m in memory) or 'none found'}")
+        how = (f"completion by {engine_name}/{model} of {len(targets)} file(s) "
+               f"({', '.join(targets) or 'prose answer'}), {tokens} tokens; "
+               f"prior work consulted: {', '.join(m['atom_id'] for m in memory) or 'none found'}")
         return build_proposal(NAME, f"{engine_name}/{model}", task, text, files, reasoning, {
             "prompt_digest": digest("\n".join(prompts)), "memory": [m["atom_id"] for m in memory],
-            "tokens": tokens})
+            "tokens": tokens, "how": how})
 
 
 def factory(settings: Mapping[str, Any]) -> PixellmLocalAgent:

@@ -56,6 +56,15 @@ CHAT_INSTRUCTIONS = (
 )
 
 
+#: Where a completion model's reasoning ends: a fence or the next heading.
+REASONING_STOP = (FENCE, "\n# ")
+
+
+def reasoning_prompt(task: Task, memory: Iterable[Mapping] = ()) -> str:
+    """A prompt a completion model continues with its reasoning about ``task``."""
+    return f"{describe_task(task, memory)}\n# Reasoning\n"
+
+
 def completion_prompt(task: Task, path: str, memory: Iterable[Mapping] = ()) -> str:
     """A prompt a completion model continues with the new content of ``path``."""
     return f"{describe_task(task, memory)}\n# Proposed {path}\n{file_header(path)}"

@@ -156,7 +156,7 @@ class OpenAICompatibleAgent:
             raise as_agent_error(NAME, exc) from exc
         text = "".join(pieces)
         files = parse_files(text)
-        reasoning = reasoning_of(text) or f"answer from {model} at {self.base_url}"
+        reasoning = reasoning_of(text)  # the model's own words, or nothing: never a stand-in
         return build_proposal(NAME, model, task, text, files, reasoning, {
             "prompt_digest": digest(prompt), "memory": [m["atom_id"] for m in memory],
             "finish_reason": finish, "base_url": self.base_url})

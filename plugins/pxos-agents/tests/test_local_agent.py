@@ -30,6 +30,20 @@ def test_proposal_is_the_model_completion_with_a_patch(kernel):
     assert proposal.meta["prompt_digest"].startswith("sha256:")
 
 
+def test_reasoning_is_the_model_text_verbatim(kernel):
+    from pxos_agents.prompts import REASONING_STOP, reasoning_prompt
+
+    task = Task("make add work", files={"calc.py": CALC})
+    proposal = kernel.agent("pixellm-local").propose(task)
+    engine = kernel.engine("test-engine")
+    from pxos_kernel.interfaces import GenerationRequest
+
+    request = GenerationRequest(reasoning_prompt(task), model=proposal.model.split("/", 1)[1], max_tokens=96,
+                                temperature=0.0, seed=0, stop=REASONING_STOP)
+    assert proposal.reasoning == "".join(chunk.text for chunk in engine.generate(request))
+    assert "completion by" not in proposal.reasoning  # the agent's own summary lives in meta["how"]
+
+
 def test_memory_is_consulted_before_proposing(kernel):
     from pxos_agents.memory import MemoryStore
 
@@ -37,7 +51,7 @@ def test_memory_is_consulted_before_proposing(kernel):
     proposal = kernel.agent("pixellm-local").propose(Task("make add handle negative numbers",
                                                           files={"calc.py": CALC}))
     assert proposal.meta["memory"] == [entry.atom_id]
-    assert entry.atom_id in proposal.reasoning
+    assert entry.atom_id in proposal.meta["how"]
 
 
 def test_engine_without_models_is_not_ready(kernel):
