@@ -210,10 +210,11 @@ class Coach:
         if outcome.reused:
             outcome.memory_id = outcome.reused
         else:
+            # The reasoning and the diff are kept as the model gave them: `evolve propose --from-task` needs both.
             entry = self.memory.remember(
                 "proposal", f"accepted: {task.goal}", proposal.text, agent=proposal.agent, task_key=key,
                 meta={"files": dict(proposal.meta.get("files") or {}), "model": proposal.model, "score": score,
-                      "task_id": queued.id})
+                      "task_id": queued.id, "reasoning": proposal.reasoning, "patch": proposal.patch})
             outcome.memory_id = entry.atom_id
         outcome.decision, outcome.score, outcome.accepted_dir = "accepted", score, str(target)
         self.queue.complete(queued.id, {"memory": outcome.memory_id, "accepted_dir": str(target), "score": score,
@@ -232,6 +233,35 @@ class Coach:
         outcome.decision, outcome.reason = "error", str(exc)
         self.queue.fail(queued.id, str(exc))
         return outcome
+
+
+def accepted_proposal(kernel: Any, task_id: int) -> Proposal:
+    """The proposal the coach accepted for task ``task_id``, as the agent made it.
+
+    ``meta`` holds ``task`` (the id), ``memory`` (the ATOM id it is remembered
+    under), ``score``, ``files`` (the accepted files) and ``task_files`` (the
+    files the task started from, which the patch is a diff against). Raises
+    NotFoundError for an unknown task, PxosError for one not accepted.
+    """
+    from pxos_agents.prompts import make_patch
+
+    queue, memory = TaskQueue.of(kernel), MemoryStore(kernel)
+    try:
+        queued = queue.get(task_id)
+        atom = (queued.result or {}).get("memory")
+        if queued.state != "completed" or not atom:
+            raise PxosError(f"task {task_id} is {queued.state}, not accepted by the coach "
+                            "(run: pxos-kernel agent coach)")
+        entry = memory.show(atom)
+    finally:
+        queue.close()
+        memory.close()
+    files = dict(entry.meta.get("files") or {})
+    patch = entry.meta.get("patch") or make_patch(queued.files, files)
+    return Proposal(agent=entry.agent, model=str(entry.meta.get("model") or "?"), text=entry.body,
+                    reasoning=str(entry.meta.get("reasoning") or ""), patch=patch,
+                    meta={"task": task_id, "memory": atom, "score": entry.meta.get("score"), "files": files,
+                          "task_files": dict(queued.files), "goal": queued.goal})
 
 
 def _test_feedback(tests: TestOutcome) -> str:

@@ -2,10 +2,14 @@
 
 import json
 
+import pytest
+
+from pxos_agents import accepted_proposal
 from pxos_agents.memory import MemoryStore
 from pxos_agents.queue import TaskQueue
+from pxos_kernel.errors import NotFoundError, PxosError
 
-from conftest import with_test_engine, write_config
+from conftest import CALC, with_test_engine, write_config
 
 
 def _setup(pxos_home, monkeypatch, task_dir, pxos_cli):
@@ -51,6 +55,14 @@ def test_coach_accepts_passing_work_and_rejects_failing_work(pxos_home, monkeypa
         assert memory.show(accepted["memory_id"]).meta["files"]["calc.py"].endswith("return a + b\n")
         assert memory.search("implement add", kind="proposal")[0].atom_id == accepted["memory_id"]
         assert memory.show(rejected["memory_id"]).kind == "result"
+        proposal = accepted_proposal(kernel, 1)  # what `evolve propose --from-task 1` turns into a proposal
+        assert proposal.agent == "pixellm-local" and proposal.meta["memory"] == accepted["memory_id"]
+        assert "+    return a + b" in proposal.patch and proposal.meta["task_files"]["calc.py"] == CALC
+        assert proposal.reasoning == memory.show(accepted["memory_id"]).meta["reasoning"]
+        with pytest.raises(PxosError, match="task 2 is failed, not accepted"):
+            accepted_proposal(kernel, 2)
+        with pytest.raises(NotFoundError):
+            accepted_proposal(kernel, 99)
     steps = [(r["payload"]["task"], r["op"]) for r in records]
     assert steps[:4] == [(1, "claim"), (1, "propose"), (1, "test"), (1, "decide")]
     assert steps.count((2, "propose")) == 2 and steps.count((2, "test")) == 2
