@@ -20,22 +20,16 @@ def _error(message: str, code: int = 1) -> int:
     return code
 
 
-def chosen_command(names: list[str], argv: Sequence[str]) -> Optional[str]:
-    """The registered command named by the leading words of ``argv`` (longest match)."""
-    words = [w for w in argv if not w.startswith("-")]
-    best = None
-    for name in names:
-        parts = name.split()
-        if words[:len(parts)] == parts and (best is None or len(parts) > len(best.split())):
-            best = name
-    return best
-
-
 def build_parser(kernel, argv: Sequence[str] = ()) -> argparse.ArgumentParser:
-    """The whole command tree, with arguments declared only for the command being run.
+    """The parsers on the path to the command being run, and the choices where that path ends.
 
-    Declaring arguments imports a command's module; doing it for the chosen
-    command alone keeps start-up independent of how many plugins are installed.
+    ``pxos-kernel ledger verify`` builds three parsers (top, ``ledger``,
+    ``verify``) and declares arguments for ``verify`` alone;
+    ``pxos-kernel ledger`` builds ``ledger`` and one unconfigured parser per
+    ``ledger`` command, for its help. Building the whole tree (74 parsers
+    with every plugin installed) cost more than everything else at start-up,
+    and declaring arguments imports a command's module: so start-up stays
+    independent of how many plugins and commands are installed.
     """
     from pxos_kernel import __version__
 
@@ -43,29 +37,45 @@ def build_parser(kernel, argv: Sequence[str] = ()) -> argparse.ArgumentParser:
                                      "to a tamper-evident ledger; every feature is a plugin.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
-    top = parser.add_subparsers(dest="command", metavar="COMMAND")
-    groups: dict[tuple[str, ...], argparse._SubParsersAction] = {(): top}
-    parsers: dict[tuple[str, ...], argparse.ArgumentParser] = {(): parser}
     registry = kernel.registry("subcommand")
-    selected = chosen_command(registry.names(), argv)
-    for name in sorted(registry.names(), key=lambda n: (n.count(" "), n)):
-        command = registry.get(name)
-        words = tuple(name.split())
-        for depth in range(1, len(words)):
-            prefix = words[:depth]
-            if prefix not in parsers:
-                sub = groups[prefix[:-1]].add_parser(prefix[-1], help=f"{' '.join(prefix)} commands")
-                sub.set_defaults(_group=sub)
-                parsers[prefix] = sub
-            if prefix not in groups:
-                groups[prefix] = parsers[prefix].add_subparsers(dest=f"command_{depth}", metavar="COMMAND")
-        sub = groups[words[:-1]].add_parser(words[-1], help=command.summary,
-                                            description=command.description or command.summary)
-        if command.configure_parser and name == selected:
-            command.configure_parser(sub)
-        sub.set_defaults(_action=command.action)
-        parsers[words] = sub
+    tree: dict = {}  # word -> subtree; the subtree of a command holds it under the key None
+    for name in registry.names():
+        node = tree
+        for word in name.split():
+            node = node.setdefault(word, {})
+        node[None] = registry.get(name)
+    words = [w for w in argv if not w.startswith("-")]
+    node, path, current = tree, [], parser
+    while True:
+        children = sorted(word for word in node if word is not None)
+        if not children:
+            break
+        group = current.add_subparsers(dest=f"command_{len(path)}" if path else "command", metavar="COMMAND")
+        chosen = words[len(path)] if len(path) < len(words) and words[len(path)] in children else None
+        for word in children if chosen is None else [chosen]:
+            sub = _add_command(group, path + [word], node[word])
+            if word == chosen:
+                current = sub
+        if chosen is None:
+            break
+        path.append(chosen)
+        node = node[chosen]
+    command = node.get(None)
+    if command is not None and command.configure_parser:
+        command.configure_parser(current)
     return parser
+
+
+def _add_command(group: argparse._SubParsersAction, words: list[str], node: dict) -> argparse.ArgumentParser:
+    """One parser under ``group``: a command (its action set, arguments not yet declared) or a group."""
+    command = node.get(None)
+    if command is None:
+        sub = group.add_parser(words[-1], help=f"{' '.join(words)} commands")
+        sub.set_defaults(_group=sub)
+    else:
+        sub = group.add_parser(words[-1], help=command.summary, description=command.description or command.summary)
+        sub.set_defaults(_action=command.action)
+    return sub
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
