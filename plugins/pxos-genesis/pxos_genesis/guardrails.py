@@ -7,31 +7,54 @@ and never reports compliance that nobody checked.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from pxos_kernel.errors import ConfigError, PxosError
 from pxos_kernel.registrations import Guardrail
 
-from pxos_genesis.principles import Item, must_items
-
 if TYPE_CHECKING:  # imported when a guardrail runs, not on every CLI start
     from pxos_kernel.interfaces import Verdict
 
+    from pxos_genesis.principles import Item
+
 
 def registrations() -> list[Guardrail]:
-    """The guardrails, in manifest order (checks are imported only when a guardrail runs)."""
-    return [Guardrail(item.id, _checker(item), item.text, principle=item.principle_id) for item in must_items()]
+    """The guardrails, in manifest order.
+
+    Registrations are data: the shipped manifest's MUST items come from
+    :mod:`pxos_genesis.must_items`, and the YAML is parsed when a guardrail
+    runs. Only a manifest named by ``PXOS_GENESIS`` is parsed here, so that
+    its items are the ones registered.
+    """
+    if os.environ.get("PXOS_GENESIS"):
+        from pxos_genesis.principles import must_items
+
+        rows = [(item.id, item.principle_id, item.text) for item in must_items()]
+    else:
+        from pxos_genesis.must_items import MUST_ITEMS as rows
+    return [Guardrail(ident, _checker(ident), text, principle=principle) for ident, principle, text in rows]
 
 
-def _checker(item: Item) -> Callable[[Any, Mapping[str, Any]], "Verdict"]:
+def _checker(ident: str) -> Callable[[Any, Mapping[str, Any]], "Verdict"]:
     def check(subject: Any, context: Mapping[str, Any]) -> "Verdict":
-        return run_item(item, subject, context)
+        return run_item(_item(ident), subject, context)
 
-    check.__qualname__ = f"genesis_{item.id}"
+    check.__qualname__ = f"genesis_{ident}"
     return check
 
 
-def run_item(item: Item, subject: Any, context: Mapping[str, Any]) -> "Verdict":
+def _item(ident: str) -> "Item":
+    from pxos_genesis.principles import manifest_path, must_items
+
+    for item in must_items():
+        if item.id == ident:
+            return item
+    raise ConfigError(f"Genesis item {ident} is registered, but the manifest {manifest_path()} has no MUST item "
+                      f"of that id (regenerate the table: python -m pxos_genesis.principles)")
+
+
+def run_item(item: "Item", subject: Any, context: Mapping[str, Any]) -> "Verdict":
     """Judge ``subject`` against one MUST item."""
     from pxos_kernel.interfaces import Verdict, Violation
 

@@ -2,7 +2,7 @@ import pytest
 
 from pxos_kernel.errors import ConfigError
 from pxos_genesis.checks import all_checks
-from pxos_genesis.principles import load_items, must_items, parse
+from pxos_genesis.principles import load_items, manifest_path, must_items, parse, render_table
 
 
 def test_manifest_has_twelve_principles_and_each_must_item_is_judged_or_explained():
@@ -36,3 +36,27 @@ def test_duplicate_ids_are_refused():
     item = {"id": "G1.1", "level": "should", "text": "x"}
     with pytest.raises(ConfigError, match="appears twice"):
         parse({"version": 1, "principles": [{"number": 1, "items": [item, item]}]}, "test.yaml")
+
+
+def test_the_registration_table_is_the_shipped_manifest():
+    from importlib.resources import files
+
+    table = files("pxos_genesis").joinpath("must_items.py").read_text(encoding="utf-8")
+    assert table == render_table(load_items(manifest_path({}))), \
+        "pxos_genesis/must_items.py is stale: run python -m pxos_genesis.principles"
+
+
+def test_a_manifest_named_by_pxos_genesis_is_what_gets_registered(tmp_path, monkeypatch):
+    import yaml
+
+    data = yaml.safe_load(manifest_path({}).read_text(encoding="utf-8"))
+    data["principles"][0]["items"].append({"id": "G1.99", "level": "must", "text": "a requirement under review",
+                                           "check": None, "why_unchecked": "new"})
+    review = tmp_path / "genesis-next.yaml"
+    review.write_text(yaml.safe_dump(data), encoding="utf-8")
+    monkeypatch.setenv("PXOS_GENESIS", str(review))
+    from pxos_genesis.guardrails import registrations
+
+    rails = {rail.id: rail for rail in registrations()}
+    assert rails["G1.99"].summary == "a requirement under review"
+    assert rails["G1.99"].check(None, {}).status == "unchecked"
