@@ -17,7 +17,8 @@ def default_source() -> tuple[str, str]:
     """The pxOS shell's source shipped with the plugin: (a name for messages, its text).
 
     The canonical copy is ``boot/pxos_shell.pxs`` in the repository; the package
-    carries it as package data so a non-editable install builds the same shell.
+    carries a real copy as package data (a test keeps the two identical), so a
+    non-editable install and a pixel archive of the system build the same shell.
     """
     resource = resources.files("pxos_boot_x86") / "data" / SHELL_NAME
     return f"boot/{SHELL_NAME}", resource.read_text(encoding="utf-8")

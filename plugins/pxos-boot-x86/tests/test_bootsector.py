@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -78,11 +79,16 @@ def test_emit_builds_the_shell_by_default_and_on_request():
 
 
 def test_the_packaged_shell_is_the_canonical_boot_source():
+    """The package carries a real copy of boot/pxos_shell.pxs (a symlink cannot go into a pixel archive)."""
+    packaged = Path(__file__).resolve().parents[1] / "pxos_boot_x86" / "data" / "pxos_shell.pxs"
+    assert not packaged.is_symlink()
+    assert packaged.read_bytes() == (BOOT / "pxos_shell.pxs").read_bytes(), \
+        "boot/pxos_shell.pxs changed: copy it to plugins/pxos-boot-x86/pxos_boot_x86/data/pxos_shell.pxs"
     assert default_source()[1] == (BOOT / "pxos_shell.pxs").read_text()
 
 
 def test_a_wheel_carries_the_shell_source(tmp_path):
-    """A non-editable install gets the shell from the wheel (the symlink is resolved when building)."""
+    """A non-editable install gets the shell from the wheel."""
     plugin = REPO / "plugins" / "pxos-boot-x86"
     had_build_dir = (plugin / "build").exists()
     try:
