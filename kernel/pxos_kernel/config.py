@@ -16,10 +16,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from pxos_kernel.errors import ConfigError
 from pxos_kernel.files import atomic_write
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 CONFIG_NAME = "config.yaml"
 
@@ -47,8 +50,8 @@ def home_dir(env: Optional[Mapping[str, str]] = None) -> Path:
     return Path(platformdirs.user_data_dir("pxos", appauthor=False))
 
 
-def load_yaml(path: Path, what: str) -> Any:
-    """Parse ``path`` with the safe loader; ConfigError names the file and the problem."""
+def load_yaml(path: "Path | Traversable", what: str) -> Any:
+    """Parse ``path`` (a file or a package resource) with the safe loader; ConfigError names it and the problem."""
     import yaml
 
     try:
@@ -109,10 +112,11 @@ def load_world(home: Path, env: Optional[Mapping[str, str]] = None) -> World:
         return parse_world(local)
     from importlib.resources import files
 
-    return parse_world(Path(str(files("pxos_kernel.manifests").joinpath("world.yaml"))))
+    # A Traversable, not a Path: inside a system cartridge the manifest is an archive member.
+    return parse_world(files("pxos_kernel.manifests").joinpath("world.yaml"))
 
 
-def parse_world(path: Path) -> World:
+def parse_world(path: "Path | Traversable") -> World:
     data = load_yaml(path, "world manifest")
     if not isinstance(data, dict):
         raise ConfigError(f"world manifest {path}: top level must be a mapping")

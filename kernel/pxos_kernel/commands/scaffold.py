@@ -22,10 +22,14 @@ import shutil
 import string
 import sys
 import tempfile
+from importlib.resources import files
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 from pxos_kernel.errors import PxosError
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 #: The kinds of plugin ``plugin new`` can write, and what each skeleton does.
 KINDS: dict[str, str] = {
@@ -40,7 +44,6 @@ KINDS: dict[str, str] = {
 
 # Distribution-style names: lowercase words joined by single hyphens ("my-store").
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
-_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 _RESERVED = {"pxos_kernel", "test", "tests", "pytest", "pluggy", "setuptools"}
 
 
@@ -86,25 +89,35 @@ def render_tree(kind: str, values: dict[str, str], dest: Path) -> list[Path]:
     ``<kind>/usage.md.part`` is not a file of the skeleton: it becomes ``$usage``,
     the kind's own section of the common README.
     """
-    usage = string.Template((_TEMPLATES / kind / "usage.md.part").read_text(encoding="utf-8"))
+    templates = files("pxos_kernel") / "templates"  # a Traversable: the kernel may run from a pixel archive
+    usage = string.Template((templates / kind / "usage.md.part").read_text(encoding="utf-8"))
     values = {**values, "usage": usage.substitute(values).strip()}
     written = []
-    for source_root in (_TEMPLATES / "common", _TEMPLATES / kind):
-        for source in sorted(source_root.rglob("*")):
-            if source.is_dir() or "__pycache__" in source.parts or source.suffix == ".part":
+    for source_root in (templates / "common", templates / kind):
+        for parts, source in _template_files(source_root):
+            if parts[-1].endswith(".part"):
                 continue
-            parts = [values["package"] if part == "package" else part
-                     for part in source.relative_to(source_root).parts]
-            target = dest.joinpath(*parts)
+            target = dest.joinpath(*(values["package"] if part == "package" else part for part in parts))
             target.parent.mkdir(parents=True, exist_ok=True)
-            if source.suffix == ".tmpl":
+            if target.suffix == ".tmpl":
                 target = target.with_suffix("")
                 text = string.Template(source.read_text(encoding="utf-8")).substitute(values)
                 target.write_text(text, encoding="utf-8")
             else:
-                shutil.copyfile(source, target)
+                target.write_bytes(source.read_bytes())
             written.append(target)
     return written
+
+
+def _template_files(root: "Traversable", parts: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], "Traversable"]]:
+    """``(path parts below root, file)`` of every template file, in sorted order."""
+    for child in sorted(root.iterdir(), key=lambda c: c.name):
+        if child.name == "__pycache__":
+            continue
+        if child.is_dir():
+            yield from _template_files(child, (*parts, child.name))
+        else:
+            yield (*parts, child.name), child
 
 
 def write_skeleton(name: str, kind: str, target: Optional[os.PathLike | str] = None) -> Path:
