@@ -1,6 +1,6 @@
 """pxos-genesis: the Genesis principles as guardrails, and a sandboxed evolution pipeline.
 
-* :mod:`pxos_genesis.principles` reads ``manifests/genesis.yaml`` (the twelve
+* :mod:`pxos_genesis.principles` reads ``pxos_genesis/genesis.yaml`` (the twelve
   principles, each MUST item with an id like ``G1.2``).
 * :mod:`pxos_genesis.guardrails` turns every MUST item into one kernel
   guardrail; items no machine can judge answer ``unchecked``.

@@ -1,8 +1,9 @@
 """The Genesis principles as data, read from ``genesis.yaml``.
 
-The manifest ships with the kernel (``manifests/genesis.yaml`` in the
-repository, ``pxos_kernel.manifests`` once installed). ``PXOS_GENESIS``
-names another file, e.g. a newer Genesis version under review.
+The manifest is package data of pxos-genesis (``pxos_genesis/genesis.yaml``),
+read through :mod:`importlib.resources` so that it is found inside a system
+cartridge too. ``PXOS_GENESIS`` names another file, e.g. a newer Genesis
+version under review.
 """
 
 from __future__ import annotations
@@ -12,9 +13,14 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional, Union
 
 from pxos_kernel.errors import ConfigError
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+Source = Union[Path, "Traversable"]
 
 LEVELS = ("must", "should", "may")
 _ITEM_ID = re.compile(r"^G(\d+)\.(\d+)$")
@@ -38,35 +44,36 @@ class Item:
         return f"G{self.principle}"
 
 
-def manifest_path(env: Optional[dict] = None) -> Path:
-    """Where the Genesis manifest is read from (``PXOS_GENESIS`` or the kernel's copy)."""
+def manifest_path(env: Optional[dict] = None) -> Source:
+    """Where the Genesis manifest is read from: ``PXOS_GENESIS``, or this package's copy (a Traversable)."""
     env = os.environ if env is None else env
     if env.get("PXOS_GENESIS"):
         return Path(env["PXOS_GENESIS"])
     from importlib.resources import files
 
-    return Path(str(files("pxos_kernel.manifests").joinpath("genesis.yaml")))
+    return files("pxos_genesis").joinpath("genesis.yaml")
 
 
 @lru_cache(maxsize=8)
-def _load(path: str, mtime: float) -> tuple[Item, ...]:
+def _load(source: Source, key: str, mtime: float) -> tuple[Item, ...]:
     from pxos_kernel.config import load_yaml
 
-    data = load_yaml(Path(path), "Genesis manifest")
-    return parse(data, path)
+    return parse(load_yaml(source, "Genesis manifest"), key)
 
 
-def load_items(path: Optional[Path] = None) -> tuple[Item, ...]:
-    """Every requirement of the manifest, in order (cached until the file changes)."""
-    path = path or manifest_path()
-    try:
-        mtime = path.stat().st_mtime
-    except OSError as exc:
-        raise ConfigError(f"Genesis manifest {path}: cannot read it ({exc.strerror})") from None
-    return _load(str(path), mtime)
+def load_items(path: Optional[Source] = None) -> tuple[Item, ...]:
+    """Every requirement of the manifest, in order (a file's are cached until it changes)."""
+    source = path or manifest_path()
+    mtime = 0.0  # package data does not change while the process runs
+    if isinstance(source, Path):
+        try:
+            mtime = source.stat().st_mtime
+        except OSError as exc:
+            raise ConfigError(f"Genesis manifest {source}: cannot read it ({exc.strerror})") from None
+    return _load(source, str(source), mtime)
 
 
-def must_items(path: Optional[Path] = None) -> tuple[Item, ...]:
+def must_items(path: Optional[Source] = None) -> tuple[Item, ...]:
     """Only the MUST items: each becomes one guardrail."""
     return tuple(i for i in load_items(path) if i.level == "must")
 
