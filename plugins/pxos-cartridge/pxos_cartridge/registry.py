@@ -248,14 +248,36 @@ class CartridgeRegistry:
             "counts": counts, "output": output[-4000:], "run_id": run.post_id, "sha256": record["sha256"],
             "sandbox": run.protections, "guardrails": guardrails,
         }
+        return self._store_tests(record, results)
+
+    def record_tests(self, name: str, version: Optional[str], results: Mapping[str, Any]) -> dict:
+        """Store test results of a run made elsewhere (the evolution pipeline's sandboxed build).
+
+        ``results`` has the shape :meth:`test` stores: at least ``passed``,
+        ``status``, ``exit_code``, ``run_id`` (the ledger run that vouches for
+        it), ``sha256`` (the archive bytes they are for, which must be this
+        version's) and ``guardrails`` (with ``counts``).
+        """
+        record = self.get(name, version)
+        missing = [k for k in ("passed", "status", "exit_code", "run_id", "sha256", "guardrails") if k not in results]
+        if missing:
+            raise RegistryError(f"test results for {record['name']}@{record['version']} lack {', '.join(missing)}")
+        if results["sha256"] != record["sha256"]:
+            raise RegistryError(f"test results for {record['name']}@{record['version']} are for other archive bytes "
+                                f"({str(results['sha256'])[:12]}, registered {record['sha256'][:12]})")
+        return self._store_tests(record, {"ran_at": _now(), **results})
+
+    def _store_tests(self, record: dict, results: Mapping[str, Any]) -> dict:
+        passed = bool(results["passed"])
+        counts = (results.get("guardrails") or {}).get("counts") or {}
         with self._transaction() as data:
             record = self._record(data, record["name"], record["version"])
-            record["tests"] = results
+            record["tests"] = dict(results)
             if record["status"] in ("experimental", "failed"):
                 record["status"] = "experimental" if passed else "failed"
-            detail = (f"tests {run.status} (exit {run.exit_code}, {counts}); guardrails "
-                      f"{report['counts']['passed']} passed, {report['counts']['failed']} failed")
-            self._log(data, "test", record, "passed" if passed else "failed", detail, run_id=run.post_id)
+            detail = (f"tests {results['status']} (exit {results['exit_code']}, {results.get('counts') or {}}); "
+                      f"guardrails {counts.get('passed', 0)} passed, {counts.get('failed', 0)} failed")
+            self._log(data, "test", record, "passed" if passed else "failed", detail, run_id=results.get("run_id"))
         return record
 
     def promote(self, name: str, version: Optional[str] = None, *, approved_by: str, reason: str,

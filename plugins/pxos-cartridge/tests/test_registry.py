@@ -101,6 +101,19 @@ def test_passing_tests_run_in_the_sandbox_and_are_stored(registry, kernel, v1):
     assert registry.get("greeter")["tests"] == tests  # stored, not only returned
 
 
+def test_results_of_a_run_made_elsewhere_are_stored_only_for_the_same_bytes(registry, kernel, v1):
+    record = registry.register(v1)
+    results = {"passed": False, "status": "failed", "exit_code": 1, "run_id": "ATOM-RUN-1", "counts": {"failed": 1},
+               "guardrails": {"counts": {"passed": 3, "failed": 0, "unchecked": 0}}}
+    with pytest.raises(RegistryError, match="other archive bytes"):
+        registry.record_tests("greeter@1.0.0", None, {**results, "sha256": "0" * 64})
+    with pytest.raises(RegistryError, match="lack run_id"):
+        registry.record_tests("greeter@1.0.0", None, {k: v for k, v in results.items() if k != "run_id"})
+    stored = registry.record_tests("greeter@1.0.0", None, {**results, "sha256": record["sha256"]})
+    assert stored["status"] == "failed" and stored["tests"]["run_id"] == "ATOM-RUN-1"
+    assert registry.history()[-1]["action"] == "test" and registry.history()[-1]["outcome"] == "failed"
+
+
 def test_failing_tests_make_a_cartridge_unpromotable(registry, kernel, greeter_tree, tmp_path):
     registry.register(build(greeter_tree, tmp_path / "bad.pxa", "1.1.0", failing=True))
     record = registry.test("greeter@1.1.0")
