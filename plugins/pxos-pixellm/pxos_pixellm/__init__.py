@@ -1,9 +1,66 @@
-"""pxos-pixellm: a byte-level Llama-style transformer in numpy whose weights live in PNG model containers.
+"""pxos-pixellm: Llama-family and Qwen2 transformers whose weights, config and tokenizer live in one PNG.
 
-Public API: :func:`pxos_pixellm.container.load_model` / ``save_model``,
-:class:`pxos_pixellm.model.Transformer`, :func:`pxos_pixellm.generate.generate`,
-:class:`pxos_pixellm.engine.PixelEngine`, :func:`pxos_pixellm.convert.convert`.
-Importing this package imports nothing heavy.
+The public API is what this module exports; every other module is private
+and may change. Other plugins (the GPU engine, the explorer) use only these
+names, imported from ``pxos_pixellm`` itself::
+
+    import pxos_pixellm as pl
+
+    model = pl.open_model("m.pxi")       # a ModelFile: one pass over the PNG, directory validated
+    model.config                         # pl.ModelConfig (Hugging Face field names)
+    model.tensors                        # [pl.TensorEntry]: name, shape, dtype, encoding, offset, length, scales
+    model.raw("model.norm.weight")       # memoryview of the stored bytes, not converted
+    model.array("model.norm.weight")     # the values as float32
+    model.sha256                         # the payload's recorded sha256
+    tok = model.tokenizer()              # a pl.Tokenizer (or None for models without one)
+    tok.encode("hi"), tok.decode(ids), tok.stream(), tok.eos_token_ids, tok.chat_template
+    pl.read_model_meta("m.pxi")          # config + directory without inflating the payload
+    pl.decode_tensor(entry, raw_bytes)   # float32 values of raw bytes in any encoding
+
+Stored bytes by encoding (``TensorEntry.encoding``): ``fp32``/``fp16``/``bf16``
+little-endian floats (bf16 = the top half of an fp32); ``int8``: blocks of 32
+int8 codes, then one little-endian fp16 scale per block (``value = code *
+scale``; ``scales`` gives ``{"offset": N, "count": B}``); ``uint8``: the seed's
+per-tensor baseline, ``value = min + code * (max - min) / 255``.
+
+Self-inspection goes through the engine: ``kernel.engine("pixellm")`` has
+``describe_self(model=None)`` and ``read_own_pixels(tensor, model=None)``.
+
+Importing this package imports nothing heavy; numpy loads with the first
+function that needs it.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.2.0"
+
+_EXPORTS = {
+    "ModelConfig": "pxos_pixellm.config",
+    "ARCHITECTURES": "pxos_pixellm.config",
+    "supported_architectures": "pxos_pixellm.config",
+    "ModelFile": "pxos_pixellm.container",
+    "TensorEntry": "pxos_pixellm.container",
+    "open_model": "pxos_pixellm.container",
+    "read_model_meta": "pxos_pixellm.container",
+    "decode_tensor": "pxos_pixellm.tensors",
+    "ENCODINGS": "pxos_pixellm.tensors",
+    "Tokenizer": "pxos_pixellm.tokenizer",
+    "TokenStream": "pxos_pixellm.tokenizer",
+    "ByteTokenizer": "pxos_pixellm.tokenizer",
+    "HFTokenizer": "pxos_pixellm.tokenizer",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pxos_pixellm' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -45,14 +45,15 @@ def configure_convert(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", help="a Hugging Face model directory (config.json + *.safetensors), "
                         "a .gguf file, or a .pxi model to export")
     parser.add_argument("--out", "-o", required=True,
-                        help="the .pxi to write (import) or the directory to write (export to safetensors)")
+                        help="the .pxi to write (import); exporting a .pxi: a .gguf file, or a directory "
+                        "(safetensors + tokenizer.json)")
     parser.add_argument("--encoding", default="fp16", choices=("fp32", "fp16", "bf16", "int8", "uint8"),
                         help="how tensors are stored in the container (default fp16)")
     parser.add_argument("--level", type=int, default=0, choices=range(10), metavar="0-9",
                         help="zlib level of the PNG (default 0: weights barely compress and load fastest stored)")
-    parser.add_argument("--tokenizer", default=None, choices=("bytes", "none"),
-                        help="declare the vocabulary: 'bytes' if token id = byte value (default: what an exported "
-                        "config.json records, else none: logits only, no text generation)")
+    parser.add_argument("--tokenizer", default=None, choices=("hf", "bytes", "none"),
+                        help="which tokenizer to store: hf (the source's tokenizer.json or GGUF vocabulary: the "
+                        "default when there is one), bytes (token id = byte value) or none (logits only)")
     add_json_flag(parser)
 
 
@@ -62,4 +63,13 @@ def configure_eval(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bytes", type=int, default=None, help="evaluate on the first N bytes only")
     parser.add_argument("--encoding", default=None, choices=("fp32", "fp16", "bf16", "int8", "uint8"),
                         help="re-encode the weights this way before evaluating (measures quantization cost)")
+    add_json_flag(parser)
+
+
+def configure_inspect(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", nargs="?", default=None, help="model name or .pxi path (default: shipped)")
+    parser.add_argument("--out", "-o", default=None,
+                        help="directory to write a picture of each tensor into (NNN-NAME.png, red positive, "
+                        "blue negative)")
+    parser.add_argument("--tensor", default=None, help="also print where this tensor's pixels lie in the PNG")
     add_json_flag(parser)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 from pathlib import Path
 
@@ -33,9 +34,10 @@ def stream_generation(engine, prompt: "str | bytes", args: argparse.Namespace) -
     """Generate with the sampling flags in ``args`` and print as the text arrives."""
     from .generate import generate
 
-    transformer = engine.transformer(args.model)
-    for piece in generate(transformer, prompt, max_tokens=args.max_tokens, temperature=args.temperature,
-                          top_k=args.top_k, top_p=args.top_p, seed=args.seed, stop=args.stop):
+    loaded = engine.load(args.model)
+    for piece in generate(loaded.transformer, prompt, tokenizer=loaded.tokenizer, max_tokens=args.max_tokens,
+                          temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
+                          stop=args.stop):
         sys.stdout.write(piece.text)
         sys.stdout.flush()
     sys.stdout.write("\n")
@@ -156,3 +158,49 @@ def requantize(config, tensors, encoding: str):
         data, scales = encode(values, chosen)
         out[name] = decode(data, {"name": name, "shape": list(values.shape), "encoding": chosen, "scales": scales})
     return out
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    """``model inspect``: what :meth:`PixelEngine.describe_self` and ``read_own_pixels`` return, and pictures."""
+    engine = _engine(args)
+    report = engine.describe_self(args.model)
+    pictures = write_tensor_pictures(engine, args.model, Path(args.out)) if args.out else []
+    pixels = None
+    if args.tensor:
+        own = engine.read_own_pixels(args.tensor, args.model)
+        pixels = {k: v for k, v in own.items() if k != "pixels"}
+        pixels["pixels_sha256"] = hashlib.sha256(own["pixels"]).hexdigest()
+    if args.json:
+        print_json({**report, "pictures": pictures, **({"own_pixels": pixels} if pixels else {})})
+        return 0
+    print(f"{report['path']}")
+    print(f"payload sha256 {report['sha256']} (recomputed: matches), file sha256 {report['file_sha256']}")
+    print(f"image {report['image']['width']}x{report['image']['height']} pixels, {report['parameters']} parameters, "
+          f"{report['config']['architecture']}, tokenizer {report['tokenizer']['kind']}")
+    rows = []
+    for entry in report["tensors"]:
+        st = entry["stats"]
+        rows.append((entry["name"], "x".join(map(str, entry["shape"])), entry["encoding"], f"{st['mean']:+.4f}",
+                     f"{st['std']:.4f}", f"{st['min']:+.4f}", f"{st['max']:+.4f}", f"{st['zero_fraction']:.3f}"))
+    print_table(("tensor", "shape", "encoding", "mean", "std", "min", "max", "zeros"), rows)
+    if pixels:
+        print(f"{pixels['tensor']}: payload bytes {pixels['offset']}..{pixels['offset'] + pixels['length']} = pixels "
+              f"{tuple(pixels['first_pixel'])} to {tuple(pixels['last_pixel'])} of the {pixels['image_width']}-wide "
+              f"image (sha256 of those pixels {pixels['pixels_sha256'][:16]}...)")
+    if pictures:
+        print(f"wrote {len(pictures)} pictures to {args.out}")
+    return 0
+
+
+def write_tensor_pictures(engine, model, directory: Path) -> list[str]:
+    """One PNG per tensor of ``model`` in ``directory``; returns their paths."""
+    from .picture import write_weights_picture
+
+    opened = engine.load(model).file
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for index, entry in enumerate(opened.tensors):
+        path = directory / f"{index:03d}-{entry.name}.png"
+        write_weights_picture(path, [(entry.name, opened.array(entry.name))])
+        written.append(str(path))
+    return written

@@ -12,28 +12,60 @@ a path to a ``.pxi`` file
 
 Settings (the ``inference.pixellm`` section of the config): ``root``,
 ``default_model`` (a name or path used when a request names none).
+
+Besides generating, the engine lets a model look at itself (Genesis G9.2):
+:meth:`PixelEngine.describe_self` returns the model's tensor directory with
+statistics of every tensor and the container's own hashes, and
+:meth:`PixelEngine.read_own_pixels` returns the RGB pixels of the PNG that
+hold one tensor's bytes. Agents and guardrails call both through the kernel:
+``kernel.engine("pixellm").describe_self()``.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import hashlib
 import os
+from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Iterator, Mapping, Optional, Sequence
 
-from pxos_kernel.errors import NotFoundError
+from pxos_kernel.errors import FormatError, InferenceError, NotFoundError
 from pxos_kernel.interfaces import GenerationChunk, GenerationRequest
 
 DEFAULT_MODEL = "default"
+_resource_files = contextlib.ExitStack()
+atexit.register(_resource_files.close)
+
+
+def _package_file(name: str) -> Path:
+    """A data file of this package as a real path (extracted once if the package runs from an archive)."""
+    traversable = resources.files("pxos_pixellm").joinpath("data", name)
+    if isinstance(traversable, Path):
+        return traversable
+    return _resource_files.enter_context(resources.as_file(traversable))
 
 
 def shipped_model_path() -> Path:
     """The default model file inside the installed package."""
-    return Path(__file__).parent / "data" / "default.pxi"
+    return _package_file("default.pxi")
 
 
 def shipped_held_out_path() -> Path:
     """The held-out text the shipped model is evaluated on."""
-    return Path(__file__).parent / "data" / "heldout.txt"
+    return _package_file("heldout.txt")
+
+
+@dataclass
+class LoadedEngineModel:
+    """One model as the engine holds it: the opened container, its transformer and tokenizer."""
+
+    path: Path
+    file: Any  # ModelFile
+    transformer: Any
+    tokenizer: Any
 
 
 class PixelEngine:
@@ -43,7 +75,7 @@ class PixelEngine:
         settings = dict(settings or {})
         self.root = Path(settings["root"]) if settings.get("root") else None
         self.default_model = settings.get("default_model") or DEFAULT_MODEL
-        self._loaded: dict[Path, Any] = {}
+        self._loaded: dict[Path, LoadedEngineModel] = {}
 
     @property
     def models_dir(self) -> Optional[Path]:
@@ -72,32 +104,139 @@ class PixelEngine:
         known = ", ".join(self.models()) or "none"
         raise NotFoundError(f"model {name!r}: no such model name or file (known models: {known})")
 
-    def transformer(self, model: Optional[str] = None):
-        """The loaded :class:`~pxos_pixellm.model.Transformer` for ``model`` (cached)."""
-        from .container import load_model
+    def load(self, model: Optional[str] = None) -> LoadedEngineModel:
+        """The model behind ``model`` (a name or path), loaded once and cached."""
+        from .container import open_model
         from .model import Transformer
 
         path = self.resolve(model).resolve()
         if path not in self._loaded:
             # The PNG's chunk CRC-32s and zlib's Adler-32 catch any corruption of the file (a test
             # flips a payload byte to show it); the metadata's sha256 is unkeyed, so it adds nothing
-            # against a deliberate edit and costs ~15% of the load time. `model eval` and `show` check it.
-            loaded = load_model(path, verify=False)
-            self._loaded[path] = Transformer(loaded.config, loaded.tensors, where=str(path))
+            # against a deliberate edit and costs ~15% of the load time. `describe_self` checks it.
+            opened = open_model(path, verify=False)
+            transformer = Transformer(opened.config, dict(opened.arrays()), where=str(path))
+            self._loaded[path] = LoadedEngineModel(path, opened, transformer, opened.tokenizer())
         return self._loaded[path]
+
+    def transformer(self, model: Optional[str] = None) -> Any:
+        """The loaded :class:`~pxos_pixellm.model.Transformer` for ``model`` (cached)."""
+        return self.load(model).transformer
+
+    def tokenizer(self, model: Optional[str] = None) -> Any:
+        """The model's tokenizer (:mod:`pxos_pixellm.tokenizer`), or None when it has none."""
+        return self.load(model).tokenizer
 
     def generate(self, request: GenerationRequest) -> Iterator[GenerationChunk]:
         """Stream a completion; see :func:`pxos_pixellm.generate.generate` for prompt handling."""
         from .generate import generate
 
-        transformer = self.transformer(request.model)
-        for piece in generate(transformer, request.prompt, max_tokens=request.max_tokens,
-                              temperature=request.temperature, top_k=request.top_k, top_p=request.top_p,
-                              seed=request.seed, stop=request.stop):
+        loaded = self.load(request.model)
+        for piece in generate(loaded.transformer, request.prompt, tokenizer=loaded.tokenizer,
+                              max_tokens=request.max_tokens, temperature=request.temperature, top_k=request.top_k,
+                              top_p=request.top_p, seed=request.seed, stop=request.stop):
             yield GenerationChunk(text=piece.text, tokens=piece.tokens, finish_reason=piece.finish_reason)
+
+    def chat_prompt(self, model: Optional[str], messages: Sequence[Mapping[str, Any]]) -> str:
+        """The prompt text for a conversation, rendered with the model's own chat template.
+
+        Raises InferenceError, naming the model, when it has no chat template.
+        A prompt rendered here already holds the template's special tokens; pass it
+        to :meth:`generate` as is (the tokenizer is told not to add them again).
+        """
+        from .tokenizer import no_chat_template
+
+        loaded = self.load(model)
+        label = f"model {model or self.default_model!r}"
+        if loaded.tokenizer is None or not loaded.tokenizer.chat_template:
+            raise InferenceError(no_chat_template(label))
+        return loaded.tokenizer.apply_chat_template(messages, add_generation_prompt=True)
+
+    def chat(self, request: GenerationRequest, messages: Sequence[Mapping[str, Any]]) -> Iterator[GenerationChunk]:
+        """Stream the assistant's reply to ``messages`` (the request's prompt is ignored)."""
+        from .generate import generate
+
+        loaded = self.load(request.model)
+        prompt = self.chat_prompt(request.model, messages)
+        for piece in generate(loaded.transformer, prompt, tokenizer=loaded.tokenizer, max_tokens=request.max_tokens,
+                              temperature=request.temperature, top_k=request.top_k, top_p=request.top_p,
+                              seed=request.seed, stop=request.stop, add_special_tokens=False):
+            yield GenerationChunk(text=piece.text, tokens=piece.tokens, finish_reason=piece.finish_reason)
+
+    # -- self-inspection (Genesis G9.2) ---------------------------------------------------------
+
+    def describe_self(self, model: Optional[str] = None) -> dict:
+        """The model's own description, read back from its container.
+
+        Returns a JSON-ready dict: ``model``, ``path``, ``sha256`` (the
+        payload's, recomputed here and compared with the recorded one:
+        ``verified``), ``file_sha256`` (of the PNG file itself), ``image``
+        (width, height), ``config``, ``tokenizer`` and ``tensors``: the tensor
+        directory, each entry with ``stats`` (count, min, max, mean, std,
+        rms, abs_max, zero_fraction) of the values the engine computes with.
+        """
+        from .container import open_model
+
+        path = self.resolve(model).resolve()
+        opened = open_model(path, verify=True)  # IntegrityError if the pixels no longer match their hash
+        tensors = []
+        for entry in opened.tensors:
+            tensors.append({**entry.to_dict(), "stats": _stats(opened.array(entry.name))})
+        tokenizer = opened.tokenizer()
+        return {
+            "model": model or self.default_model, "path": str(path), "sha256": opened.sha256,
+            "verified": True, "file_sha256": _file_sha256(path),
+            "image": {"width": opened.meta["width"], "height": opened.meta["height"]},
+            "config": opened.config.to_dict(),
+            "tokenizer": tokenizer.describe() if tokenizer is not None else {"kind": "none"},
+            "parameters": sum(e.count for e in opened.tensors), "tensors": tensors,
+        }
+
+    def read_own_pixels(self, tensor: str, model: Optional[str] = None) -> dict:
+        """The RGB pixels of the model's PNG that hold ``tensor``'s stored bytes.
+
+        Returns ``tensor``, ``encoding``, ``shape``, ``offset`` and ``length``
+        (in the payload), ``image_width``, ``first_pixel`` and ``last_pixel``
+        (``[x, y]`` in the image), ``lead`` (bytes of the first pixel before
+        the tensor starts) and ``pixels``: whole pixels as bytes, three (R, G,
+        B) a pixel, so that ``pixels[lead:lead + length]`` are the tensor's bytes.
+        """
+        loaded = self.load(model)
+        opened = loaded.file
+        try:
+            entry = opened.entry(tensor)
+        except FormatError:
+            names = [e.name for e in opened.tensors]
+            raise NotFoundError(f"model {model or self.default_model!r} has no tensor {tensor!r} "
+                                f"({len(names)} tensors, e.g. {', '.join(names[:3])})") from None
+        width = opened.meta["width"]
+        first, last = entry.offset // 3, (entry.offset + entry.length - 1) // 3
+        pixels = bytes(opened.payload[3 * first: 3 * (last + 1)])
+        pixels += b"\0" * (3 * (last + 1 - first) - len(pixels))  # the image's zero padding past the payload
+        return {"model": model or self.default_model, "tensor": entry.name, "encoding": entry.encoding,
+                "shape": list(entry.shape), "offset": entry.offset, "length": entry.length,
+                "image_width": width, "first_pixel": [first % width, first // width],
+                "last_pixel": [last % width, last // width], "lead": entry.offset - 3 * first, "pixels": pixels}
 
     def close(self) -> None:
         self._loaded.clear()
+
+
+def _stats(values: Any) -> dict:
+    import numpy as np
+
+    flat = np.asarray(values, dtype=np.float64).reshape(-1)
+    return {"count": int(flat.size), "min": float(flat.min()), "max": float(flat.max()),
+            "mean": float(flat.mean()), "std": float(flat.std()), "rms": float(np.sqrt(np.mean(flat * flat))),
+            "abs_max": float(np.abs(flat).max()), "zero_fraction": float(np.mean(flat == 0))}
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def create_engine(settings: Mapping[str, Any]) -> PixelEngine:

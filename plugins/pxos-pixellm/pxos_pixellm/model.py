@@ -1,19 +1,24 @@
-"""The transformer forward pass in numpy: a Llama-style decoder with a KV cache.
+"""The transformer forward pass in numpy: a Llama-family / Qwen2 decoder with a KV cache.
 
-One :class:`Transformer` holds float32 weights (decoded from the container
-once, at load time) and computes next-token logits. Prefill runs the whole
-prompt in one batched pass; decoding then feeds one token at a time, reusing
-the keys and values cached for earlier positions, so each new token costs a
-handful of matrix-vector products instead of a pass over the whole context.
+One :class:`Transformer` holds the weights and computes next-token logits.
+Prefill runs the whole prompt in one batched pass; decoding then feeds one
+token at a time, reusing the keys and values cached for earlier positions, so
+each new token costs a handful of matrix-vector products instead of a pass
+over the whole context.
 
-The parameter names are Hugging Face's ``LlamaForCausalLM`` names, so imported
-checkpoints and the shipped model go through the same code.
+What differs between the supported architectures is data in
+:class:`~pxos_pixellm.config.ModelConfig`: biases on the attention
+projections (Qwen2), the head width, rotary scaling (Llama 3's, or linear) and
+a sliding attention window (Mistral). The parameter names are Hugging Face's,
+so imported checkpoints and the shipped model go through the same code, which
+the tests check against ``transformers`` itself.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Mapping, Optional
 
 import numpy as np
 
@@ -24,7 +29,7 @@ from .config import ModelConfig
 
 def expected_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
     """Every tensor a model with ``config`` needs, by Hugging Face name, with its shape."""
-    d, f, hd = config.hidden_size, config.intermediate_size, config.head_dim
+    d, f, hd = config.hidden_size, config.intermediate_size, config.attention_head_dim
     q, kv = config.num_attention_heads * hd, config.num_key_value_heads * hd
     shapes: dict[str, tuple[int, ...]] = {"model.embed_tokens.weight": (config.vocab_size, d)}
     for i in range(config.num_hidden_layers):
@@ -40,35 +45,79 @@ def expected_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
             p + "mlp.up_proj.weight": (f, d),
             p + "mlp.down_proj.weight": (d, f),
         })
+        if config.qkv_bias:
+            shapes.update({p + "self_attn.q_proj.bias": (q,), p + "self_attn.k_proj.bias": (kv,),
+                           p + "self_attn.v_proj.bias": (kv,)})
+        if config.o_proj_bias:
+            shapes[p + "self_attn.o_proj.bias"] = (d,)
     shapes["model.norm.weight"] = (d,)
     if not config.tie_word_embeddings:
         shapes["lm_head.weight"] = (config.vocab_size, d)
     return shapes
 
 
-def check_tensors(config: ModelConfig, tensors: Mapping[str, np.ndarray], where: str) -> None:
-    """Raise FormatError naming the first missing, extra or wrongly shaped tensor."""
-    shapes = expected_shapes(config)
-    for name, shape in shapes.items():
-        if name not in tensors:
-            raise FormatError(f"{where}: tensor {name} is missing")
-        if tuple(tensors[name].shape) != shape:
-            raise FormatError(f"{where}: tensor {name} has shape {tuple(tensors[name].shape)}, "
-                              f"the config needs {shape}")
-    extra = sorted(set(tensors) - set(shapes))
+def check_shapes(config: ModelConfig, shapes: Mapping[str, tuple[int, ...]], where: str) -> None:
+    """Raise FormatError naming the first missing, extra or wrongly shaped tensor.
+
+    This is the check behind "a model whose config and tensors disagree": it
+    runs on every save and load, before any weight is used.
+    """
+    wanted = expected_shapes(config)
+    for name, shape in wanted.items():
+        if name not in shapes:
+            raise FormatError(f"{where}: tensor {name} is missing (the config describes a {config.architecture} "
+                              f"model with {config.num_hidden_layers} layers)")
+        if tuple(shapes[name]) != shape:
+            raise FormatError(f"{where}: tensor {name} has shape {tuple(shapes[name])}, the config needs {shape}")
+    extra = sorted(set(shapes) - set(wanted))
     if extra:
-        raise FormatError(f"{where}: unexpected tensor {extra[0]} (not part of a {config.architecture} model)")
+        raise FormatError(f"{where}: unexpected tensor {extra[0]} (not part of a {config.architecture} model "
+                          "with this config)")
+
+
+def check_tensors(config: ModelConfig, tensors: Mapping[str, Any], where: str) -> None:
+    """:func:`check_shapes` on arrays."""
+    check_shapes(config, {name: tuple(t.shape) for name, t in tensors.items()}, where)
+
+
+def rope_frequencies(config: ModelConfig) -> np.ndarray:
+    """The rotary inverse frequencies (head_dim / 2), scaled as the config says (Hugging Face's formulas)."""
+    hd = config.attention_head_dim
+    inv_freq = 1.0 / (config.rope_theta ** (np.arange(0, hd, 2, dtype=np.float64) / hd))
+    scaling = config.rope_scaling
+    if scaling is None:
+        return inv_freq
+    if scaling["rope_type"] == "freq_factors":
+        return inv_freq / np.asarray(scaling["factors"], dtype=np.float64)
+    if scaling["rope_type"] == "linear":
+        return inv_freq / scaling["factor"]
+    # llama3: long wavelengths slowed by `factor`, short ones kept, the band between blended smoothly.
+    factor, low, high = scaling["factor"], scaling["low_freq_factor"], scaling["high_freq_factor"]
+    old_context = scaling["original_max_position_embeddings"]
+    wavelen = 2 * math.pi / inv_freq
+    scaled = np.where(wavelen > old_context / low, inv_freq / factor, inv_freq)
+    smooth = (old_context / wavelen - low) / (high - low)
+    smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+    medium = (wavelen >= old_context / high) & (wavelen <= old_context / low)
+    return np.where(medium, smoothed, scaled)
 
 
 @dataclass
 class _Layer:
-    """One decoder block's weights, pre-transposed so activations multiply on the left."""
+    """One decoder block's weights as float32, (out, in) like Hugging Face's, multiplied as ``x @ w.T``."""
 
     attn_norm: np.ndarray
-    wqkv: np.ndarray  # (d, q + 2 * kv): the three projections fused into one matmul
+    wq: np.ndarray
+    wk: np.ndarray
+    wv: np.ndarray
     wo: np.ndarray
+    bq: Optional[np.ndarray]
+    bk: Optional[np.ndarray]
+    bv: Optional[np.ndarray]
+    bo: Optional[np.ndarray]
     mlp_norm: np.ndarray
-    w_gate_up: np.ndarray  # (d, 2 * f)
+    w_gate: np.ndarray
+    w_up: np.ndarray
     w_down: np.ndarray
 
 
@@ -76,7 +125,7 @@ class KVCache:
     """Keys and values of every layer for the positions seen so far (preallocated)."""
 
     def __init__(self, config: ModelConfig, capacity: int):
-        shape = (config.num_hidden_layers, config.num_key_value_heads, capacity, config.head_dim)
+        shape = (config.num_hidden_layers, config.num_key_value_heads, capacity, config.attention_head_dim)
         self.keys = np.zeros(shape, dtype=np.float32)
         self.values = np.zeros(shape, dtype=np.float32)
         self.capacity = capacity
@@ -84,32 +133,35 @@ class KVCache:
 
 
 class Transformer:
-    """Computes logits from token ids. Weights are float32 arrays keyed by Hugging Face name."""
+    """Computes logits from token ids. Weights are float arrays keyed by Hugging Face name."""
 
     def __init__(self, config: ModelConfig, tensors: Mapping[str, np.ndarray], where: str = "model"):
         check_tensors(config, tensors, where)
         self.config = config
-        f32 = {name: np.ascontiguousarray(t, dtype=np.float32) for name, t in tensors.items()}
-        self.embed = f32["model.embed_tokens.weight"]
-        self.head_t = np.ascontiguousarray((self.embed if config.tie_word_embeddings else f32["lm_head.weight"]).T)
-        self.final_norm = f32["model.norm.weight"]
+
+        def f32(name: str) -> np.ndarray:
+            return np.ascontiguousarray(tensors[name], dtype=np.float32)
+
+        def bias(name: str) -> Optional[np.ndarray]:
+            return f32(name) if name in tensors else None
+
+        self.embed = f32("model.embed_tokens.weight")
+        self.head = self.embed if config.tie_word_embeddings else f32("lm_head.weight")
+        self.final_norm = f32("model.norm.weight")
         self.layers = []
         for i in range(config.num_hidden_layers):
             p = f"model.layers.{i}."
             self.layers.append(_Layer(
-                attn_norm=f32[p + "input_layernorm.weight"],
-                wqkv=np.ascontiguousarray(np.concatenate(
-                    [f32[p + "self_attn.q_proj.weight"], f32[p + "self_attn.k_proj.weight"],
-                     f32[p + "self_attn.v_proj.weight"]]).T),
-                wo=np.ascontiguousarray(f32[p + "self_attn.o_proj.weight"].T),
-                mlp_norm=f32[p + "post_attention_layernorm.weight"],
-                w_gate_up=np.ascontiguousarray(np.concatenate(
-                    [f32[p + "mlp.gate_proj.weight"], f32[p + "mlp.up_proj.weight"]]).T),
-                w_down=np.ascontiguousarray(f32[p + "mlp.down_proj.weight"].T),
+                attn_norm=f32(p + "input_layernorm.weight"),
+                wq=f32(p + "self_attn.q_proj.weight"), wk=f32(p + "self_attn.k_proj.weight"),
+                wv=f32(p + "self_attn.v_proj.weight"), wo=f32(p + "self_attn.o_proj.weight"),
+                bq=bias(p + "self_attn.q_proj.bias"), bk=bias(p + "self_attn.k_proj.bias"),
+                bv=bias(p + "self_attn.v_proj.bias"), bo=bias(p + "self_attn.o_proj.bias"),
+                mlp_norm=f32(p + "post_attention_layernorm.weight"),
+                w_gate=f32(p + "mlp.gate_proj.weight"), w_up=f32(p + "mlp.up_proj.weight"),
+                w_down=f32(p + "mlp.down_proj.weight"),
             ))
-        hd = config.head_dim
-        inv_freq = 1.0 / (config.rope_theta ** (np.arange(0, hd, 2, dtype=np.float64) / hd))
-        angles = np.outer(np.arange(config.max_position_embeddings, dtype=np.float64), inv_freq)
+        angles = np.outer(np.arange(config.max_position_embeddings, dtype=np.float64), rope_frequencies(config))
         self.cos = np.cos(angles).astype(np.float32)  # (positions, hd / 2)
         self.sin = np.sin(angles).astype(np.float32)
 
@@ -134,49 +186,68 @@ class Transformer:
         if start + n > min(cache.capacity, cfg.max_position_embeddings):
             raise InferenceError(f"sequence of {start + n} tokens exceeds the context of "
                                  f"{min(cache.capacity, cfg.max_position_embeddings)}")
-        h, kvh, hd = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
-        q_width, kv_width = h * hd, kvh * hd
+        h, kvh, hd = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.attention_head_dim
         group = h // kvh
         cos, sin = self.cos[start:start + n], self.sin[start:start + n]
         end = start + n
-        # Causal mask for the new rows against every cached + new column.
-        mask = None
-        if n > 1:
-            mask = np.triu(np.full((n, end), -np.inf, dtype=np.float32), k=start + 1)
+        window = cfg.sliding_window
+        first = 0 if window is None else max(0, end - n - window + 1)  # the oldest key any new row sees
+        mask = _attention_mask(start, n, first, window)
         x = self.embed[ids]
         scale = np.float32(1.0 / np.sqrt(hd))
         for index, layer in enumerate(self.layers):
-            qkv = self._rms_norm(x, layer.attn_norm) @ layer.wqkv
-            q = _rope(qkv[:, :q_width].reshape(n, h, hd), cos, sin)
-            k = _rope(qkv[:, q_width:q_width + kv_width].reshape(n, kvh, hd), cos, sin)
-            v = qkv[:, q_width + kv_width:].reshape(n, kvh, hd)
-            cache.keys[index, :, start:end] = k.transpose(1, 0, 2)
+            normed = self._rms_norm(x, layer.attn_norm)
+            q = _linear(normed, layer.wq, layer.bq).reshape(n, h, hd)
+            k = _linear(normed, layer.wk, layer.bk).reshape(n, kvh, hd)
+            v = _linear(normed, layer.wv, layer.bv).reshape(n, kvh, hd)
+            cache.keys[index, :, start:end] = _rope(k, cos, sin).transpose(1, 0, 2)
             cache.values[index, :, start:end] = v.transpose(1, 0, 2)
-            keys = cache.keys[index, :, :end]  # (kvh, end, hd)
-            values = cache.values[index, :, :end]
+            keys = cache.keys[index, :, first:end]  # (kvh, visible, hd)
+            values = cache.values[index, :, first:end]
             # Group query heads over their shared key/value head: (kvh, group * n, hd).
-            qg = q.reshape(n, kvh, group, hd).transpose(1, 2, 0, 3).reshape(kvh, group * n, hd)
-            scores = (qg @ keys.transpose(0, 2, 1)) * scale  # (kvh, group * n, end)
+            qg = _rope(q, cos, sin).reshape(n, kvh, group, hd).transpose(1, 2, 0, 3).reshape(kvh, group * n, hd)
+            scores = (qg @ keys.transpose(0, 2, 1)) * scale  # (kvh, group * n, visible)
             if mask is not None:
-                scores = scores.reshape(kvh, group, n, end) + mask
-                scores = scores.reshape(kvh, group * n, end)
+                scores = (scores.reshape(kvh, group, n, end - first) + mask).reshape(kvh, group * n, end - first)
             scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
             scores /= scores.sum(axis=-1, keepdims=True)
-            attended = (scores @ values).reshape(kvh, group, n, hd).transpose(2, 0, 1, 3).reshape(n, q_width)
-            x = x + attended @ layer.wo
-            gate_up = self._rms_norm(x, layer.mlp_norm) @ layer.w_gate_up
-            gate, up = gate_up[:, :cfg.intermediate_size], gate_up[:, cfg.intermediate_size:]
-            x = x + (gate / (1.0 + np.exp(-gate)) * up) @ layer.w_down
+            attended = (scores @ values).reshape(kvh, group, n, hd).transpose(2, 0, 1, 3).reshape(n, h * hd)
+            x = x + _linear(attended, layer.wo, layer.bo)
+            normed = self._rms_norm(x, layer.mlp_norm)
+            gate, up = normed @ layer.w_gate.T, normed @ layer.w_up.T
+            x = x + (gate / (1.0 + np.exp(-gate)) * up) @ layer.w_down.T
         cache.length = end
-        return self._rms_norm(x, self.final_norm) @ self.head_t
+        return self._rms_norm(x, self.final_norm) @ self.head.T
 
     def _rms_norm(self, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
         variance = np.mean(x * x, axis=-1, keepdims=True)
         return x / np.sqrt(variance + np.float32(self.config.rms_norm_eps)) * weight
 
 
+def _linear(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray]) -> np.ndarray:
+    out = x @ weight.T
+    return out if bias is None else out + bias
+
+
+def _attention_mask(start: int, n: int, first: int, window: Optional[int]) -> Optional[np.ndarray]:
+    """Additive mask (n, visible) for new rows at ``start..start+n`` over keys ``first..start+n``.
+
+    A row sees keys up to its own position (causal) and, with a sliding
+    window, only the ``window`` most recent of those, itself included.
+    """
+    end = start + n
+    if n == 1 and (window is None or end - first <= window):
+        return None
+    rows = np.arange(start, end)[:, None]
+    cols = np.arange(first, end)[None, :]
+    visible = cols <= rows
+    if window is not None:
+        visible &= cols > rows - window
+    return np.where(visible, np.float32(0), np.float32(-np.inf))
+
+
 def _rope(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
-    """Rotate (n, heads, hd) by position, in the rotate-half layout Hugging Face's Llama uses."""
+    """Rotate (n, heads, hd) by position, in the rotate-half layout Hugging Face's models use."""
     half = x.shape[-1] // 2
     first, second = x[..., :half], x[..., half:]
     c, s = cos[:, None, :], sin[:, None, :]

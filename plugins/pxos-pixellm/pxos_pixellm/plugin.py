@@ -14,13 +14,14 @@ COMMANDS = (
     ("show", "write a picture of a model's weights"),
     ("convert", "import Hugging Face safetensors or GGUF into a pixel model, or export to safetensors"),
     ("eval", "bits per byte on held-out text, next to gzip -9 and xz -9"),
+    ("inspect", "the model inspects itself: tensor directory, statistics, hashes, a picture per tensor"),
 )
 
 
 @hookimpl
 def pxos_inference_engines():
     return InferenceEngine("pixellm", lazy("pxos_pixellm.engine:create_engine"),
-                           "byte-level Llama-style transformer in numpy, weights in PNG model containers")
+                           "Llama-family and Qwen2 transformers whose weights, config and tokenizer live in PNG model containers")
 
 
 @hookimpl

@@ -117,6 +117,11 @@ def decode(data: bytes | memoryview, entry: Mapping[str, Any]) -> np.ndarray:
     return out.reshape(shape)
 
 
+def decode_tensor(entry: Any, data: bytes | memoryview) -> np.ndarray:
+    """Public form of :func:`decode`: a :class:`~pxos_pixellm.container.TensorEntry` (or its dict) and its bytes."""
+    return decode(data, entry.to_dict() if hasattr(entry, "to_dict") else entry)
+
+
 def to_bf16(flat: np.ndarray) -> np.ndarray:
     """Round float32 to bfloat16 (nearest, ties to even), returned as uint16 bit patterns."""
     bits = flat.view(np.uint32).astype(np.uint64)

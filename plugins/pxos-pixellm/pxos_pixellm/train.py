@@ -55,7 +55,7 @@ def build_torch_model(config: ModelConfig):
     class Attention(nn.Module):
         def __init__(self):
             super().__init__()
-            d, hd = config.hidden_size, config.head_dim
+            d, hd = config.hidden_size, config.attention_head_dim
             self.q_proj = nn.Linear(d, config.num_attention_heads * hd, bias=False)
             self.k_proj = nn.Linear(d, config.num_key_value_heads * hd, bias=False)
             self.v_proj = nn.Linear(d, config.num_key_value_heads * hd, bias=False)
@@ -63,7 +63,7 @@ def build_torch_model(config: ModelConfig):
 
         def forward(self, x, cos, sin):
             b, t, _ = x.shape
-            hd = config.head_dim
+            hd = config.attention_head_dim
             q = self.q_proj(x).view(b, t, config.num_attention_heads, hd).transpose(1, 2)
             k = self.k_proj(x).view(b, t, config.num_key_value_heads, hd).transpose(1, 2)
             v = self.v_proj(x).view(b, t, config.num_key_value_heads, hd).transpose(1, 2)
@@ -109,7 +109,7 @@ def build_torch_model(config: ModelConfig):
             self.model = Body()
             if not config.tie_word_embeddings:
                 self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
-            hd = config.head_dim
+            hd = config.attention_head_dim
             inv_freq = 1.0 / (config.rope_theta ** (torch.arange(0, hd, 2, dtype=torch.float32) / hd))
             angles = torch.outer(torch.arange(config.max_position_embeddings, dtype=torch.float32), inv_freq)
             angles = torch.cat((angles, angles), dim=-1)

@@ -122,16 +122,28 @@ def test_unsupported_architecture_is_refused(tmp_path):
     config = json.loads((directory / "config.json").read_text())
     (directory / "config.json").write_text(json.dumps({**config, "model_type": "gpt2",
                                                        "architectures": ["GPT2LMHeadModel"]}))
-    with pytest.raises(FormatError, match="unsupported architecture 'gpt2'"):
+    with pytest.raises(FormatError, match="unsupported architecture 'gpt2'.*supported: llama .*mistral.*qwen2"):
         convert(directory, tmp_path / "x.pxi")
     assert not (tmp_path / "x.pxi").exists()
 
 
-def test_llama_with_biases_is_refused(tmp_path):
+def test_config_and_tensors_that_disagree_are_one_error(tmp_path):
     hf, directory = hf_llama(tmp_path)
     config = json.loads((directory / "config.json").read_text())
     (directory / "config.json").write_text(json.dumps({**config, "attention_bias": True}))
-    with pytest.raises(FormatError, match="attention_bias"):
+    with pytest.raises(FormatError, match="tensor model.layers.0.self_attn.q_proj.bias is missing"):
+        convert(directory, tmp_path / "x.pxi")
+    (directory / "config.json").write_text(json.dumps({**config, "num_hidden_layers": 3}))
+    with pytest.raises(FormatError, match="model.layers.2.* is missing"):
+        convert(directory, tmp_path / "x.pxi")
+    assert not (tmp_path / "x.pxi").exists()
+
+
+def test_llama_with_mlp_biases_is_refused_by_name(tmp_path):
+    hf, directory = hf_llama(tmp_path)
+    config = json.loads((directory / "config.json").read_text())
+    (directory / "config.json").write_text(json.dumps({**config, "mlp_bias": True}))
+    with pytest.raises(FormatError, match="mlp_bias"):
         convert(directory, tmp_path / "x.pxi")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pxos_pixellm.convert import read_hf_directory
+from pxos_pixellm.huggingface import read_hf_directory
 from pxos_pixellm.model import Transformer
 
 from pixellm_testmodels import TINY, hf_llama, hf_logits
@@ -14,7 +14,7 @@ from pixellm_testmodels import TINY, hf_llama, hf_logits
 @pytest.mark.parametrize("tie,kv_heads", [(False, 2), (True, 4), (False, 1)])
 def test_forward_matches_transformers(tmp_path, tie, kv_heads):
     hf, directory = hf_llama(tmp_path, tie=tie, kv_heads=kv_heads)
-    config, tensors, _, _ = read_hf_directory(directory, None)
+    config, tensors, _, _, _ = read_hf_directory(directory, None)
     ids = np.random.default_rng(1).integers(0, 300, 40)
     ours = Transformer(config, tensors).forward(ids)
     np.testing.assert_allclose(ours, hf_logits(hf, ids), atol=2e-4, rtol=1e-4)
