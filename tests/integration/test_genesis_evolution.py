@@ -61,7 +61,8 @@ def test_improving_proposal_passes_every_guardrail_and_stays_experimental(wordco
     proposal = propose(wordcount, "improve", "count words separated by any whitespace")
     code, result = build(wordcount, proposal)
     assert code == 0 and result["status"] == "experimental" and result["version"] == "1.0.1"
-    assert result["refusals"] == [] and result["guardrails"]["counts"]["failed"] == 0
+    assert result["reason"] == "" and result["guardrails"]["counts"]["failed"] == 0
+    assert result["breaking"] == {"breaking": False, "reasons": [], "changes": []}
     assert result["tests"]["passed"] and result["tests"]["counts"] == {"passed": 4}
     record = show(wordcount, "wordcount@1.0.1")
     assert record["status"] == "experimental" and record["parent"] == "1.0.0"  # never promoted by the pipeline
@@ -85,7 +86,7 @@ def test_test_breaking_proposal_is_registered_failed_with_real_output(wordcount)
     assert code == 1 and result["registered"] and result["status"] == "failed"
     assert not result["tests"]["passed"] and result["tests"]["counts"]["failed"] == 1
     assert "assert 24 == 5" in result["tests"]["output"]  # pytest's own words, from the sandboxed run
-    assert any(line.startswith("tests failed") for line in result["refusals"])
+    assert result["stage"] == "tests" and result["reason"].startswith("tests failed")
     label = f"wordcount@{result['version']}"
     record = show(wordcount, label)
     assert record["status"] == "failed" and "assert 24 == 5" in record["tests"]["output"]
@@ -98,7 +99,7 @@ def test_network_call_is_caught_by_the_section_8_guardrail(wordcount):
     failed = {i["id"]: i for i in result["guardrails"]["failed_items"]}
     assert set(failed) == {"G8.1", "G8.3"}
     assert "urllib.request" in failed["G8.1"]["violations"][0]
-    assert any("G8.1" in line for line in result["refusals"])
+    assert result["stage"] == "guardrails" and result["reason"].startswith("guardrail G8.1 failed")
     label = f"wordcount@{result['version']}"
     assert show(wordcount, label)["status"] == "failed"
     items = genesis(wordcount, label)
@@ -114,7 +115,7 @@ def test_human_promotion_then_rollback_land_in_the_ledger(wordcount, pxos_kernel
              if r["op"] in ("promote", "rollback")]
     assert moves[-2:] == [("promote", "1.0.1", "done", "human:bob"), ("rollback", "1.0.0", "done", "human:bob")]
     ops = [r["op"] for r in pxos_kernel.ledger.records() if r["type"] in ("PROPOSAL", "EVOLVE")]
-    assert ops == ["evolve_propose", "evolve_register", "evolve_build"] and pxos_kernel.ledger.verify().ok
+    assert ops == ["evolve_propose", "evolve_start", "evolve_build"] and pxos_kernel.ledger.verify().ok
     world = json.loads(wordcount("genesis", "--json")[1])
     statuses = {i["id"]: i["status"] for i in world["items"]}
     assert statuses["G6.2"] == statuses["G6.3"] == statuses["G10.3"] == "passed"
@@ -142,7 +143,7 @@ def test_agent_proposals_go_through_the_kernel_and_are_llm_built(wordcount, pxos
     from pxos_genesis.evolve.proposals import propose as make_proposal
 
     record = make_proposal(pxos_kernel, goal="whitespace", cartridge="wordcount", agent="scripted")
-    assert record["payload"]["author"] == {"kind": "llm", "who": "scripted", "model": "none"}
+    assert record["payload"]["builder"] == {"kind": "llm", "who": "scripted", "model": "none"}
     assert record["payload"]["reasoning"] == "split(' ') miscounts runs of whitespace"
     result = build_proposal(pxos_kernel, record["id"])
     assert result.status == "experimental" and result.builder["kind"] == "llm"

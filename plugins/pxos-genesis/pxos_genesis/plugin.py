@@ -23,10 +23,12 @@ def _lazy(name: str):
 @hookimpl
 def pxos_subcommands():
     return [
-        Subcommand("evolve propose", "record a proposed change to a cartridge (from an agent or a patch file)",
+        Subcommand("evolve propose", "record a proposed change to a cartridge (a patch file, an agent, a coached task)",
                    _lazy("run_propose"), _lazy("configure_propose")),
         Subcommand("evolve build", "build, test and register a proposal in a sandbox workspace (never promotes)",
                    _lazy("run_build"), _lazy("configure_build")),
-        Subcommand("evolve list", "list proposals and builds from the ledger",
+        Subcommand("evolve list", "list proposals and builds, with their outcomes and reasons, from the ledger",
                    _lazy("run_list"), _lazy("configure_list")),
+        Subcommand("evolve show", "one proposal or build: reasoning, patch, outcome, judgement, lineage",
+                   _lazy("run_show"), _lazy("configure_show")),
     ]

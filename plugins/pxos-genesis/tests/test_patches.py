@@ -1,6 +1,6 @@
 import pytest
 
-from pxos_genesis.evolve.patches import PatchError, apply_patch, touched_paths
+from pxos_genesis.evolve.patches import FileChange, PatchError, apply_patch, changed_files, check_targets, touched_paths
 
 GOOD = """--- a/pkg/mod.py
 +++ b/pkg/mod.py
@@ -20,7 +20,7 @@ def test_paths_are_read_from_the_patch():
     (GOOD.replace("b/pkg/mod.py", "b/.git/config"), "leaves the cartridge tree"),
     ("diff --git a/l b/l\nnew file mode 120000\n--- /dev/null\n+++ b/l\n", "symlinks"),
     ("diff --git a/x b/x\nGIT binary patch\n", "binary"),
-    ("just some text\n", "touches no file"),
+    ("just some text\n", "changes no file"),
 ])
 def test_unsafe_patches_are_refused_before_anything_is_applied(patch, problem):
     with pytest.raises(PatchError, match=problem):
@@ -36,3 +36,22 @@ def test_apply_inside_the_tree_all_or_nothing(tmp_path):
     with pytest.raises(PatchError, match="does not apply"):
         apply_patch(GOOD, tree)  # the context no longer matches
     assert (tree / "pkg" / "mod.py").read_text() == "x = 2\n"
+
+
+def test_what_each_file_undergoes_is_read_from_the_patch():
+    patch = GOOD + ("diff --git a/pkg/new.py b/pkg/new.py\nnew file mode 100644\n--- /dev/null\n+++ b/pkg/new.py\n"
+                    "@@ -0,0 +1 @@\n+y = 1\n--- a/pkg/old.py\n+++ /dev/null\n@@ -1 +0,0 @@\n-z = 1\n"
+                    "diff --git a/a.txt b/b.txt\nsimilarity index 100%\nrename from a.txt\nrename to b.txt\n")
+    assert changed_files(patch) == [FileChange("a.txt", "delete"), FileChange("b.txt", "create"),
+                                    FileChange("pkg/mod.py", "modify"), FileChange("pkg/new.py", "create"),
+                                    FileChange("pkg/old.py", "delete")]
+
+
+def test_a_patch_against_files_the_cartridge_does_not_have_is_refused(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "mod.py").write_text("x = 1\n")
+    check_targets(changed_files(GOOD), tmp_path, "demo@1.0")
+    with pytest.raises(PatchError, match="changes pkg/other.py, which is not in demo@1.0"):
+        check_targets(changed_files(GOOD.replace("mod.py", "other.py")), tmp_path, "demo@1.0")
+    with pytest.raises(PatchError, match="creates pkg/mod.py, which demo@1.0 already has"):
+        check_targets([FileChange("pkg/mod.py", "create")], tmp_path, "demo@1.0")

@@ -151,7 +151,8 @@ def builder_recorded(candidate: Candidate, context: Mapping[str, Any]) -> Any:
         problems.append((f"builder kind {builder.get('kind')!r} is neither human nor llm", candidate.label))
     proposal = _proposal_of(candidate, context)
     if proposal is not None:
-        author = proposal["payload"].get("author") or {}
+        payload = proposal["payload"]
+        author = payload.get("builder") or payload.get("author") or {}  # "author" in records before builder
         if author.get("kind") != builder.get("kind"):
             problems.append((f"registered as built by {builder.get('kind')}, but its proposal {proposal['id']} "
                              f"came from {author.get('kind')}", candidate.label))

@@ -1,218 +1,368 @@
-"""``evolve build PROPOSAL``: from a proposal to a registered, tested, judged cartridge version.
+"""``evolve build PROPOSAL``: from a proposal to a registered, tested, judged version, or a kept failure.
 
-The steps, each bounded by the build timeout:
+The stages, each bounded by the build timeout; the first that fails ends the
+build with its one-line reason:
 
-1. claim a workspace under ``PXOS_HOME`` (at most ``max_in_flight`` at once);
-2. unpack the version the proposal was made against (the current one, or the
-   latest when none is current, at proposal time) and apply the patch
-   (paths judged first; nothing outside the tree can be touched);
-3. give the tree its new version and pack candidate archive A;
-4. run A's own tests in the kernel sandbox, then every guardrail on A;
-5. write GENESIS_COMPLIANCE.md from that report, pack archive B;
-6. register B (builder: the proposal's author) and let the registry test it
-   for real, which marks it ``experimental`` or ``failed``;
-7. write the outcome to the ledger. Nothing is ever promoted here.
+``workspace``   claim a fresh workspace under ``PXOS_HOME`` (at most ``max_in_flight`` at once);
+``parent``      find the version the proposal was made against;
+``patch``       unpack it, check that the patch only changes files it has, apply the patch;
+``syntax``      every Python, YAML, TOML and JSON file the patch touched still parses;
+``manifest``    reserve the new version and write it into the manifest;
+``breaking``    compare the contract surfaces of parent and candidate (the pipeline decides);
+``pack``        pack candidate archive A;
+``tests``       run A's tests in the kernel sandbox;
+``guardrails``  run every guardrail on A;
+``compliance``  write GENESIS_COMPLIANCE.md (each Genesis item with its evidence from this build) and pack B,
+                which differs from A by that file alone (checked member by member);
+``register``    register B as ``experimental``, or ``failed`` when its tests or a guardrail failed.
+
+Nothing is ever promoted here. Whatever happens, the outcome is an
+``EVOLVE`` record in the ledger: ``experimental``, ``failed`` or
+``interrupted``, with its reason. A failed or interrupted build keeps its
+workspace (the patched tree, the archives, the full test log), so the failing
+code and the real test output are kept as learning data.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
-import re
+import signal
+import threading
+import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Optional
 
-from pxos_kernel.errors import PxosError
-from pxos_kernel.files import atomic_write
+from pxos_kernel import PxosError
 
 from pxos_genesis.evolve import CORRIDOR_BUILD
-from pxos_genesis.evolve.patches import apply_patch
-from pxos_genesis.evolve.proposals import load_proposal
-from pxos_genesis.evolve.testrun import DEFAULT_COMMAND, counts
-from pxos_genesis.evolve.workspace import Deadline, Limits, Workspace
+from pxos_genesis.evolve.breaking import judge
+from pxos_genesis.evolve.patches import FileChange, PatchError, apply_patch, changed_files, check_targets
+from pxos_genesis.evolve.proposals import ProposalRecord, load_proposal
+from pxos_genesis.evolve.surface import read_surface
+from pxos_genesis.evolve.targets import COMPLIANCE_FILE, BuildFailure, first_error_line, target_for
+from pxos_genesis.evolve.workspace import Deadline, LimitExceeded, Limits, Workspace, reserve_version
 
-TEST_ENTRY = "pxos_genesis.evolve.testrun:run_tests"
-COMPLIANCE_FILE = "GENESIS_COMPLIANCE.md"
-_SEMVER_TAIL = re.compile(r"^(.*?)(\d+)$")
+OUTPUT_TAIL = 4000
+
+
+class BuildInterrupted(BaseException):
+    """A signal asked the build to stop (a BaseException, so no ``except Exception`` swallows it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 @dataclass
 class BuildResult:
-    """What one build did; ``as_dict`` is also its ledger payload."""
+    """What one build did; :meth:`as_dict` is its ledger payload."""
 
+    build: str
     proposal: str
     cartridge: str
     parent: str
+    builder: dict
     version: str = ""
-    status: str = "refused"  # experimental | failed | refused (nothing registered)
+    status: str = "failed"  # experimental | failed | interrupted
+    stage: str = "workspace"
+    reason: str = ""
     registered: bool = False
-    builder: dict = field(default_factory=dict)
+    sha256: str = ""
+    workspace: str = ""
+    kept: bool = False
+    changes: list = field(default_factory=list)
+    breaking: dict = field(default_factory=dict)
     tests: dict = field(default_factory=dict)
     guardrails: dict = field(default_factory=dict)
-    registry_tests: dict = field(default_factory=dict)
-    sha256: str = ""
-    error: str = ""
     ledger_id: str = ""
 
     @property
-    def refusals(self) -> list[str]:
-        """Which guardrails and tests failed, one line each."""
-        seen, lines = set(), []
-        for item in self.guardrails.get("failed_items", []) + self.registry_tests.get("failed_items", []):
-            line = f"guardrail {item['id']} failed: {'; '.join(item['violations']) or item['evidence']}"
-            if line not in seen:
-                seen.add(line)
-                lines.append(line)
-        if self.tests and not self.tests.get("passed"):
-            lines.append(f"tests {self.tests.get('status')} (exit code {self.tests.get('exit_code')})")
-        if self.error:
-            lines.append(self.error)
-        return lines
+    def label(self) -> str:
+        return f"{self.cartridge}@{self.version}" if self.version else self.cartridge
+
+    @property
+    def exit_code(self) -> int:
+        if self.status == "interrupted":
+            return 130
+        return 0 if self.status == "experimental" else 1
 
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "ledger_id"}
 
 
-def build(kernel: Any, proposal_id: str) -> BuildResult:
-    """Build ``proposal_id``; the result is in the ledger whatever happens."""
-    from pxos_genesis.subject import registry
+def build(kernel: Any, proposal_id: str, *, allow_unisolated: bool = False) -> BuildResult:
+    """Build ``proposal_id``; the outcome is in the ledger whatever happens.
 
+    Raises only for bad input that names no buildable proposal (an unknown or
+    corrupt proposal record) and for limits reached before a workspace exists.
+    """
     proposal = load_proposal(kernel, proposal_id)
-    p = proposal["payload"]
-    reg = registry(kernel)
-    # The version the proposal was made against (the current one when it was proposed): its patch fits it.
-    base = reg.get(p["cartridge"], p["base_version"])
-    result = BuildResult(proposal_id, p["cartridge"], base["version"], builder=dict(p["author"]))
     limits = Limits.from_kernel(kernel)
-    workspace = Workspace.claim(kernel, p["cartridge"], limits)
+    workspace = Workspace.claim(kernel, proposal.cartridge, limits)
+    result = BuildResult(workspace.build_id, proposal.id, proposal.cartridge, proposal.parent,
+                         builder=dict(proposal.builder), workspace=str(workspace.path))
+    agent = proposal.by
+    start = kernel.checkpoint("EVOLVE", "evolve_start", {
+        "build": result.build, "proposal": proposal.id, "cartridge": proposal.cartridge, "parent": proposal.parent,
+        "workspace": result.workspace, "allow_unisolated": allow_unisolated}, corridor=CORRIDOR_BUILD, agent=agent)
     try:
-        _build_in(kernel, reg, workspace, limits, proposal, base, result)
+        with _stop_on_signals():
+            Build(kernel, proposal, workspace, limits, result).run()
+        result.status, result.stage = "experimental", "done"
+    except BuildInterrupted as stop:
+        result.status = "interrupted"
+        result.reason = f"interrupted by {stop} during {result.stage}; the workspace is kept at {workspace.path}"
+    except KeyboardInterrupt:
+        result.status = "interrupted"
+        result.reason = f"interrupted by SIGINT during {result.stage}; the workspace is kept at {workspace.path}"
+    except BuildFailure as failure:
+        result.stage, result.reason = failure.stage, failure.reason
     except PxosError as exc:
-        result.error = str(exc)
-    finally:
-        workspace.release()
-    payload = result.as_dict()
-    payload["registered"] = result.registered
-    record = kernel.checkpoint("EVOLVE", "evolve_build", payload, corridor=CORRIDOR_BUILD,
-                               agent=f"{result.builder.get('kind')}:{result.builder.get('who')}")
+        result.reason = str(exc)
+    except Exception as exc:  # a bug of this pipeline, or of code it called: still a kept, recorded experiment
+        workspace.save("traceback.txt", traceback.format_exc())
+        result.reason = (f"internal error during {result.stage}: {type(exc).__name__}: {exc} "
+                         f"(traceback in {workspace.path / 'traceback.txt'})")
+    result.kept = result.status != "experimental"
+    if result.kept:
+        workspace.save("build.json", result.as_dict())
+    workspace.finish(keep=result.kept)
+    payload = {**result.as_dict(), "start": start["id"]}
+    record = kernel.checkpoint("EVOLVE", "evolve_build", payload, corridor=CORRIDOR_BUILD, agent=agent)
     result.ledger_id = record["id"]
     return result
 
 
-def _build_in(kernel: Any, reg: Any, workspace: Workspace, limits: Limits, proposal: dict, base: dict,
-              result: BuildResult) -> None:
-    from pxos_cartridge.archive import open_archive, pack_tree
+@contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into BuildInterrupted while a build runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
-    deadline = Deadline(limits.build_timeout)
-    p = proposal["payload"]
-    parent = open_archive(reg.archive_path(base["name"], base["version"]))
-    parent.extract(workspace.tree)
-    workspace.check_size(limits, "after unpacking")
-    apply_patch(p["patch"], workspace.tree)
-    workspace.check_size(limits, "after patching")
+    def stop(signum: int, frame: Any) -> None:
+        raise BuildInterrupted(signum)
 
-    result.version = next_version(reg, base["name"], base["version"])
-    manifest = _manifest_with_version(workspace.tree, parent.manifest, result.version)
-    first = workspace.path / "candidate.pxa"
-    deadline.remaining("packing")
-    pack_tree(workspace.tree, first, manifest=manifest)
-    workspace.check_size(limits, "after packing")
-
-    result.tests = run_tests(kernel, first, manifest, deadline.remaining("testing"))
-    report = judge(kernel, base, result, first, proposal)
-    result.guardrails = summary(report)
-
-    text = render_compliance(report, result, proposal)
-    atomic_write(workspace.tree / COMPLIANCE_FILE, text.encode("utf-8"))
-    final = workspace.path / f"{base['name']}-{result.version}.pxa"
-    pack_tree(workspace.tree, final, manifest=manifest)
-    workspace.check_size(limits, "after the final pack")
-
-    record = reg.register(final, name=base["name"], version=result.version, parent=base["version"],
-                          builder={"kind": p["author"]["kind"], "who": p["author"]["who"]},
-                          notes=f"{p['goal']} (evolution proposal {proposal['id']}; reasoning in the ledger)")
-    result.registered, result.sha256 = True, record["sha256"]
-    # Link the version to its proposal before the registry judges it: the §7/§10 guardrails look for this.
-    kernel.checkpoint("EVOLVE", "evolve_register", {
-        "proposal": proposal["id"], "cartridge": base["name"], "version": result.version, "registered": True,
-        "builder": result.builder, "sha256": result.sha256}, corridor=CORRIDOR_BUILD,
-        agent=f"{result.builder.get('kind')}:{result.builder.get('who')}")
-    record = reg.test(base["name"], result.version, timeout=deadline.remaining("the registry's test run"))
-    result.status = record["status"]
-    tests = record.get("tests") or {}
-    result.registry_tests = {k: tests.get(k) for k in ("passed", "status", "exit_code", "counts", "run_id")}
-    guardrails = tests.get("guardrails") or {}
-    result.registry_tests["guardrails"] = guardrails.get("counts")
-    result.registry_tests["failed_items"] = [
-        {"id": i["id"], "evidence": i["evidence"], "violations": i.get("violations", [])}
-        for i in guardrails.get("items", []) if i.get("status") == "failed"]
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
-def next_version(reg: Any, name: str, parent: str) -> str:
-    """The parent's version with its last number raised until unused (``1.0.0`` -> ``1.0.1``)."""
-    taken = {r["version"] for r in reg.list(name)}
-    match = _SEMVER_TAIL.match(parent)
-    head, number = (match.group(1), int(match.group(2))) if match else (parent + ".", 0)
-    while True:
-        number += 1
-        candidate = f"{head}{number}"
-        if candidate not in taken:
-            return candidate
+class Build:
+    """One run through the stages; every stage records what it found in ``result``."""
+
+    def __init__(self, kernel: Any, proposal: ProposalRecord, workspace: Workspace, limits: Limits,
+                 result: BuildResult) -> None:
+        self.kernel, self.proposal, self.workspace, self.limits, self.result = \
+            kernel, proposal, workspace, limits, result
+        self.target = target_for(kernel, proposal.cartridge)
+        self.deadline = Deadline(limits.build_timeout)
+
+    def stage(self, name: str) -> None:
+        self.result.stage = name
+        try:
+            self.deadline.remaining(name)
+        except LimitExceeded as exc:
+            raise BuildFailure(name, str(exc)) from None
+
+    def run(self) -> None:
+        r, tree = self.result, self.workspace.tree
+        self.stage("parent")
+        parent = self.target.parent(self.proposal.parent)
+        self.stage("patch")
+        self.workspace.save("proposal.patch", self.proposal.patch)
+        packed = self.target.unpack(parent, tree)
+        self._size("after unpacking")
+        parent_surface = read_surface(tree)  # read before patching: the parent is unpacked once
+        changes = self._apply(tree)
+        self.stage("syntax")
+        self._syntax(tree, changes)
+        self.stage("manifest")
+        r.version = reserve_version(self.kernel, r.cartridge, r.parent, self.target.versions(), r.build)
+        manifest = self.target.prepare(tree, packed, r.version, changes)
+        self.stage("breaking")
+        r.breaking = judge(parent_surface, read_surface(tree)).as_dict()
+        self.stage("pack")
+        candidate = self.workspace.path / "candidate.pxa"
+        self._pack(tree, candidate, manifest)
+        self.stage("tests")
+        r.tests = self._tests(tree, manifest, changes, candidate)
+        if r.tests["status"] == "timeout":  # the build's time is spent: nothing after this could run
+            raise BuildFailure("tests", _tests_line(r.tests))
+        self.stage("guardrails")
+        report = self._guardrails(candidate, parent)
+        self.stage("compliance")
+        (tree / COMPLIANCE_FILE).write_text(self._compliance(report), encoding="utf-8")
+        final = self.workspace.path / f"{r.cartridge}-{r.version}.pxa"
+        self._pack(tree, final, manifest)
+        _same_members_but_compliance(candidate, final)
+        self.stage("register")
+        self._register(final)
+        failures = self._failures()
+        if failures:
+            raise BuildFailure(failures[0][0], failures[0][1])
+
+    # -- stages ---------------------------------------------------------------------------------
+
+    def _size(self, what: str) -> None:
+        try:
+            self.workspace.check_size(self.limits, what)
+        except LimitExceeded as exc:
+            raise BuildFailure(self.result.stage, str(exc)) from None
+
+    def _apply(self, tree: Path) -> list[FileChange]:
+        try:
+            changes = changed_files(self.proposal.patch)
+            check_targets(changes, tree, self.target.label(self.result.parent))
+            apply_patch(self.proposal.patch, tree)
+        except PatchError as exc:
+            raise BuildFailure("patch", str(exc)) from None
+        self.result.changes = [{"path": c.path, "action": c.action} for c in changes]
+        self._size("after patching")
+        return changes
+
+    def _syntax(self, tree: Path, changes: list[FileChange]) -> None:
+        from pxos_genesis.evolve.syntax import syntax_problems
+
+        problems = syntax_problems(tree, [c.path for c in changes if c.action != "delete"])
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise BuildFailure("syntax", problems[0] + more)
+
+    def _pack(self, tree: Path, dest: Path, manifest: dict) -> None:
+        try:
+            self.target.pack(tree, dest, manifest)
+        except OSError as exc:
+            _remove_partial(dest)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                raise BuildFailure(self.result.stage, f"disk full while packing {dest.name} ({exc.strerror}); "
+                                   "no partial archive was registered") from None
+            raise BuildFailure(self.result.stage, f"packing {dest.name} failed: {exc}") from None
+        except PxosError as exc:
+            _remove_partial(dest)
+            raise BuildFailure(self.result.stage, f"packing failed: {exc}") from None
+        self._size(f"after packing {dest.name}")
+
+    def _tests(self, tree: Path, manifest: dict, changes: list[FileChange], archive: Path) -> dict:
+        """The candidate's tests, run for real in the kernel sandbox; the full log kept in the workspace."""
+        plan = self.target.test_plan(tree, manifest, changes, archive)
+        run = self.kernel.hypervisor.run_program(plan.program, list(plan.args), sandbox=True, capture=True,
+                                                 timeout=self.deadline.remaining("tests"))
+        from pxos_genesis.evolve.testrun import counts
+
+        output = (run.stdout or "") + (run.stderr or "")
+        log = self.workspace.save("tests.log", output)
+        passed = run.status == "ok" and run.exit_code == 0
+        return {"passed": passed, "status": run.status, "exit_code": run.exit_code, "error": run.error,
+                "command": list(plan.command), "what": plan.what, "counts": counts(output),
+                "output": output[-OUTPUT_TAIL:], "log": str(log), "duration": round(run.duration, 3),
+                "run_id": run.post_id, "sandbox": run.protections,
+                "first_error": None if passed else first_error_line(output)}
+
+    def _guardrails(self, archive: Path, parent: dict) -> dict:
+        from pxos_genesis.subject import Candidate
+
+        r = self.result
+        planned = {"version": r.version, "parent": r.parent, "generation": parent.get("generation", 0) + 1,
+                   "builder": {"kind": r.builder.get("kind"), "who": r.builder.get("who")},
+                   "notes": self._notes(), "status": "experimental"}
+        record = self.kernel.ledger.find(self.proposal.id)
+        candidate = Candidate(r.cartridge, r.version, archive, planned=planned, tests=r.tests, proposal=record,
+                              building=True)
+        report = self.kernel.hypervisor.validate_genesis(candidate, {"building": True})
+        r.guardrails = {"counts": report["counts"],
+                        "failed_items": [{"id": i["id"], "evidence": i["evidence"], "violations": i["violations"]}
+                                         for i in report["items"] if i["status"] == "failed"],
+                        "items": [{k: i[k] for k in ("id", "status", "evidence", "violations")}
+                                  for i in report["items"]]}
+        return report
+
+    def _compliance(self, report: dict) -> str:
+        from pxos_genesis.compliance import render
+
+        r, tests = self.result, self.result.tests
+        breaking = r.breaking
+        lines = [f"Built by the evolution pipeline (build {r.build}) from proposal {r.proposal} "
+                 f"({r.builder.get('kind')}: {r.builder.get('who')}), parent version {r.parent}.",
+                 f"Tests ({tests['what']}: {' '.join(tests['command'])}) ran in the sandbox: {tests['status']}, exit code {tests['exit_code']}, "
+                 f"{json.dumps(tests['counts'], sort_keys=True)} (ledger run {tests['run_id']}).",
+                 "Breaking change (judged by the pipeline, not the patch): "
+                 + ("yes: " + "; ".join(breaking["reasons"]) if breaking.get("breaking") else "no") + ".",
+                 "The guardrails judged the candidate archive before this file was added; the archive differs "
+                 "from it by this file alone."]
+        return render(report, cartridge=r.label, built_from="\n\n".join(lines))
+
+    def _notes(self) -> str:
+        return f"{self.proposal.goal} (evolution proposal {self.proposal.id}; reasoning in the ledger)"
+
+    def _register(self, final: Path) -> None:
+        from pxos_cartridge.archive import file_sha256
+
+        r = self.result
+        record = self.target.register(final, version=r.version, parent=r.parent,
+                                      builder={"kind": r.builder["kind"], "who": r.builder["who"]},
+                                      notes=self._notes(), breaking=bool(r.breaking.get("breaking")))
+        r.registered, r.sha256 = True, record["sha256"]
+        results = {k: v for k, v in r.tests.items() if k != "log"}
+        results.update(sha256=r.sha256, tested_sha256=file_sha256(self.workspace.path / "candidate.pxa"),
+                       guardrails={"counts": r.guardrails["counts"], "compliant": False,
+                                   "items": r.guardrails["items"]})
+        results["passed"] = bool(r.tests["passed"]) and r.guardrails["counts"]["failed"] == 0
+        self.target.record_tests(r.version, results)
+
+    def _failures(self) -> list[tuple[str, str]]:
+        """(stage, one line) for the tests and every failed guardrail, tests first."""
+        found = []
+        tests = self.result.tests
+        if not tests["passed"]:
+            found.append(("tests", _tests_line(tests)))
+        for item in self.result.guardrails["failed_items"]:
+            found.append(("guardrails", f"guardrail {item['id']} failed: "
+                          f"{'; '.join(item['violations']) or item['evidence']}"))
+        return found
 
 
-def _manifest_with_version(tree: Path, packed: dict, version: str) -> dict:
-    """The tree's manifest (as patched, else as packed) carrying the new version; cartridge.yaml updated too."""
-    import yaml
-
-    path = tree / "cartridge.yaml"
-    manifest = dict(packed or {})
-    if path.is_file():
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        if not isinstance(loaded, dict):
-            raise PxosError(f"the patched cartridge.yaml is not a mapping: {type(loaded).__name__}")
-        manifest = loaded
-        manifest["version"] = version
-        atomic_write(path, yaml.safe_dump(manifest, sort_keys=False).encode("utf-8"))
-    manifest["version"] = version
-    return manifest
+def _tests_line(tests: dict) -> str:
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(tests.get("counts", {}).items()))
+    if tests["status"] == "timeout":
+        return f"tests timed out: {tests.get('error')}"
+    if not counts:  # the run ended before pytest could summarise (killed, a limit, a crash)
+        detail = tests.get("first_error") or tests.get("error") or "no test summary in its output"
+        return f"tests {tests['status']} (exit code {tests['exit_code']}): {detail}"
+    first = f": {tests['first_error']}" if tests.get("first_error") else ""
+    return f"tests failed ({counts}; exit code {tests['exit_code']}){first}"
 
 
-def run_tests(kernel: Any, archive: Path, manifest: dict, timeout: float) -> dict:
-    """The candidate's own test command, run for real in the kernel sandbox."""
-    command = list((manifest.get("tests") or {}).get("command") or DEFAULT_COMMAND)
-    run = kernel.hypervisor.run_program(TEST_ENTRY, [str(archive), *command], sandbox=True, capture=True,
-                                        timeout=timeout)
-    output = (run.stdout or "") + (run.stderr or "")
-    return {"passed": run.status == "ok" and run.exit_code == 0, "status": run.status, "exit_code": run.exit_code,
-            "error": run.error, "command": command, "counts": counts(output), "output": output[-4000:],
-            "duration": round(run.duration, 3), "run_id": run.post_id, "sandbox": run.protections}
+def _remove_partial(path: Path) -> None:
+    """Remove what a failed pack left at ``path`` (a link is removed, never what it points to)."""
+    try:
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+    except OSError:
+        pass
 
 
-def judge(kernel: Any, base: dict, result: BuildResult, archive: Path, proposal: dict) -> dict:
-    """Every registered guardrail on the candidate archive."""
-    from pxos_genesis.subject import Candidate
+def _same_members_but_compliance(first: Path, final: Path) -> None:
+    """BuildFailure unless ``final`` holds exactly ``first``'s members plus the compliance file."""
+    from pxos_cartridge.archive import open_archive
 
-    planned = {"version": result.version, "parent": base["version"], "generation": base.get("generation", 0) + 1,
-               "builder": {"kind": result.builder.get("kind"), "who": result.builder.get("who")},
-               "notes": proposal["payload"]["goal"], "status": "experimental"}
-    candidate = Candidate(base["name"], result.version, archive, planned=planned, tests=result.tests,
-                          proposal=proposal, building=True)
-    return kernel.hypervisor.validate_genesis(candidate, {"building": True})
+    def members(path: Path) -> dict:
+        archive = open_archive(path)
+        return {m: hashlib.sha256(archive.read(m)).hexdigest() for m in archive.names()}
 
-
-def summary(report: dict) -> dict:
-    return {"counts": report["counts"],
-            "failed_items": [{"id": i["id"], "evidence": i["evidence"], "violations": i["violations"]}
-                             for i in report["items"] if i["status"] == "failed"]}
-
-
-def render_compliance(report: dict, result: BuildResult, proposal: dict) -> str:
-    from pxos_genesis.compliance import render
-
-    tests = result.tests
-    note = (f"Built by the evolution pipeline from proposal {proposal['id']} "
-            f"({result.builder.get('kind')}: {result.builder.get('who')}), parent version {result.parent}. "
-            f"Judged on the candidate archive before this file was added; its tests "
-            f"({' '.join(tests['command'])}) ran in the sandbox: {tests['status']}, exit code {tests['exit_code']}, "
-            f"{json.dumps(tests['counts'], sort_keys=True)} (ledger run {tests['run_id']}).")
-    return render(report, cartridge=f"{result.cartridge}@{result.version}", built_from=note)
+    before, after = members(first), members(final)
+    after.pop(COMPLIANCE_FILE, None)
+    before.pop(COMPLIANCE_FILE, None)
+    if before != after:
+        differ = sorted(set(before.items()) ^ set(after.items()))
+        raise BuildFailure("compliance", f"the final archive differs from the tested one beyond {COMPLIANCE_FILE}: "
+                           f"{differ[0][0]}")
+    if COMPLIANCE_FILE not in open_archive(final).names():
+        raise BuildFailure("compliance", f"{COMPLIANCE_FILE} was not packed into {final.name}")

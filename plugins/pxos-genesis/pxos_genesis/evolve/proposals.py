@@ -1,26 +1,100 @@
-"""``evolve propose``: a change to a cartridge, from an agent or a human patch, written to the ledger.
+"""``evolve propose``: a change to a cartridge, from a human patch, an agent or a coached task, in the ledger.
 
-The ledger record *is* the proposal: its ATOM id names it, its payload keeps
-the goal, the reasoning, the author (LLM or human) and the patch itself, so the
-reasoning is preserved under the ledger's hash chain (Genesis §7.3, §10.4).
+The ledger record *is* the proposal: its ATOM id names it, and its payload
+keeps, under the ledger's hash chain (Genesis §7.3, §10.4):
+
+* ``goal``: what the change should achieve;
+* ``builder``: ``{"kind": "human" | "llm", "who": NAME}`` (and ``model``);
+* ``reasoning``: the human's reason, or the agent's reasoning exactly as the
+  model returned it (never a summary written by pxOS);
+* ``patch`` (with ``patch_sha256``) and the ``files`` it touches;
+* ``cartridge`` and ``parent``: the version the patch was made against;
+* ``source``: where it came from (a patch file, an agent, a coached task).
+
+Proposing judges nothing about the patch beyond reading it: a malformed or
+unsafe diff, or one against files the cartridge does not have, is recorded
+all the same and its build fails with the reason, so the failed experiment
+is kept (Genesis §3). Only bad *input* is refused here: an empty goal, a
+patch file that cannot be read, an unknown parent version.
 """
 
 from __future__ import annotations
 
 import getpass
 import hashlib
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional, Sequence
 
-from pxos_kernel.errors import AgentError, NotFoundError, PxosError
-from pxos_kernel.interfaces import Task
+from pxos_kernel import AgentError, NotFoundError, PxosError, Task
 
 from pxos_genesis.evolve import CORRIDOR_PROPOSE
-from pxos_genesis.evolve.patches import touched_paths
+from pxos_genesis.evolve.patches import PatchError, touched_paths
 
-#: Source files an agent is shown (text only, bounded so a prompt stays small).
+#: Source files an agent is shown when no ``--file`` is named (text only, bounded so a prompt stays small).
 _CONTEXT_SUFFIXES = (".py", ".yaml", ".yml", ".md", ".txt", ".toml", ".cfg")
 _CONTEXT_BYTES = 64 * 1024
+BUILDER_KINDS = ("human", "llm")
+
+
+class CorruptProposal(PxosError):
+    """A PROPOSAL record in the ledger does not hold a proposal this pipeline can read."""
+
+
+@dataclass(frozen=True)
+class ProposalRecord:
+    """One proposal as read back from its ledger record (validated field by field)."""
+
+    id: str
+    cartridge: str
+    parent: str
+    goal: str
+    builder: Mapping[str, str]
+    reasoning: str
+    patch: str
+    files: tuple[str, ...]
+    text: str = ""
+    source: Mapping[str, Any] = field(default_factory=dict)
+    ts: str = ""
+
+    @property
+    def by(self) -> str:
+        return f"{self.builder['kind']}:{self.builder['who']}"
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> "ProposalRecord":
+        """Read ``record``; CorruptProposal names the first field that is missing or wrong."""
+        atom = str(record.get("id") or "?")
+        p = record.get("payload")
+
+        def bad(problem: str) -> CorruptProposal:
+            return CorruptProposal(f"proposal {atom} is corrupt: {problem} (the ledger keeps it as it is; "
+                                   "it cannot be built)")
+
+        if not isinstance(p, Mapping):
+            raise bad("its payload is not a mapping")
+        # Records written before the builder/parent names were settled used author/base_version.
+        builder = p.get("builder", p.get("author"))
+        parent = p.get("parent", p.get("base_version"))
+        for key, value in (("cartridge", p.get("cartridge")), ("parent", parent), ("goal", p.get("goal"))):
+            if not isinstance(value, str) or not value.strip():
+                raise bad(f"{key} is missing or not a non-empty string")
+        if not isinstance(builder, Mapping) or builder.get("kind") not in BUILDER_KINDS \
+                or not isinstance(builder.get("who"), str) or not builder["who"].strip():
+            raise bad(f"builder {builder!r} is not {{kind: human|llm, who: NAME}}")
+        for key in ("reasoning", "patch"):
+            if not isinstance(p.get(key), str):
+                raise bad(f"{key} is missing or not a string")
+        if p.get("patch_sha256") not in (None, hashlib.sha256(p["patch"].encode("utf-8")).hexdigest()):
+            raise bad("its patch does not match the patch_sha256 recorded with it")
+        files = p.get("files", [])
+        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+            raise bad("files is not a list of paths")
+        source = p.get("source") or {}
+        if not isinstance(source, Mapping):
+            raise bad("source is not a mapping")
+        return cls(atom, p["cartridge"], parent, p["goal"], dict(builder), p["reasoning"], p["patch"], tuple(files),
+                   str(p.get("text") or ""), dict(source), str(record.get("ts") or ""))
 
 
 def target_cartridge(kernel: Any, name: Optional[str]) -> str:
@@ -30,91 +104,126 @@ def target_cartridge(kernel: Any, name: Optional[str]) -> str:
     return name
 
 
-def base_record(kernel: Any, name: str) -> dict:
-    """The version a proposal is made against: the current one, else the latest."""
+def parent_record(kernel: Any, name: str, version: Optional[str] = None) -> dict:
+    """The registry record a proposal is made against: ``version``, else the current one, else the latest."""
     from pxos_genesis.subject import registry
 
-    return registry(kernel).get(name)
+    reg = registry(kernel)
+    if version is None:
+        return reg.get(name)
+    known = [r["version"] for r in reg.list(name)]
+    if version not in known:
+        raise NotFoundError(f"unknown parent version {name}@{version} (registered: {', '.join(known) or 'none'})")
+    return reg.get(name, version)
 
 
-def propose(kernel: Any, *, goal: str, cartridge: Optional[str] = None, agent: Optional[str] = None,
-            patch_file: Optional[str] = None, reason: str = "", author: Optional[str] = None) -> dict:
+def propose(kernel: Any, *, goal: str = "", cartridge: Optional[str] = None, parent: Optional[str] = None,
+            agent: Optional[str] = None, patch_file: Optional[str] = None, reason: str = "",
+            author: Optional[str] = None, from_task: Optional[int] = None, files: Sequence[str] = ()) -> dict:
     """Record a proposal and return its ledger record (``record["id"]`` names it)."""
-    if not goal.strip():
-        raise PxosError("--goal is empty: say what the change should achieve")
+    sources = [s for s in (patch_file is not None, agent is not None, from_task is not None) if s]
+    if len(sources) > 1:
+        raise PxosError("give one of --patch, --agent or --from-task")
     name = target_cartridge(kernel, cartridge)
-    base = base_record(kernel, name)
-    if patch_file is not None:
-        if agent is not None:
-            raise PxosError("give either --agent or --patch, not both")
+    base = parent_record(kernel, name, parent)
+    if from_task is not None:
+        patch, reasoning, text, by, source, task_goal = _from_task(kernel, from_task)
+        goal = goal or task_goal
+    elif patch_file is not None:
         if not reason.strip():
             raise PxosError("a human patch needs --reason: the reasoning is kept in the ledger (Genesis §7.3)")
         try:
             patch = Path(patch_file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise NotFoundError(f"patch file {patch_file}: cannot read it as text ({exc})") from None
-        who = author or _user()
-        by = {"kind": "human", "who": who}
         reasoning, text = reason.strip(), ""
+        by = {"kind": "human", "who": author or _user()}
+        source = {"kind": "patch-file", "path": str(Path(patch_file).absolute())}
     else:
-        patch, reasoning, text, by = _ask_agent(kernel, agent, goal, name, base)
-    files = touched_paths(patch)  # refuses unsafe patches before they reach the ledger
+        if not goal.strip():
+            raise PxosError("--goal is empty: say what the change should achieve")
+        patch, reasoning, text, by, source = _ask_agent(kernel, agent, goal, name, base, files)
+    if not goal.strip():
+        raise PxosError("--goal is empty: say what the change should achieve")
+    try:
+        touched = touched_paths(patch)
+    except PatchError:
+        touched = []  # recorded all the same: its build fails with the reason and keeps it
     payload = {
-        "cartridge": name, "base_version": base["version"], "goal": goal.strip(), "reasoning": reasoning,
-        "text": text, "author": by, "patch": patch, "patch_sha256": hashlib.sha256(patch.encode()).hexdigest(),
-        "files": files,
+        "cartridge": name, "parent": base["version"], "goal": goal.strip(), "builder": by, "reasoning": reasoning,
+        "text": text, "patch": patch, "patch_sha256": hashlib.sha256(patch.encode("utf-8")).hexdigest(),
+        "files": touched, "source": source,
     }
-    agent_label = f"{by['kind']}:{by['who']}"
-    return kernel.checkpoint("PROPOSAL", "evolve_propose", payload, corridor=CORRIDOR_PROPOSE, agent=agent_label)
+    return kernel.checkpoint("PROPOSAL", "evolve_propose", payload, corridor=CORRIDOR_PROPOSE,
+                             agent=f"{by['kind']}:{by['who']}")
 
 
-def _ask_agent(kernel: Any, name: Optional[str], goal: str, cartridge: str, base: dict):
+def _ask_agent(kernel: Any, name: Optional[str], goal: str, cartridge: str, base: dict, files: Sequence[str]):
     """Ask an agent (through the kernel only) for a patch; never invents one when it cannot answer."""
     spec_name = name or kernel.default_name("agents", "agent")
     agent = kernel.agent(spec_name)
     readiness = agent.ready()
     if not readiness.ok:
         raise AgentError(f"agent {spec_name} is not ready: {readiness.reason}")
-    files, tests = _tree_context(kernel, cartridge, base["version"])
+    shown, tests = _tree_context(kernel, cartridge, base["version"], files)
     task = Task(goal=goal, context=f"cartridge {cartridge}@{base['version']}: answer with a unified diff "
                 "(paths prefixed a/ and b/, relative to the cartridge root) and explain your reasoning",
-                files=files, test_command=tests)
-    proposal = agent.propose(task)
-    if not proposal.patch:
-        raise AgentError(f"agent {spec_name} answered without a patch, so there is nothing to build")
-    reasoning = (proposal.reasoning or "").strip()
-    if not reasoning:
-        raise AgentError(f"agent {spec_name} gave no reasoning; proposals keep their reasoning (Genesis §10.4)")
-    who = {"kind": "llm", "who": spec_name, "model": proposal.model}
-    return proposal.patch, reasoning, proposal.text, who
+                files=shown, test_command=tests)
+    answer = agent.propose(task)
+    by = {"kind": "llm", "who": spec_name, "model": answer.model}
+    source = {"kind": "agent", "agent": spec_name, "files_shown": sorted(shown),
+              "how": str(answer.meta.get("how") or ""), "prompt_digest": answer.meta.get("prompt_digest")}
+    return answer.patch or "", answer.reasoning or "", answer.text, by, source
 
 
-def _tree_context(kernel: Any, cartridge: str, version: str) -> tuple[dict, tuple]:
+def _from_task(kernel: Any, task_id: int):
+    """The proposal the coach accepted for queue task ``task_id`` (pxos-agents' public API)."""
+    try:
+        from pxos_agents import accepted_proposal
+    except ImportError:
+        raise PxosError("--from-task needs pxos-agents, which keeps the coach's tasks "
+                        "(pip install pxos-genesis[agents])") from None
+    answer = accepted_proposal(kernel, task_id)
+    by = {"kind": "llm", "who": answer.agent, "model": answer.model}
+    source = {"kind": "task", "task": task_id, "memory": answer.meta.get("memory"), "score": answer.meta.get("score")}
+    return answer.patch or "", answer.reasoning or "", answer.text, by, source, str(answer.meta.get("goal") or "")
+
+
+def _tree_context(kernel: Any, cartridge: str, version: str, chosen: Sequence[str]) -> tuple[dict, tuple]:
+    """The files an agent is shown: those named, else every text file while the whole stays small."""
     from pxos_cartridge.archive import open_archive
 
     from pxos_genesis.subject import registry
 
     archive = open_archive(registry(kernel).archive_path(cartridge, version))
-    files, used = {}, 0
-    for member in archive.names():
-        if member.endswith(_CONTEXT_SUFFIXES) and used < _CONTEXT_BYTES:
-            text = archive.read(member).decode("utf-8", "replace")
-            files[member] = text
-            used += len(text)
+    names = archive.names()
+    if chosen:
+        missing = [p for p in chosen if p not in names]
+        if missing:
+            raise NotFoundError(f"{cartridge}@{version} has no file {missing[0]} (--file names cartridge paths, "
+                                "e.g. as 'cartridge ls' shows them)")
+        picked = list(chosen)
+    else:
+        picked = [m for m in names if m.endswith(_CONTEXT_SUFFIXES)]
+        size = sum(len(archive.read(m)) for m in picked)
+        if size > _CONTEXT_BYTES:
+            raise PxosError(f"{cartridge}@{version} has {len(picked)} text files ({size // 1024} KiB), too many to "
+                            "show an agent: name the files to work on with --file PATH")
+    files = {m: archive.read(m).decode("utf-8", "replace") for m in picked}
     command = ((archive.manifest or {}).get("tests") or {}).get("command") or ("python", "-m", "pytest", "-q")
     return files, tuple(command)
 
 
-def load_proposal(kernel: Any, atom: str) -> dict:
-    """The PROPOSAL record named ``atom``; NotFoundError for anything else."""
+def load_proposal(kernel: Any, atom: str) -> ProposalRecord:
+    """The proposal named ``atom``: NotFoundError for another kind of record, CorruptProposal for a bad one."""
     record = kernel.ledger.find(atom)
     if record.get("type") != "PROPOSAL" or record.get("op") != "evolve_propose":
         raise NotFoundError(f"{atom} is a {record.get('type')} record, not an evolution proposal")
-    return record
+    return ProposalRecord.from_record(record)
 
 
 def _user() -> str:
     try:
         return getpass.getuser()
-    except Exception:
+    except Exception:  # no login name in a container
         return "unknown"

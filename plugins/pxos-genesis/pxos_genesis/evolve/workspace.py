@@ -1,23 +1,30 @@
-"""Build workspaces under ``PXOS_HOME/genesis/workspaces`` and the limits on them.
+"""Build workspaces under ``PXOS_HOME/genesis/workspaces``, version reservations, and the limits on builds.
 
 A workspace's path is made here from the cartridge name and a fresh build id,
-never taken from a proposal. A build holds an exclusive lock on its
-workspace while it runs; the number of held locks is the number of
-experiments in flight.
+never taken from a proposal, so two builds (of the same parent or not) never
+share one. A build holds an exclusive lock on its workspace while it runs;
+the number of held locks is the number of experiments in flight. A workspace
+is removed only when its build was registered as experimental: a failed or
+interrupted experiment keeps it (the patched tree, the archives, the test
+log), as learning data (Genesis §3).
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import re
 import shutil
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
-from pxos_kernel.errors import ConfigError, GuardrailError, PxosError
+from pxos_kernel import ConfigError, GuardrailError, PxosError, atomic_write
+
+_SEMVER_TAIL = re.compile(r"^(.*?)(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -26,7 +33,7 @@ class Limits:
 
     max_in_flight: int = 2
     build_timeout: float = 600.0
-    workspace_mb: float = 256.0
+    workspace_mb: float = 512.0
 
     @classmethod
     def from_kernel(cls, kernel: Any) -> "Limits":
@@ -37,8 +44,9 @@ class Limits:
                          float(settings.get("workspace_mb", cls.workspace_mb)))
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"genesis limits in config.yaml are invalid: {exc}") from None
-        if limits.max_in_flight < 1 or limits.build_timeout <= 0 or limits.workspace_mb <= 0:
-            raise ConfigError("genesis.max_in_flight, build_timeout and workspace_mb must be positive")
+        finite = all(0 < v < float("inf") for v in (limits.build_timeout, limits.workspace_mb))
+        if limits.max_in_flight < 1 or not finite:
+            raise ConfigError("genesis.max_in_flight, build_timeout and workspace_mb must be positive and finite")
         return limits
 
 
@@ -72,6 +80,11 @@ class Workspace:
             fcntl.flock(workspace._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return workspace
 
+    @staticmethod
+    def running(kernel: Any, build_id: str) -> bool:
+        """Whether the build ``build_id`` still holds its workspace (its process is alive)."""
+        return _locked(kernel.state_dir("genesis", "workspaces") / build_id / ".lock")
+
     def check_size(self, limits: Limits, what: str) -> int:
         """The workspace's size in bytes; LimitExceeded above ``workspace_mb``."""
         size = sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file() and not p.is_symlink())
@@ -80,14 +93,51 @@ class Workspace:
                                 f"genesis.workspace_mb limit of {limits.workspace_mb:g} MB")
         return size
 
-    def release(self) -> None:
-        """Unlock and remove the workspace (its archive is kept by the registry, its story by the ledger)."""
+    def save(self, name: str, data: Any) -> Path:
+        """Write ``name`` in the workspace (text, bytes, or JSON for anything else), atomically."""
+        path = self.path / name
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        elif not isinstance(data, bytes):
+            data = (json.dumps(data, indent=2, sort_keys=True, default=str) + "\n").encode("utf-8")
+        atomic_write(path, data)
+        return path
+
+    def finish(self, *, keep: bool) -> None:
+        """Unlock; remove the workspace unless ``keep`` (a failed or interrupted experiment keeps it)."""
         if self._lock is not None:
             os.close(self._lock)
             self._lock = None
+        if keep:
+            return
         if self.path.parent != self.root or not self.path.name.startswith(self.build_id):
             raise PxosError(f"refusing to remove {self.path}: not a workspace of this build")
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def reserve_version(kernel: Any, name: str, parent: str, registered: Iterable[str], build_id: str) -> str:
+    """The parent's version with its last number raised until unused (``1.0.0`` -> ``1.0.1``), reserved.
+
+    A reservation is a file created exclusively under ``genesis/versions/NAME/``,
+    so two builds of one parent at once get two versions, and a version a failed
+    build once held is never handed out again.
+    """
+    root = kernel.state_dir("genesis", "versions", name)
+    taken = set(registered)
+    match = _SEMVER_TAIL.match(parent)
+    head, number = (match.group(1), int(match.group(2))) if match else (parent + ".", 0)
+    while True:
+        number += 1
+        candidate = f"{head}{number}"
+        if candidate in taken:
+            continue
+        try:
+            fd = os.open(root / candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            continue
+        with os.fdopen(fd, "w") as stream:
+            stream.write(build_id + "\n")
+        return candidate
 
 
 class Deadline:
