@@ -87,8 +87,16 @@ def test_coaching_loop_offline_with_pixellm(tmp_path, work):
 
 @pytest.fixture
 def served(tmp_path):
-    """``pxos-kernel serve --port 0`` in its own process; yields (base_url, home)."""
+    """``pxos-kernel serve --port 0`` in its own process; yields (base_url, home).
+
+    Besides the shipped completion model it serves ``pixellm/chat``: a tiny random model with a
+    tokenizer and a ChatML template, put in the engine's model directory.
+    """
+    from pixellm_testmodels import chat_pixel_model
+
     home = tmp_path / "serve-home"
+    (home / "inference" / "pixellm" / "models").mkdir(parents=True)
+    chat_pixel_model(home / "inference" / "pixellm" / "models" / "chat.pxi")
     env = {**os.environ, "PXOS_HOME": str(home)}
     proc = subprocess.Popen([sys.executable, "-m", "pxos_kernel", "serve", "--port", "0"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -104,6 +112,10 @@ def served(tmp_path):
         proc.wait(30)
 
 
+def _served_model(served, name: str) -> Path:
+    return served[1] / "inference" / "pixellm" / "models" / f"{name}.pxi"
+
+
 def test_openai_client_against_serve_matches_the_engine(served, pxos_kernel):
     url, _ = served
     from pxos_kernel.interfaces import GenerationRequest
@@ -115,9 +127,15 @@ def test_openai_client_against_serve_matches_the_engine(served, pxos_kernel):
     local = "".join(c.text for c in pxos_kernel.engine("pixellm").generate(
         GenerationRequest("pxOS is", model="default", max_tokens=24, seed=5, temperature=0.8)))
     assert reply.choices[0].text == local and local
-    streamed = client.chat.completions.create(model="pixellm/default", stream=True, max_tokens=16,
-                                              messages=[{"role": "user", "content": "hello"}])
-    assert "".join(c.choices[0].delta.content or "" for c in streamed)
+    messages = [{"role": "user", "content": "hello"}]
+    streamed = client.chat.completions.create(model="pixellm/chat", stream=True, max_tokens=16, seed=3,
+                                              messages=messages)
+    engine = pxos_kernel.engine("pixellm")
+    local = "".join(c.text for c in engine.chat(
+        GenerationRequest("", model=str(_served_model(served, "chat")), max_tokens=16, seed=3), messages))
+    assert "".join(c.choices[0].delta.content or "" for c in streamed) == local
+    with pytest.raises(openai.BadRequestError, match="no chat template"):  # the byte model is a completion model
+        client.chat.completions.create(model="pixellm/default", max_tokens=4, messages=messages)
     with pytest.raises(openai.NotFoundError):
         client.completions.create(model="pixellm/no-such-model", prompt="x")
 
@@ -126,7 +144,8 @@ def test_openai_compatible_agent_needs_consent_and_is_logged(served, tmp_path, w
     url, _ = served
     home = tmp_path / "agent-home"
     home.mkdir()
-    (home / "config.yaml").write_text(f"agents:\n  openai-compatible:\n    base_url: {url}\n    max_tokens: 64\n"
+    (home / "config.yaml").write_text(f"agents:\n  openai-compatible:\n    base_url: {url}\n    model: pixellm/chat\n"
+                                      "    max_tokens: 64\n"
                                       "    temperature: 0.8\n    seed: 0\n")
     refused = _cli(home, work, "agent", "propose", "Write a note", "--agent", "openai-compatible",
                    "--file", "notes.txt")
@@ -135,7 +154,7 @@ def test_openai_compatible_agent_needs_consent_and_is_logged(served, tmp_path, w
     ok = _cli(home, work, "agent", "propose", "Write a note", "--agent", "openai-compatible", "--file", "notes.txt",
               "--json")
     assert ok.returncode == 0, ok.stderr
-    assert json.loads(ok.stdout)["model"].startswith("pixellm/")
+    assert json.loads(ok.stdout)["model"] == "pixellm/chat"
     records = [json.loads(line) for line in (home / "ledger" / "ledger.jsonl").read_text().splitlines()]
     net = [r["payload"] for r in records if r["type"] == "NET" and r["op"] == "http_request"]
     assert [(p["method"], p["path"], p["status"]) for p in net][-1] == ("POST", "/v1/chat/completions", 200)

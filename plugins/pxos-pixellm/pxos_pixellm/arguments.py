@@ -73,3 +73,11 @@ def configure_inspect(parser: argparse.ArgumentParser) -> None:
                         "blue negative)")
     parser.add_argument("--tensor", default=None, help="also print where this tensor's pixels lie in the PNG")
     add_json_flag(parser)
+
+
+def configure_chat(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("message", nargs="?", default=None,
+                        help="one user message to answer; without it, each line of standard input is a turn of "
+                        "one conversation")
+    parser.add_argument("--system", default=None, help="a system message to start the conversation with")
+    add_sampling_arguments(parser)

@@ -204,3 +204,38 @@ def write_tensor_pictures(engine, model, directory: Path) -> list[str]:
         write_weights_picture(path, [(entry.name, opened.array(entry.name))])
         written.append(str(path))
     return written
+
+
+def run_chat(args: argparse.Namespace) -> int:
+    """``model chat``: the model's own chat template, one message or a conversation read line by line."""
+    from pxos_kernel.interfaces import GenerationRequest
+
+    engine = _engine(args)
+    messages = [{"role": "system", "content": args.system}] if args.system else []
+    engine.chat_prompt(args.model, messages + [{"role": "user", "content": "?"}])  # no template: one clear error now
+    interactive = args.message is None and sys.stdin.isatty()
+
+    def answer(text: str) -> None:
+        messages.append({"role": "user", "content": text})
+        request = GenerationRequest("", model=args.model, max_tokens=args.max_tokens, temperature=args.temperature,
+                                    top_k=args.top_k, top_p=args.top_p, seed=args.seed, stop=tuple(args.stop))
+        reply = []
+        for chunk in engine.chat(request, messages):
+            sys.stdout.write(chunk.text)
+            sys.stdout.flush()
+            reply.append(chunk.text)
+        sys.stdout.write("\n")
+        messages.append({"role": "assistant", "content": "".join(reply)})
+
+    if args.message is not None:
+        answer(args.message)
+        return 0
+    while True:
+        if interactive:
+            sys.stdout.write("> ")
+            sys.stdout.flush()
+        line = sys.stdin.readline()
+        if not line:
+            return 0
+        if line.strip():
+            answer(line.rstrip("\n"))

@@ -10,6 +10,7 @@ from pxos_kernel import InferenceEngine, Program, Subcommand, hookimpl, lazy
 
 COMMANDS = (
     ("generate", "generate text from a pixel model (the shipped one by default)"),
+    ("chat", "talk with a model through its own chat template (one message, or a conversation on stdin)"),
     ("info", "show a model container's architecture and tensor directory"),
     ("show", "write a picture of a model's weights"),
     ("convert", "import Hugging Face safetensors or GGUF into a pixel model, or export to safetensors"),

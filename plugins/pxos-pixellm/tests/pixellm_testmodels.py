@@ -211,3 +211,24 @@ def hf_greedy(model, ids, new_tokens: int) -> list[int]:
         out = model.generate(torch.tensor([list(ids)]), max_new_tokens=new_tokens, do_sample=False,
                              attention_mask=torch.ones(1, len(ids), dtype=torch.long))
     return out[0, len(ids):].tolist()
+
+
+def chat_pixel_model(path: Path, *, seed: int = 0, template: Optional[str] = CHATML) -> Path:
+    """A tiny Qwen2-layout pixel model with random weights, a trained tokenizer and (by default) a ChatML
+    template, written straight with ``save_model`` (no torch needed)."""
+    from tokenizers import Tokenizer
+
+    from pxos_pixellm.container import save_model
+    from pxos_pixellm.tokenizer import tokenizer_section
+
+    blob = trained_tokenizer("qwen2").encode("utf-8")
+    library = Tokenizer.from_str(blob.decode("utf-8"))
+    config = ModelConfig(architecture="qwen2", vocab_size=library.get_vocab_size(with_added_tokens=True),
+                         hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=2, max_position_embeddings=128, qkv_bias=True, tokenizer="hf")
+    eos = library.token_to_id("<|im_end|>")
+    section = tokenizer_section("hf", blob=blob, bos_token=None, eos_token="<|im_end|>", eos_token_ids=[eos],
+                                chat_template=template, source="trained in the test")
+    save_model(path, config, random_tensors(config, seed), encoding="fp32", tokenizer=(section, blob),
+               info={"source": "random test weights"})
+    return path

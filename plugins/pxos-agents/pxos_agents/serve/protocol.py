@@ -79,12 +79,12 @@ def completion_prompt(body: dict) -> str:
     return prompt
 
 
-def chat_prompt(body: dict) -> str:
-    """Chat messages rendered as one completion prompt (engines here are completion models)."""
+def chat_messages(body: dict) -> list[dict]:
+    """The validated messages of a chat request, each ``{"role", "content"}`` with the content as text."""
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise ApiError(400, "'messages' must be a non-empty list", param="messages")
-    lines = []
+    out = []
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("role") not in ("system", "user", "assistant", "developer"):
             raise ApiError(400, f"messages[{i}] must be an object with role system, user or assistant",
@@ -94,8 +94,13 @@ def chat_prompt(body: dict) -> str:
             content = "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
         if not isinstance(content, str):
             raise ApiError(400, f"messages[{i}].content must be a string", param=f"messages[{i}].content")
-        lines.append(f"{message['role']}: {content}")
-    return "\n".join(lines) + "\nassistant:"
+        out.append({"role": message["role"], "content": content})
+    return out
+
+
+def chat_prompt(messages: list[dict]) -> str:
+    """Chat messages as one completion prompt, for engines that have no chat templates of their own."""
+    return "\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\nassistant:"
 
 
 def new_id(prefix: str) -> str:

@@ -158,23 +158,25 @@ class _Handler(BaseHTTPRequestHandler):
                              code="model_not_found")
         return served
 
-    def _generate(self, served, request) -> Iterator[tuple[str, int, Optional[str]]]:
+    def _generate(self, served, request, messages=None) -> Iterator[tuple[str, int, Optional[str]]]:
         try:
-            for chunk in served.engine.generate(request):
+            chunks = served.engine.generate(request) if messages is None else served.engine.chat(request, messages)
+            for chunk in chunks:
                 yield chunk.text, chunk.tokens, chunk.finish_reason
         except PxosError as exc:
             raise p.ApiError(500, f"engine {served.engine_name}: {exc}", type="server_error") from None
 
-    def _run(self, body: dict, prompt: str, default_tokens: int, whole: Callable, chunk: Callable) -> None:
+    def _run(self, body: dict, prompt: Callable, default_tokens: int, whole: Callable, chunk: Callable) -> None:
         served = self._model(body)
-        request = p.generation_request(body, prompt, served.model, self.server.limits, default_tokens)
+        text, messages = prompt(served)
+        request = p.generation_request(body, text, served.model, self.server.limits, default_tokens)
         stream = body.get("stream", False)
         if not isinstance(stream, bool):
             raise p.ApiError(400, "'stream' must be true or false", param="stream")
         rid = p.new_id("cmpl")
         if not stream:
             texts, tokens, finish = [], 0, None
-            for text, used, finish in self._generate(served, request):
+            for text, used, finish in self._generate(served, request, messages):
                 texts.append(text)
                 tokens += used
             return self._json(200, whole(rid, served.id, "".join(texts), finish, tokens))
@@ -183,7 +185,7 @@ class _Handler(BaseHTTPRequestHandler):
             # Text produced within one COALESCE_S window goes out as one event: a fast engine then
             # does not drown the client in per-token events, and a slow one still streams each token.
             first, pending, last = True, [], 0.0
-            for text, _, finish in self._generate(served, request):
+            for text, _, finish in self._generate(served, request, messages):
                 pending.append(text)
                 now = time.perf_counter()
                 if (finish or now - last >= COALESCE_S) and "".join(pending):
@@ -194,10 +196,24 @@ class _Handler(BaseHTTPRequestHandler):
         self._sse(events())
 
     def _completions(self, body: dict) -> None:
-        self._run(body, p.completion_prompt(body), 16, p.completion_body, _completion_chunk)
+        prompt = p.completion_prompt(body)
+        self._run(body, lambda served: (prompt, None), 16, p.completion_body, _completion_chunk)
 
     def _chat(self, body: dict) -> None:
-        self._run(body, p.chat_prompt(body), 256, p.chat_body, p.chat_chunk)
+        messages = p.chat_messages(body)
+        self._run(body, lambda served: self._chat_prompt(served, messages), 256, p.chat_body, p.chat_chunk)
+
+    @staticmethod
+    def _chat_prompt(served, messages: list) -> tuple[str, Optional[list]]:
+        """An engine with chat templates (an engine ``chat(request, messages)`` method, as pixellm has) applies
+        the model's own; it refuses models without one (400). Other engines get the messages as a transcript."""
+        render = getattr(served.engine, "chat_prompt", None)
+        if render is None or not hasattr(served.engine, "chat"):
+            return p.chat_prompt(messages), None
+        try:
+            return render(served.model, messages), messages
+        except PxosError as exc:
+            raise p.ApiError(400, f"{served.id}: {exc}", param="messages") from None
 
 
 def _completion_chunk(rid: str, model: str, text: Optional[str], finish: Optional[str], first: bool = False) -> dict:
