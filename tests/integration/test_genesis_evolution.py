@@ -153,6 +153,58 @@ def test_agent_proposals_go_through_the_kernel_and_are_llm_built(wordcount, pxos
     assert items["G7.4"]["status"] == "passed" and record["id"] in items["G7.4"]["evidence"]
 
 
+class CoachedAgent:
+    """Answers like a model would through the coach: the new file contents, the diff, its reasoning."""
+
+    def ready(self):
+        return Readiness(True)
+
+    def propose(self, task):
+        import difflib
+
+        old = task.files["wordcount/core.py"]
+        new = old.replace('text.split(" ")', "text.split()").replace("    if not text:\n        return 0\n", "")
+        patch = "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), "a/wordcount/core.py",
+                                             "b/wordcount/core.py"))
+        return Proposal(agent="coached", model="none", text=new, patch=patch,
+                        reasoning="str.split() with no separator splits on any run of whitespace",
+                        meta={"files": {"wordcount/core.py": new}})
+
+
+def test_a_task_the_coach_accepted_becomes_a_proposal(wordcount, pxos_kernel, pxos_cli):
+    from pxos_agents.coach import Coach
+    from pxos_agents.queue import TaskQueue
+
+    plugin = types.SimpleNamespace(pxos_agents=hookimpl(lambda: AgentSpec("coached", lambda s: CoachedAgent(),
+                                                                           "fixed answers for tests")))
+    pxos_kernel.plugins.register(plugin, "coached-agent")
+    tree = EXAMPLES / "wordcount"
+    files = {p: (tree / p).read_text() for p in ("wordcount/__init__.py", "wordcount/core.py", "tests/test_core.py")}
+    queue = TaskQueue.of(pxos_kernel)
+    task = queue.add("count words separated by any whitespace", files=files,
+                     test_command=["python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"])
+    queue.close()
+    coach = Coach(pxos_kernel, generator="coached")
+    try:
+        (outcome,) = coach.run()
+    finally:
+        coach.close()
+    assert outcome.decision == "accepted", outcome.reason
+    from pxos_genesis.evolve.build import build as build_proposal
+    from pxos_genesis.evolve.proposals import propose as make_proposal
+
+    record = make_proposal(pxos_kernel, cartridge="wordcount", from_task=task.id)
+    p = record["payload"]
+    assert p["goal"] == "count words separated by any whitespace" and p["parent"] == "1.0.0"
+    assert p["builder"] == {"kind": "llm", "who": "coached", "model": "none"}
+    assert p["reasoning"] == "str.split() with no separator splits on any run of whitespace"
+    assert p["source"]["kind"] == "task" and p["source"]["task"] == task.id and p["files"] == ["wordcount/core.py"]
+    result = build_proposal(pxos_kernel, record["id"])
+    assert result.status == "experimental", result.reason
+    code, out, err = pxos_cli("evolve", "propose", "--cartridge", "wordcount", "--from-task", "99")
+    assert code == 1 and err.startswith("pxos-kernel: error: ") and err.count("\n") == 1
+
+
 def _archive_of(home: Path, sha256: str) -> Path:
     (path,) = home.rglob(f"{sha256}.pxa")
     return path
