@@ -30,9 +30,15 @@ def type_colour(hue: float, corridor: str = "") -> tuple[int, int, int]:
     return int(r * 255), int(g * 255), int(b * 255)
 
 
-def judge(records: Iterable[dict], key: Optional[bytes]) -> list[tuple[dict, str]]:
-    """Each record with what is wrong with it locally (its hash, and its link to the record before)."""
-    judged, prev_hash, expected = [], GENESIS_PREV, 1
+def judge(records: Iterable[dict], key: Optional[bytes], *, prev_hash: str = GENESIS_PREV,
+          expected: int = 1) -> list[tuple[dict, str]]:
+    """Each record with what is wrong with it locally (its hash, and its link to the record before).
+
+    ``prev_hash`` and ``expected`` describe the record before the first one given (the
+    hash it must link to and the sequence number due next), so a long ledger can be
+    judged a piece at a time: pass the last piece's last hash and sequence number + 1.
+    """
+    judged = []
     for record in records:
         problem = check_record(record, expected, prev_hash, key)
         judged.append((record, problem))
