@@ -519,7 +519,9 @@ async function objectView(scheme, key) {
       try { await api(img.getAttribute("src")); } catch (error) { picture.replaceChildren(errorBox(error)); }
     });
     let zoom = 1;
-    const zoomer = h("button", { onclick: () => { zoom = zoom >= 8 ? 1 : zoom * 2; img.style.width = zoom === 1 ? "" : `${img.naturalWidth * zoom}px`; img.style.maxWidth = zoom === 1 ? "" : "none"; zoomer.textContent = `zoom ×${zoom === 8 ? 1 : zoom * 2}`; } }, "zoom ×2");
+    const show = () => { img.style.width = `${img.naturalWidth * zoom}px`; img.style.maxWidth = "none"; zoomer.textContent = `zoom ×${zoom >= 8 ? 1 : zoom * 2}`; };
+    const zoomer = h("button", { onclick: () => { zoom = zoom >= 8 ? 1 : zoom * 2; show(); } }, "zoom ×2");
+    img.addEventListener("load", () => { zoom = Math.max(1, Math.min(8, 2 ** Math.floor(Math.log2(512 / img.naturalWidth)))); show(); });
     picture.append(h("div", { class: "row" }, zoomer), h("div", { class: "scroll" }, img));
   }
   setPage(h("span", { class: "mono" }, info.uri), h("p", {}, link(`/storage/${enc(scheme)}`, `← ${scheme}://`)),
