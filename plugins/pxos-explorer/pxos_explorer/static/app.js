@@ -276,7 +276,8 @@ async function overviewPanel() {
   const cursor = h("div", { class: "cursor", hidden: true });
   let selected = info.count - 1, zoom = 1;
   img.addEventListener("load", () => {
-    zoom = img.naturalWidth * 2 <= 660 ? 2 : 1;  // a short ledger's picture is shown twice as big
+    const room = img.closest(".card").clientWidth - 40;
+    zoom = img.naturalWidth * 2 <= room ? 2 : 1;  // a short ledger's picture is shown twice as big when it fits
     img.style.width = `${img.naturalWidth * zoom}px`;
   });
   const place = () => {
