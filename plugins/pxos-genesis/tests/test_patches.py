@@ -55,3 +55,36 @@ def test_a_patch_against_files_the_cartridge_does_not_have_is_refused(tmp_path):
         check_targets(changed_files(GOOD.replace("mod.py", "other.py")), tmp_path, "demo@1.0")
     with pytest.raises(PatchError, match="creates pkg/mod.py, which demo@1.0 already has"):
         check_targets([FileChange("pkg/mod.py", "create")], tmp_path, "demo@1.0")
+
+
+SYSTEM_MEMBERS = ["site-packages/pxos_pixelfs/__init__.py", "site-packages/pxos_pixelfs/store.py",
+                  "site-packages/pxos_kernel/hookspecs.py", "source/plugins/pxos-pixelfs/tests/test_store.py",
+                  "site-packages/pxos_pixelfs-0.1.0.dist-info/RECORD"]
+
+
+def test_a_checkout_patch_is_translated_to_the_system_cartridge_layout():
+    from pxos_genesis.evolve.translate import translate_patch
+
+    patch = ("diff --git a/plugins/pxos-pixelfs/pxos_pixelfs/store.py b/plugins/pxos-pixelfs/pxos_pixelfs/store.py\n"
+             "--- a/plugins/pxos-pixelfs/pxos_pixelfs/store.py\n+++ b/plugins/pxos-pixelfs/pxos_pixelfs/store.py\n"
+             "@@ -1 +1 @@\n-x = 1\n+x = 2\n"
+             "--- a/plugins/pxos-pixelfs/tests/test_store.py\n+++ b/plugins/pxos-pixelfs/tests/test_store.py\n"
+             "@@ -1 +1 @@\n-y = 1\n+y = 2\n"
+             "--- /dev/null\n+++ b/kernel/pxos_kernel/newmod.py\n@@ -0,0 +1 @@\n+z = 1\n")
+    translated, mapping = translate_patch(patch, SYSTEM_MEMBERS)
+    assert mapping == {"plugins/pxos-pixelfs/pxos_pixelfs/store.py": "site-packages/pxos_pixelfs/store.py",
+                       "plugins/pxos-pixelfs/tests/test_store.py": "source/plugins/pxos-pixelfs/tests/test_store.py",
+                       "kernel/pxos_kernel/newmod.py": "site-packages/pxos_kernel/newmod.py"}
+    assert touched_paths(translated) == sorted(mapping.values())
+    assert "diff --git a/site-packages/pxos_pixelfs/store.py b/site-packages/pxos_pixelfs/store.py\n" in translated
+    assert "+x = 2\n" in translated and "+z = 1\n" in translated
+
+
+def test_a_patch_already_in_member_paths_or_unreadable_is_left_alone():
+    from pxos_genesis.evolve.translate import translate_patch
+
+    native = GOOD.replace("pkg/mod.py", "site-packages/pxos_pixelfs/store.py")
+    assert translate_patch(native, SYSTEM_MEMBERS) == (native, {})
+    assert translate_patch("not a diff\n", SYSTEM_MEMBERS) == ("not a diff\n", {})
+    elsewhere = GOOD.replace("pkg/mod.py", "docs/guide.md")
+    assert translate_patch(elsewhere, SYSTEM_MEMBERS) == (elsewhere, {})
