@@ -35,7 +35,8 @@ def cli_surface(kernel: Any) -> dict[str, dict]:
         except Exception as exc:  # untrusted code declaring arguments: any failure is a finding
             surface[name] = {"error": f"{type(exc).__name__}: {exc}"}
             continue
-        options, arguments = set(), set()
+        options: set[str] = set()
+        arguments: set[str] = set()
         for action in parser._actions:  # argparse keeps declared actions here; there is no public accessor
             if action.option_strings:
                 options.update(action.option_strings)

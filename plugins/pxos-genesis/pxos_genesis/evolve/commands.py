@@ -79,8 +79,8 @@ def _print_findings(build: dict) -> None:
         print("  breaking: " + ("yes: " + "; ".join(breaking["reasons"]) if breaking.get("breaking") else "no"))
     tests = build.get("tests") or {}
     if tests:
-        counts = ", ".join(f"{n} {k}" for k, n in sorted((tests.get("counts") or {}).items())) or "no counts"
-        print(f"  tests: {tests.get('status')}, {counts}: {tests.get('what')}, {' '.join(tests.get('command') or [])}"
+        summed = ", ".join(f"{n} {k}" for k, n in sorted((tests.get("counts") or {}).items())) or "no counts"
+        print(f"  tests: {tests.get('status')}, {summed}: {tests.get('what')}, {' '.join(tests.get('command') or [])}"
               f" (ledger run {tests.get('run_id')})")
     counts = (build.get("guardrails") or {}).get("counts")
     if counts:

@@ -73,9 +73,9 @@ def read_evolution(kernel: Any) -> Evolution:
                                                       "kept", "builder", "changes", "breaking", "tests",
                                                       "guardrails")})
                 summary.update(record=record["id"], finished=record.get("ts"))
-            entry = story.proposals.get(str(summary.get("proposal")))
-            if entry is not None and summary not in entry.builds:
-                entry.builds.append(summary)
+            owner = story.proposals.get(str(summary.get("proposal")))
+            if owner is not None and summary not in owner.builds:
+                owner.builds.append(summary)
     reg = registry(kernel)
     for summary in story.builds.values():
         if summary["status"] == "running" and not Workspace.running(kernel, summary["build"]):
