@@ -54,7 +54,6 @@ def run_explore(args: Any) -> int:
     log = (lambda line: print(line, file=sys.stderr)) if args.verbose else None
     server = bind(app, host, args.port, debug=bool(getattr(args, "debug", False)), log=log)
     app.port = server.port
-    app.views[0].start()  # index the ledger while the browser opens
     shown_host = "127.0.0.1" if host in ("127.0.0.1", "0.0.0.0") else host
     url = describe(server, app.token, shown_host)
     print(f"pxOS explorer of {args.kernel.home}", flush=True)

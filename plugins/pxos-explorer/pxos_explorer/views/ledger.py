@@ -76,7 +76,8 @@ class LedgerIndex:
         self.unreadable: Optional[str] = None
         self.built_at: Optional[float] = None
         self.changed = threading.Condition()
-        self.read_lock = threading.Lock()   # one reader of the sink at a time (the JSONL sink's head is shared)
+        self.read_lock = threading.Lock()   # around head(): the JSONL sink's cached head is not thread-safe
+        self.build_lock = threading.Lock()  # one refresh at a time; readers of records() need no lock
         self._prev_hash, self._expected = GENESIS_PREV, 1
         self._head_hash: Optional[str] = None
 
@@ -88,21 +89,24 @@ class LedgerIndex:
 
     def refresh(self) -> int:
         """Read what was appended since the last call (everything, the first time); return how many rows."""
-        with self.read_lock:
+        with self.build_lock:
             try:
-                head = self.ledger.head()
+                head = self.head()
             except Exception as exc:  # noqa: BLE001 - e.g. a torn last record: shown on the page
-                self.state, self.error = ("error" if self.state != "ready" else "ready"), f"{type(exc).__name__}: {exc}"
+                self.error = f"{type(exc).__name__}: {exc}"
+                if self.state != "ready":
+                    self.state = "error"
                 raise
             known = self.rows[-1] if self.rows else None
-            if self.state == "ready" and head is not None and known is not None and head.get("hash") == self._head_hash:
-                return 0
-            if self.state == "ready" and (head is None or (known is not None and isinstance(head.get("seq"), int)
-                                                            and isinstance(known[0], int) and head["seq"] < known[0])):
-                self._reset()  # the ledger was replaced or cut: start again
-            if self.unreadable and self.state == "ready":
-                return 0  # the ledger cannot be read past a damaged record; "reindex" tries again
-            if self.state != "ready":
+            if self.state == "ready":
+                if head is not None and head.get("hash") == self._head_hash:
+                    return 0
+                head_seq, known_seq = (head or {}).get("seq"), known[0] if known else None
+                if head is None or (isinstance(head_seq, int) and isinstance(known_seq, int) and head_seq < known_seq):
+                    self._reset()  # the ledger was replaced or cut: start again
+                elif self.unreadable:
+                    return 0  # it cannot be read past a damaged record; "verify again" re-reads it all
+            else:
                 self.state = "building"
             start = self._expected if self.rows else 1
             added = 0
@@ -153,7 +157,7 @@ class LedgerIndex:
         self._prev_hash, self._expected, self._head_hash = GENESIS_PREV, 1, None
 
     def rebuild(self) -> None:
-        with self.read_lock:
+        with self.build_lock:
             self._reset()
         self.refresh()
 
@@ -209,7 +213,7 @@ class LedgerView:
             return self._index
 
     def start(self) -> None:
-        """Begin indexing now (the server calls this at start, so the first filter is quick)."""
+        """Begin indexing the ledger in the background (the first page or the first status request does)."""
         self.index  # noqa: B018 - starts the watcher
 
     def _watch(self) -> None:
@@ -227,8 +231,9 @@ class LedgerView:
 
     def close(self) -> None:
         self._stop.set()
-        with self.index.changed:
-            self.index.changed.notify_all()
+        if self._index is not None:
+            with self._index.changed:
+                self._index.changed.notify_all()
 
     # -- the timeline -----------------------------------------------------------------------------
 
@@ -253,11 +258,11 @@ class LedgerView:
         newest_first = request.arg("order", "desc") != "asc"
         filtered = bool(filt.agent or filt.types or filt.corridor or filt.op or filt.since or filt.until
                         or filt.atom or filt.where)
-        index = self.index
         if filt.where:
             return json_response(self._scan_page(filt, limit, number, newest_first))
-        if index.state != "ready" and not filtered and number == 1:
-            return json_response(self._tail_page(limit, newest_first))
+        if (self._index is None or self._index.state != "ready") and not filtered and number == 1:
+            return json_response(self._tail_page(limit, newest_first))  # what a fresh explorer shows first
+        index = self.index
         if index.state != "ready":
             index.refresh()
         rows = index.rows
@@ -281,20 +286,20 @@ class LedgerView:
         """The newest (or oldest) ``limit`` records read straight from the ledger, before the index is ready."""
         from pxos_ledger.render import judge
 
-        index = self.index
-        with index.read_lock:
-            ledger = self.kernel.ledger
-            head = ledger.head()
-            last = head["seq"] if head and isinstance(head.get("seq"), int) else 0
-            first = max(1, last - limit + 1) if newest_first else 1
-            records, before = [], None
-            for record in ledger.records(max(1, first - 1)):
-                if isinstance(record, dict) and record.get("seq") == first - 1:
-                    before = record
-                    continue
-                records.append(record)
-                if len(records) >= limit:
-                    break
+        ledger = self.kernel.ledger
+        with self._start_lock:
+            head = self._index.head() if self._index is not None else ledger.head()
+        last = head["seq"] if head and isinstance(head.get("seq"), int) else 0
+        first = max(1, last - limit + 1) if newest_first else 1
+        records, before = [], None
+        for record in ledger.records(max(1, first - 1)):
+            if isinstance(record, dict) and record.get("seq") == first - 1:
+                before = record
+                continue
+            records.append(record)
+            if len(records) >= limit:
+                break
+        self.start()  # the whole ledger is indexed after this first page, not before it
         judged = judge(records, ledger.key, prev_hash=before["hash"] if before else GENESIS_PREV, expected=first)
         rows = [summarise(r, p).as_dict(i) for i, (r, p) in enumerate(judged, start=first - 1)]
         if newest_first:
@@ -307,10 +312,9 @@ class LedgerView:
         """Payload filters (``where``) need the records themselves: one pass over the ledger, as the CLI makes."""
         index = self.index
         matches = []
-        with index.read_lock:
-            for position, record in enumerate(self.kernel.ledger.records(filt.start_seq)):
-                if filt.matches(record):
-                    matches.append(summarise(record, "").as_dict(position + filt.start_seq - 1))
+        for position, record in enumerate(self.kernel.ledger.records(filt.start_seq)):
+            if filt.matches(record):
+                matches.append(summarise(record, "").as_dict(position + filt.start_seq - 1))
         problems = {r[1]: r[7] for r in index.rows if r[7]} if index.state == "ready" else {}
         for row in matches:
             row["problem"] = problems.get(row["id"], "")
@@ -402,12 +406,8 @@ class LedgerView:
         for position in range(len(index.rows) - 1, -1, -1):
             row = index.rows[position]
             if row[1] == atom:
-                with index.read_lock:
-                    record = self._read_at(row[0], atom)
-                return record, position, row[7]
-        with index.read_lock:
-            record = self.kernel.ledger.find(atom)
-        return record, None, ""
+                return self._read_at(row[0], atom), position, row[7]
+        return self.kernel.ledger.find(atom), None, ""
 
     def _read_at(self, seq: Any, atom: str) -> dict:
         if isinstance(seq, int):
