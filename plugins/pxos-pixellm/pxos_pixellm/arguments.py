@@ -9,7 +9,7 @@ from pxos_kernel.commands import add_json_flag
 
 def add_model_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", "-m", default=None,
-                        help="model name (see `model info`) or .pxi path; default: the shipped model")
+                        help="model: default (shipped), a registered NAME or NAME@VERSION (see `model list`), or a .pxi path")
 
 
 def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +34,7 @@ def configure_info(parser: argparse.ArgumentParser) -> None:
     add_json_flag(parser)
 
 
-def configure_show(parser: argparse.ArgumentParser) -> None:
+def configure_picture(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", nargs="?", default=None, help="model name or .pxi path (default: shipped)")
     parser.add_argument("--out", "-o", required=True, help="PNG file to write")
     parser.add_argument("--tensor", default=None,
@@ -81,3 +81,69 @@ def configure_chat(parser: argparse.ArgumentParser) -> None:
                         "one conversation")
     parser.add_argument("--system", default=None, help="a system message to start the conversation with")
     add_sampling_arguments(parser)
+
+
+def configure_register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("container", help="the .pxi model container to register (or 'default': the shipped model)")
+    parser.add_argument("--name", required=True, help="the model's name (lowercase letters, digits, '-', '_', '.')")
+    parser.add_argument("--version", default=None, help="version label (default: v1, v2, ...)")
+    parser.add_argument("--parent", default=None, help="NAME@VERSION it was made from (fine-tunes: default current)")
+    parser.add_argument("--method", default="convert", choices=("convert", "train", "fine-tune"),
+                        help="how it was made (default convert)")
+    parser.add_argument("--made-by", default=None, help="who made it (default: your login name)")
+    parser.add_argument("--maker-kind", default="human", choices=("human", "llm", "program"))
+    parser.add_argument("--training-data", default=None, help="the file it was trained on (its sha256 is kept)")
+    parser.add_argument("--eval-text", default=None,
+                        help="held-out text to measure bits/byte on (default: the parent's, else the shipped one)")
+    parser.add_argument("--eval-name", default=None, help="a name for that text (default: its file name)")
+    parser.add_argument("--notes", default="", help="free text kept with the version")
+    add_json_flag(parser)
+
+
+def configure_list(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", nargs="?", default=None, help="only this model's versions")
+    add_json_flag(parser)
+
+
+def configure_show(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("ref", help="NAME (its current version) or NAME@VERSION")
+    add_json_flag(parser)
+
+
+def _approval(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--approved-by", required=True, help="the human who approves (recorded)")
+    parser.add_argument("--reason", required=True, help="why (recorded)")
+    parser.add_argument("--approver-kind", default="human", choices=("human", "llm"),
+                        help="only a human's approval makes a model version current")
+    add_json_flag(parser)
+
+
+def configure_promote(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("ref", help="NAME@VERSION to make current")
+    parser.add_argument("--tolerance", type=float, default=0.01,
+                        help="how much worse than the parent its held-out bits/byte may be, relative (default 0.01)")
+    _approval(parser)
+
+
+def configure_rollback(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", help="the model to roll back")
+    parser.add_argument("--to", default=None, help="the version to make current (default: the previous current)")
+    _approval(parser)
+
+
+def configure_lineage(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("ref", help="NAME (its current version) or NAME@VERSION")
+    add_json_flag(parser)
+
+
+def configure_finetune(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", help="the registered model to start from (its current version, or NAME@VERSION)")
+    parser.add_argument("--data", required=True, help="UTF-8 text file to train on (its sha256 is recorded)")
+    parser.add_argument("--steps", type=int, default=60, help="optimizer steps (default 60)")
+    parser.add_argument("--lr", type=float, default=3e-4, help="AdamW learning rate (default 3e-4)")
+    parser.add_argument("--batch", type=int, default=8, help="windows per step (default 8)")
+    parser.add_argument("--context", type=int, default=0, help="window length in tokens (default: the model's)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the machine is shared)")
+    parser.add_argument("--version", default=None, help="version label of the result (default: the next vN)")
+    add_json_flag(parser)

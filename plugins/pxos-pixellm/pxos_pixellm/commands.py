@@ -83,7 +83,7 @@ def _describe_scales(scales) -> str:
     return f"min {scales['min']:.4g} max {scales['max']:.4g}"
 
 
-def run_show(args: argparse.Namespace) -> int:
+def run_picture(args: argparse.Namespace) -> int:
     from .container import load_model
     from .picture import write_weights_picture
 
@@ -111,7 +111,7 @@ def run_convert(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from .container import load_model, save_model
+    from .container import open_model
     from .engine import shipped_held_out_path
     from .evaluate import evaluate
     from .model import Transformer
@@ -126,14 +126,14 @@ def run_eval(args: argparse.Namespace) -> int:
         if args.bytes < 2:
             raise InferenceError(f"--bytes must be at least 2, got {args.bytes}")
         data = data[: args.bytes]
-    loaded = load_model(path)
-    tensors = loaded.tensors
+    opened = open_model(path)
+    tensors = dict(opened.arrays())
     if args.encoding:
-        tensors = requantize(loaded.config, tensors, args.encoding)
-    model = Transformer(loaded.config, tensors, where=str(path))
-    source = (f"held-out excerpt of the training corpus ({loaded.info.get('corpus', {}).get('source', '?')})"
+        tensors = requantize(opened.config, tensors, args.encoding)
+    model = Transformer(opened.config, tensors, where=str(path))
+    source = (f"held-out excerpt of the training corpus ({opened.info.get('corpus', {}).get('source', '?')})"
               if not args.text else str(text_path))
-    result = evaluate(model, data, source).to_dict()
+    result = evaluate(model, data, source, opened.tokenizer()).to_dict()
     result.update(model=str(path), encoding=args.encoding or "as stored")
     if args.json:
         print_json(result)
@@ -239,3 +239,136 @@ def run_chat(args: argparse.Namespace) -> int:
             return 0
         if line.strip():
             answer(line.rstrip("\n"))
+
+
+# -- model cartridges ----------------------------------------------------------------------------
+
+
+def _registry(args: argparse.Namespace):
+    """The registry of the kernel's pixellm engine, writing each step to the kernel's ledger."""
+    from .registry import ModelRegistry
+
+    engine = _engine(args)
+    if engine.root is None:
+        raise InferenceError("the model registry needs the kernel's pixellm engine (a PXOS_HOME)")
+    return ModelRegistry(engine.root, getattr(args, "kernel", None))
+
+
+def _version_row(record: dict) -> tuple:
+    evaluation = record.get("eval") or {}
+    return (f"{record['name']}@{record['version']}", record["status"], record["method"], record["parent"] or "-",
+            f"{evaluation.get('bits_per_byte', float('nan')):.4f}", "ok" if record["smoke"]["passed"] else "FAILED",
+            record["tokenizer"]["kind"], record["created"][:19])
+
+
+VERSION_HEADERS = ("version", "status", "method", "parent", "bits/byte", "smoke", "tokenizer", "created")
+
+
+def run_register(args: argparse.Namespace) -> int:
+    from .registry import current_user
+
+    record = _registry(args).register(
+        _engine(args).resolve(args.container), args.name, version=args.version, parent=args.parent, method=args.method,
+        made_by={"kind": args.maker_kind, "who": args.made_by or current_user()},
+        training_data=Path(args.training_data) if args.training_data else None,
+        eval_text=Path(args.eval_text) if args.eval_text else None, eval_name=args.eval_name, notes=args.notes)
+    if args.json:
+        print_json(record)
+    else:
+        print(f"registered {record['name']}@{record['version']} ({record['status']}): "
+              f"{record['eval']['bits_per_byte']:.4f} bits/byte on {record['eval']['text_name']}, smoke test "
+              f"{'passed' if record['smoke']['passed'] else 'FAILED'}")
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    records = _registry(args).list(args.name)
+    if args.json:
+        print_json(records)
+    else:
+        print_table(VERSION_HEADERS, [_version_row(r) for r in records])
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    record = registry.get(args.ref)
+    history = [h for h in registry.history(record["name"]) if h["version"] == record["version"]]
+    if args.json:
+        print_json({**record, "history": history})
+        return 0
+    for key in ("name", "version", "status", "parent", "generation", "method", "created", "sha256", "architecture",
+                "parameters", "notes"):
+        print(f"{key:14} {record[key]}")
+    print(f"{'made by':14} {record['made_by']['kind']}:{record['made_by']['who']}")
+    data = record.get("training_data")
+    print(f"{'training data':14} {data['sha256'] + ' (' + str(data['bytes']) + ' bytes)' if data else '-'}")
+    evaluation = record["eval"]
+    print(f"{'eval':14} {evaluation['bits_per_byte']:.4f} bits/byte on {evaluation['text_name']} "
+          f"({evaluation['bytes']} bytes, sha256 {evaluation['text'][:16]}...)")
+    print(f"{'smoke test':14} {'passed' if record['smoke']['passed'] else 'FAILED'}: {record['smoke']['detail']}")
+    print(f"{'tokenizer':14} " + ", ".join(f"{k}={v}" for k, v in record["tokenizer"].items()))
+    print_table(("at", "action", "outcome", "detail"), [(h["at"][:19], h["action"], h["outcome"], h["detail"])
+                                                        for h in history])
+    return 0
+
+
+def run_promote(args: argparse.Namespace) -> int:
+    record = _registry(args).promote(args.ref, approved_by=args.approved_by, reason=args.reason,
+                                     approver_kind=args.approver_kind, tolerance=args.tolerance)
+    print_json(record) if args.json else print(f"{record['name']}@{record['version']} is now current")
+    return 0
+
+
+def run_rollback(args: argparse.Namespace) -> int:
+    record = _registry(args).rollback(args.name, args.to, approved_by=args.approved_by, reason=args.reason,
+                                      approver_kind=args.approver_kind)
+    print_json(record) if args.json else print(f"{record['name']}@{record['version']} is current again")
+    return 0
+
+
+def run_lineage(args: argparse.Namespace) -> int:
+    chain = _registry(args).lineage(args.ref)
+    if args.json:
+        print_json(chain)
+    else:
+        print_table(VERSION_HEADERS, [_version_row(r) for r in chain])
+    return 0
+
+
+def run_finetune(args: argparse.Namespace) -> int:
+    """``model finetune``: a new experimental version from the current one, every step in the ledger."""
+    import tempfile
+
+    from .finetune import FinetuneOptions, finetune, read_training_text
+    from .registry import split_ref
+
+    registry = _registry(args)
+    parent = registry.get(args.name)
+    data = Path(args.data)
+    read_training_text(data)  # an empty or non-UTF-8 file is refused before anything starts
+    kernel = getattr(args, "kernel", None)
+    ref = f"{parent['name']}@{parent['version']}"
+    options = FinetuneOptions(steps=args.steps, lr=args.lr, batch=args.batch, context=args.context, seed=args.seed,
+                              threads=args.threads)
+    if kernel is not None:
+        kernel.checkpoint("MODEL", "finetune", {"parent": ref, "data": str(data), "options": options.__dict__,
+                                                "outcome": "started"},
+                          corridor="DISTRICT_9.CHAMBER_MODEL.NODE_FINETUNE", agent="pxos-pixellm")
+    with tempfile.TemporaryDirectory(prefix="pxos-finetune-") as tmp:
+        out = Path(tmp) / "model.pxi"
+        run = finetune(registry.verified_path(parent), data, out, options)
+        record = registry.register(out, split_ref(args.name)[0], version=args.version, parent=ref,
+                                   method="fine-tune", made_by={"kind": "program", "who": "pxos-kernel model finetune"},
+                                   training_data=data, notes=f"fine-tuned from {ref}", extra={"finetune": run})
+    if args.json:
+        print_json(record)
+        return 0
+    child, mother = record["eval"]["bits_per_byte"], parent["eval"]["bits_per_byte"]
+    print(f"{record['name']}@{record['version']} (experimental): {child:.4f} bits/byte on "
+          f"{record['eval']['text_name']}, parent {ref} {mother:.4f} ({(child / mother - 1):+.2%}); smoke test "
+          f"{'passed' if record['smoke']['passed'] else 'FAILED'}; loss {run['curve'][0]['loss']} -> "
+          f"{run['curve'][-1]['loss']}")
+    print(f"to make it current: pxos-kernel model promote {record['name']}@{record['version']} "
+          "--approved-by NAME --reason TEXT")
+    return 0

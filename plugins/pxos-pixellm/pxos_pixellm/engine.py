@@ -4,6 +4,9 @@ Models are named:
 
 ``default``
     the model shipped in this package (``pxos_pixellm/data/default.pxi``);
+``NAME`` or ``NAME@VERSION``
+    a model cartridge of the registry (:mod:`pxos_pixellm.registry`, in the
+    engine's state directory): ``NAME`` is its current version;
 any file name stem in the engine's model directory
     ``<root>/models/<name>.pxi`` (``root`` is the engine's state directory,
     e.g. ``$PXOS_HOME/inference/pixellm``), where ``model convert`` puts imports;
@@ -81,11 +84,22 @@ class PixelEngine:
     def models_dir(self) -> Optional[Path]:
         return self.root / "models" if self.root else None
 
+    @property
+    def registry(self) -> Any:
+        """The model registry of this engine's state directory (None for an engine without one)."""
+        from .registry import ModelRegistry
+
+        return ModelRegistry(self.root) if self.root else None
+
     def models(self) -> list[str]:
-        """``default`` (when the shipped file is present) and every container in the models directory."""
+        """``default`` (when the shipped file is present), registered models with a current version, and
+        every container in the models directory."""
         names = [DEFAULT_MODEL] if shipped_model_path().exists() else []
+        registry = self.registry
+        if registry is not None and registry.path.exists():
+            names += [n for n in registry.names() if n != DEFAULT_MODEL and _has_current(registry, n)]
         if self.models_dir and self.models_dir.is_dir():
-            names += sorted(p.stem for p in self.models_dir.glob("*.pxi") if p.stem != DEFAULT_MODEL)
+            names += sorted(p.stem for p in self.models_dir.glob("*.pxi") if p.stem not in names)
         return names
 
     def resolve(self, model: Optional[str]) -> Path:
@@ -96,6 +110,9 @@ class PixelEngine:
             if path.exists():
                 return path
             raise NotFoundError(f"model 'default': the shipped model file {path} is missing from the install")
+        registry = self.registry
+        if registry is not None and "/" not in name and registry.path.exists() and registry.has(name):
+            return registry.resolve(name)
         if self.models_dir is not None and "/" not in name and (self.models_dir / f"{name}.pxi").exists():
             return self.models_dir / f"{name}.pxi"
         candidate = Path(os.path.expanduser(name))
@@ -220,6 +237,14 @@ class PixelEngine:
 
     def close(self) -> None:
         self._loaded.clear()
+
+
+def _has_current(registry: Any, name: str) -> bool:
+    try:
+        registry.get(name)
+    except NotFoundError:
+        return False
+    return True
 
 
 def _stats(values: Any) -> dict:

@@ -17,6 +17,7 @@ import gzip
 import lzma
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -41,16 +42,36 @@ class Evaluation:
                 "size": self.size, "source": self.source}
 
 
-def model_bits(model: Transformer, data: bytes) -> float:
-    """Total bits the model needs to encode ``data`` (byte-level models only)."""
-    if model.config.tokenizer != "bytes":
-        raise InferenceError("bits per byte needs a byte-level model (tokenizer 'bytes')")
+def model_bits(model: Transformer, data: bytes, tokenizer: Any = None) -> float:
+    """Total bits the model needs to encode ``data`` with its tokenizer (bytes for byte-level models).
+
+    The text is tokenized whole (no special tokens added); the first token,
+    predicted from no context, costs ``log2(vocabulary)`` bits. Bits per byte
+    are this divided by ``len(data)``, so models with different tokenizers
+    compare on the same bytes.
+    """
     if len(data) < 2:
         raise InferenceError("the text to evaluate needs at least 2 bytes")
-    ids = np.frombuffer(data, dtype=np.uint8).astype(np.int64)
+    if tokenizer is None or tokenizer.kind == "bytes":
+        if model.config.tokenizer != "bytes" and tokenizer is None:
+            raise InferenceError("bits per byte needs the model's tokenizer (this model was stored without one)")
+        ids = np.frombuffer(data, dtype=np.uint8).astype(np.int64)
+    else:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InferenceError(f"the text to evaluate is not valid UTF-8 (byte {exc.start})") from None
+        ids = np.asarray(tokenizer.encode(text, add_special_tokens=False), dtype=np.int64)
+        if len(ids) < 2:
+            raise InferenceError("the text to evaluate is a single token: give a longer text")
+    return sequence_bits(model, ids)
+
+
+def sequence_bits(model: Transformer, ids: np.ndarray) -> float:
+    """Total bits of the token sequence ``ids`` under the model (windows of a context, half-context stride)."""
     context = model.config.max_position_embeddings
     stride = max(1, context // 2)
-    total_nats = math.log(256)  # the first byte, predicted with no context at all
+    total_nats = math.log(model.config.vocab_size)  # the first token, predicted with no context at all
     scored = 1  # positions [0, scored) are accounted for
     start = 0
     while scored < len(ids):
@@ -68,9 +89,9 @@ def model_bits(model: Transformer, data: bytes) -> float:
     return total_nats / math.log(2)
 
 
-def evaluate(model: Transformer, data: bytes, source: str) -> Evaluation:
+def evaluate(model: Transformer, data: bytes, source: str, tokenizer: Any = None) -> Evaluation:
     """The model's bits per byte on ``data`` and gzip -9's and xz -9's on the same bytes."""
-    bits = model_bits(model, data)
+    bits = model_bits(model, data, tokenizer)
     return Evaluation(
         bits_per_byte=bits / len(data),
         gzip_bits_per_byte=8 * len(gzip.compress(data, compresslevel=9, mtime=0)) / len(data),

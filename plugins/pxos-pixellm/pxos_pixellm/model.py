@@ -215,7 +215,8 @@ class Transformer:
             x = x + _linear(attended, layer.wo, layer.bo)
             normed = self._rms_norm(x, layer.mlp_norm)
             gate, up = normed @ layer.w_gate.T, normed @ layer.w_up.T
-            x = x + (gate / (1.0 + np.exp(-gate)) * up) @ layer.w_down.T
+            with np.errstate(over="ignore"):  # exp(-gate) overflows to inf for very negative gates: silu is then -0
+                x = x + (gate / (1.0 + np.exp(-gate)) * up) @ layer.w_down.T
         cache.length = end
         return self._rms_norm(x, self.final_norm) @ self.head.T
 

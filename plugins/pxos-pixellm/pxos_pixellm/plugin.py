@@ -12,10 +12,17 @@ COMMANDS = (
     ("generate", "generate text from a pixel model (the shipped one by default)"),
     ("chat", "talk with a model through its own chat template (one message, or a conversation on stdin)"),
     ("info", "show a model container's architecture and tensor directory"),
-    ("show", "write a picture of a model's weights"),
+    ("picture", "write a picture of a model's weights"),
     ("convert", "import Hugging Face safetensors or GGUF into a pixel model, or export to safetensors"),
     ("eval", "bits per byte on held-out text, next to gzip -9 and xz -9"),
     ("inspect", "the model inspects itself: tensor directory, statistics, hashes, a picture per tensor"),
+    ("register", "keep a model container as a new version of a named model (evaluated, smoke-tested)"),
+    ("list", "registered models and their versions"),
+    ("show", "one registered version: lineage fields, evaluation, smoke test, tokenizer, history"),
+    ("promote", "make a version current, if it does not regress against its parent and a human approves"),
+    ("rollback", "make an earlier version current again"),
+    ("lineage", "a version's ancestors, root first"),
+    ("finetune", "train a new experimental version of a registered model on a text file (needs torch)"),
 )
 
 

@@ -1,7 +1,7 @@
 """``pxos-kernel run pixellm -- [FLAGS] PROMPT...``: the shipped model as a program.
 
 The words after ``--`` are the prompt (joined with spaces); the flags are
-those of ``model generate``.
+those of ``model generate``, so ``--model NAME[@VERSION]`` picks a registered model.
 """
 
 from __future__ import annotations
@@ -9,6 +9,17 @@ from __future__ import annotations
 import argparse
 
 from .arguments import add_sampling_arguments
+
+
+def engine_settings() -> dict:
+    """The settings ``kernel.engine("pixellm")`` would get: so --model finds registered models by name."""
+    from pxos_kernel import Kernel
+
+    kernel = Kernel(load_plugins=False)
+    try:
+        return {"root": str(kernel.home / "inference" / "pixellm"), **kernel.section("inference").get("pixellm", {})}
+    finally:
+        kernel.close()
 
 
 def main(*argv: str) -> int:
@@ -22,6 +33,6 @@ def main(*argv: str) -> int:
     from .engine import PixelEngine
 
     try:
-        return stream_generation(PixelEngine({}), read_prompt(" ".join(args.prompt)), args)
+        return stream_generation(PixelEngine(engine_settings()), read_prompt(" ".join(args.prompt)), args)
     except PxosError as exc:
         parser.exit(2, f"pixellm: {exc}\n")

@@ -56,10 +56,10 @@ def build_torch_model(config: ModelConfig):
         def __init__(self):
             super().__init__()
             d, hd = config.hidden_size, config.attention_head_dim
-            self.q_proj = nn.Linear(d, config.num_attention_heads * hd, bias=False)
-            self.k_proj = nn.Linear(d, config.num_key_value_heads * hd, bias=False)
-            self.v_proj = nn.Linear(d, config.num_key_value_heads * hd, bias=False)
-            self.o_proj = nn.Linear(config.num_attention_heads * hd, d, bias=False)
+            self.q_proj = nn.Linear(d, config.num_attention_heads * hd, bias=config.qkv_bias)
+            self.k_proj = nn.Linear(d, config.num_key_value_heads * hd, bias=config.qkv_bias)
+            self.v_proj = nn.Linear(d, config.num_key_value_heads * hd, bias=config.qkv_bias)
+            self.o_proj = nn.Linear(config.num_attention_heads * hd, d, bias=config.o_proj_bias)
 
         def forward(self, x, cos, sin):
             b, t, _ = x.shape
@@ -69,8 +69,14 @@ def build_torch_model(config: ModelConfig):
             v = self.v_proj(x).view(b, t, config.num_key_value_heads, hd).transpose(1, 2)
             q = q * cos + rotate_half(q) * sin
             k = k * cos + rotate_half(k) * sin
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
-                                               enable_gqa=config.num_key_value_heads != config.num_attention_heads)
+            gqa = config.num_key_value_heads != config.num_attention_heads
+            if config.sliding_window is None:
+                y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)
+            else:  # each position sees itself and the window - 1 before it
+                rows = torch.arange(t)[:, None]
+                cols = torch.arange(t)[None, :]
+                visible = (cols <= rows) & (cols > rows - config.sliding_window)
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=visible, enable_gqa=gqa)
             return self.o_proj(y.transpose(1, 2).reshape(b, t, -1))
 
     class MLP(nn.Module):
@@ -109,8 +115,9 @@ def build_torch_model(config: ModelConfig):
             self.model = Body()
             if not config.tie_word_embeddings:
                 self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
-            hd = config.attention_head_dim
-            inv_freq = 1.0 / (config.rope_theta ** (torch.arange(0, hd, 2, dtype=torch.float32) / hd))
+            from .model import rope_frequencies
+
+            inv_freq = torch.from_numpy(rope_frequencies(config)).float()
             angles = torch.outer(torch.arange(config.max_position_embeddings, dtype=torch.float32), inv_freq)
             angles = torch.cat((angles, angles), dim=-1)
             self.register_buffer("cos", angles.cos(), persistent=False)

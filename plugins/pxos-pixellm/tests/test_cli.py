@@ -73,7 +73,7 @@ def test_info_table(pxos_cli):
 def test_show_writes_a_png_picture(pxos_cli, tmp_path):
     Image = pytest.importorskip("PIL.Image")
     out = tmp_path / "weights.png"
-    code, _, err = pxos_cli("model", "show", "--out", str(out), "--tensor", "model.embed_tokens.weight")
+    code, _, err = pxos_cli("model", "picture", "--out", str(out), "--tensor", "model.embed_tokens.weight")
     assert code == 0, err
     with Image.open(out) as image:
         assert image.size == (256, 256)
@@ -82,7 +82,7 @@ def test_show_writes_a_png_picture(pxos_cli, tmp_path):
 
 
 def test_show_unknown_tensor_is_an_error(pxos_cli, tmp_path):
-    code, _, err = pxos_cli("model", "show", "--out", str(tmp_path / "x.png"), "--tensor", "nope")
+    code, _, err = pxos_cli("model", "picture", "--out", str(tmp_path / "x.png"), "--tensor", "nope")
     assert code != 0 and "nope" in err and not (tmp_path / "x.png").exists()
 
 
