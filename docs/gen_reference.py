@@ -1,20 +1,34 @@
-"""Writes docs/hooks.md from the code: hook specifications, registration types, interfaces.
+"""Writes docs/hooks.md and docs/api.md from the code: hooks, registrations, interfaces, the public API.
 
 Run ``python docs/gen_reference.py`` after changing any of them; a test fails
-while the committed file differs from what this prints.
+while a committed file differs from what this prints.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import inspect
 import sys
 from pathlib import Path
 from typing import Protocol
 
+import pxos_kernel
 from pxos_kernel import hookspecs, interfaces, registrations
 
 OUT = Path(__file__).with_name("hooks.md")
+API = Path(__file__).with_name("api.md")
+#: Headings of docs/api.md, by the private module that defines the names.
+SECTIONS = {
+    "Writing a plugin": ("pxos_kernel.hookspecs", "pxos_kernel.registrations"),
+    "What factories return, and the values they exchange": ("pxos_kernel.interfaces",),
+    "Errors": ("pxos_kernel.errors",),
+    "The running kernel": ("pxos_kernel.core", "pxos_kernel.run", "pxos_kernel.programcall",
+                           "pxos_kernel.sandbox", "pxos_kernel.config"),
+    "Command output": ("pxos_kernel.output",),
+    "Files and canonical JSON": ("pxos_kernel.files", "pxos_kernel.canonical"),
+    "The ledger core": ("pxos_kernel.ledger", "pxos_kernel.jsonl_sink", "pxos_kernel.checkpoints"),
+}
 
 
 def _doc(obj) -> str:
@@ -75,8 +89,55 @@ def render() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+#: What the names without a docstring of their own are.
+CONSTANTS = {
+    "hookimpl": "the marker of a hook implementation: `@hookimpl` (pluggy, project `pxos`)",
+    "hookspec": "the marker of a hook specification, for plugins that add hooks of their own (`pxos_addhooks`)",
+    "ATOM_ID": "the pattern of a record id, `ATOM-TYPE-YYYYMMDD-SEQ` (compiled regex)",
+    "CORRIDOR": "the pattern of a corridor, `DISTRICT_N.CHAMBER_X.NODE_Y` (compiled regex)",
+    "GENESIS_PREV": "the `prev` hash of the first record: 64 zeros",
+}
+
+
+def _summary(name: str, value) -> str:
+    if name in CONSTANTS:
+        return CONSTANTS[name]
+    doc = inspect.getdoc(value)
+    assert doc, f"{name} has no docstring"
+    return doc.split("\n\n")[0].replace("\n", " ")
+
+
+def _table(names: list[str], namespace) -> list[str]:
+    lines = ["| name | what it is |", "|---|---|"]
+    for name in names:
+        what = _summary(name, getattr(namespace, name)).replace("|", "\\|")
+        lines.append(f"| `{name}` | {what} |")
+    return lines + [""]
+
+
+def render_api() -> str:
+    lines = ["# The public API", "",
+             "Generated from `kernel/pxos_kernel/__init__.py` by `python docs/gen_reference.py`; do not edit by hand.",
+             "", inspect.getdoc(pxos_kernel), ""]
+    exports = pxos_kernel._EXPORTS
+    for title, modules in SECTIONS.items():
+        names = [n for n in exports if exports[n] in modules]
+        lines += [f"## {title}", "", *_table(names, pxos_kernel)]
+    listed = {m for modules in SECTIONS.values() for m in modules}
+    assert set(exports.values()) <= listed, f"give these modules a section: {set(exports.values()) - listed}"
+    for module in ("pxos_kernel.container", "pxos_kernel.testing"):
+        namespace = importlib.import_module(module)
+        names = sorted(n for n, v in vars(namespace).items()
+                       if not n.startswith("_") and getattr(v, "__module__", "").startswith(module)
+                       and (inspect.isfunction(v) or inspect.isclass(v)))
+        lines += [f"## `{module}`", "", inspect.getdoc(namespace).split("\n\n")[0], "", *_table(names, namespace)]
+    return "\n".join(lines).rstrip() + "\n"
+
+
 if __name__ == "__main__":
+    outputs = {OUT: render(), API: render_api()}
     if "--check" in sys.argv:
-        sys.exit(0 if OUT.read_text() == render() else 1)
-    OUT.write_text(render())
-    print(f"wrote {OUT}")
+        sys.exit(0 if all(path.exists() and path.read_text() == text for path, text in outputs.items()) else 1)
+    for path, text in outputs.items():
+        path.write_text(text)
+        print(f"wrote {path}")

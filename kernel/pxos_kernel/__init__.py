@@ -1,39 +1,90 @@
 """pxOS kernel: hook specifications, plugin loading, the hypervisor and the ledger core.
 
-The public API is imported lazily so that ``import pxos_kernel`` (done by every
-sandboxed child and every plugin) stays cheap::
+This package's namespace is the kernel's public API, and the boundary plugins
+keep to: a plugin imports kernel names from ``pxos_kernel`` (and, in its tests,
+from ``pxos_kernel.testing``) and reads or writes pixel containers through
+``pxos_kernel.container``; the other modules below it are private and may
+change at any time. ``docs/api.md`` lists every name; ``tox -e lint`` (the
+import contracts of ``tests/contract``) fails on a plugin that reaches past it::
 
-    from pxos_kernel import hookimpl, StorageBackend, Kernel
+    from pxos_kernel import hookimpl, StorageBackend, NotFoundError
+
+Names are imported lazily, on first use, so that ``import pxos_kernel`` (done by
+every sandboxed child and every plugin) stays cheap.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-_EXPORTS = {
-    "hookimpl": "pxos_kernel.hookspecs",
-    "hookspec": "pxos_kernel.hookspecs",
-    "Kernel": "pxos_kernel.core",
-    "Ledger": "pxos_kernel.ledger",
-    "RunResult": "pxos_kernel.run",
-    "canonical_json": "pxos_kernel.canonical",
-    "atomic_write": "pxos_kernel.files",
-    "atomic_writer": "pxos_kernel.files",
-    **{name: "pxos_kernel.registrations" for name in (
-        "StorageBackend", "InferenceEngine", "CheckpointSink", "AgentSpec", "Guardrail", "BootEmitter",
-        "Program", "Subcommand", "lazy")},
-    **{name: "pxos_kernel.interfaces" for name in (
-        "ObjectInfo", "GenerationRequest", "GenerationChunk", "Task", "Proposal", "Review", "Readiness",
-        "Violation", "Verdict", "BootRequest", "BootImage")},
-    **{name: "pxos_kernel.errors" for name in (
-        "PxosError", "ConfigError", "PluginError", "ConflictError", "NotFoundError", "ProgramError",
-        "SandboxError", "LedgerError", "LedgerCorruptError", "StorageError", "FormatError", "IntegrityError",
-        "InferenceError", "AgentError", "NetworkConsentError", "GuardrailError", "BootError")},
+#: Each public name and the private module that defines it.
+_EXPORTS: dict[str, str] = {
+    name: module
+    for module, names in {
+        # writing a plugin
+        "pxos_kernel.hookspecs": ("hookimpl", "hookspec"),
+        "pxos_kernel.registrations": (
+            "StorageBackend", "InferenceEngine", "CheckpointSink", "AgentSpec", "Guardrail", "BootEmitter",
+            "Program", "Subcommand", "lazy"),
+        "pxos_kernel.interfaces": (
+            "Storage", "Sink", "Engine", "Agent",
+            "ObjectInfo", "GenerationRequest", "GenerationChunk", "Task", "Proposal", "Review", "Readiness",
+            "Violation", "Verdict", "BootRequest", "BootImage"),
+        "pxos_kernel.errors": (
+            "PxosError", "UsageError", "ConfigError", "PluginError", "ConflictError", "NotFoundError",
+            "ProgramError", "SandboxError", "LedgerError", "LedgerCorruptError", "StorageError", "FormatError",
+            "IntegrityError", "InferenceError", "AgentError", "NetworkConsentError", "GuardrailError",
+            "BootError"),
+        # the running kernel
+        "pxos_kernel.core": ("Kernel",),
+        "pxos_kernel.run": ("RunResult",),
+        "pxos_kernel.programcall": ("load_entry",),
+        "pxos_kernel.sandbox": ("network_isolation_available",),
+        "pxos_kernel.config": ("load_yaml", "load_config", "save_config"),
+        # commands: one way to print, parse flags and show progress
+        "pxos_kernel.output": ("add_json_flag", "print_json", "print_table"),
+        # files and formats
+        "pxos_kernel.files": ("atomic_write", "atomic_writer", "file_sha256"),
+        "pxos_kernel.canonical": ("canonical_json", "format_number"),
+        # the ledger core: records, chain, Merkle tree, sinks and queues
+        "pxos_kernel.ledger": (
+            "Ledger", "ATOM_ID", "CORRIDOR", "GENESIS_PREV", "check_record", "check_corridor", "record_hash",
+            "leaf_hash", "node_hash", "merkle_root", "check_head_signature"),
+        "pxos_kernel.jsonl_sink": ("JsonlSink",),
+        "pxos_kernel.checkpoints": ("CheckpointQueue", "Checkpointer"),
+    }.items()
+    for name in names
 }
 
 __all__ = ["__version__", *_EXPORTS]
+
+if TYPE_CHECKING:  # what type checkers see; tests/kernel/test_public_api.py keeps it equal to _EXPORTS
+    from pxos_kernel.canonical import canonical_json, format_number
+    from pxos_kernel.checkpoints import CheckpointQueue, Checkpointer
+    from pxos_kernel.config import load_config, load_yaml, save_config
+    from pxos_kernel.core import Kernel
+    from pxos_kernel.errors import (
+        AgentError, BootError, ConfigError, ConflictError, FormatError, GuardrailError, InferenceError,
+        IntegrityError, LedgerCorruptError, LedgerError, NetworkConsentError, NotFoundError, PluginError,
+        ProgramError, PxosError, SandboxError, StorageError, UsageError)
+    from pxos_kernel.files import atomic_write, atomic_writer, file_sha256
+    from pxos_kernel.hookspecs import hookimpl, hookspec
+    from pxos_kernel.interfaces import (
+        Agent, BootImage, BootRequest, Engine, GenerationChunk, GenerationRequest, ObjectInfo, Proposal,
+        Readiness, Review, Sink, Storage, Task, Verdict, Violation)
+    from pxos_kernel.jsonl_sink import JsonlSink
+    from pxos_kernel.ledger import (
+        ATOM_ID, CORRIDOR, GENESIS_PREV, Ledger, check_corridor, check_head_signature, check_record, leaf_hash,
+        merkle_root, node_hash, record_hash)
+    from pxos_kernel.output import add_json_flag, print_json, print_table
+    from pxos_kernel.programcall import load_entry
+    from pxos_kernel.registrations import (
+        AgentSpec, BootEmitter, CheckpointSink, Guardrail, InferenceEngine, Program, StorageBackend, Subcommand,
+        lazy)
+    from pxos_kernel.run import RunResult
+    from pxos_kernel.sandbox import network_isolation_available
 
 
 def __getattr__(name: str) -> Any:
@@ -45,3 +96,7 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -14,6 +14,12 @@ class PxosError(Exception):
     exit_code = 1
 
 
+class UsageError(PxosError):
+    """The command line was used wrongly: a bad argument, option or combination (exit 2, like argparse)."""
+
+    exit_code = 2
+
+
 class ConfigError(PxosError):
     """A config file or manifest is missing, unreadable or invalid."""
 

@@ -1,7 +1,8 @@
-"""Writing files so that a crash never leaves half of one behind."""
+"""Files: written so that a crash never leaves half of one behind, and hashed in bounded memory."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from contextlib import contextmanager
@@ -49,3 +50,12 @@ def atomic_write(path: Union[str, os.PathLike], data: bytes, mode: int = 0o644) 
     """Replace ``path`` with ``data`` atomically."""
     with atomic_writer(path, mode) as stream:
         stream.write(data)
+
+
+def file_sha256(path: Union[str, os.PathLike]) -> str:
+    """The sha256 (hex) of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

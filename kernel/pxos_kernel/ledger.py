@@ -49,6 +49,7 @@ def record_hash(record: dict, key: Optional[bytes] = None) -> str:
 
 
 def check_corridor(corridor: str) -> str:
+    """Return ``corridor`` if it is ``DISTRICT_<n>.CHAMBER_<name>.NODE_<name>``; LedgerError otherwise."""
     if not isinstance(corridor, str) or not CORRIDOR.match(corridor):
         raise LedgerError(
             f"corridor {corridor!r} does not match DISTRICT_<n>.CHAMBER_<name>.NODE_<name>"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from pxos_kernel.commands import add_json_flag, print_json, print_table
+from pxos_kernel.output import add_json_flag, print_json, print_table
 from pxos_kernel.errors import BootError
 
 

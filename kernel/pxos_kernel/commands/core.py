@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pxos_kernel.commands import add_json_flag, print_json, print_table
+from pxos_kernel.output import add_json_flag, print_json, print_table
 
 
 def configure_plugins(parser) -> None:

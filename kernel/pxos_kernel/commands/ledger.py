@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from pxos_kernel.commands import add_json_flag, print_json
+from pxos_kernel.output import add_json_flag, print_json
 from pxos_kernel.errors import LedgerError, PxosError
 
 

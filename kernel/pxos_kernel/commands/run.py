@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from pxos_kernel.commands import print_json
+from pxos_kernel.output import print_json
 
 
 def configure_run(parser) -> None:

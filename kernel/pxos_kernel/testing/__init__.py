@@ -1,4 +1,4 @@
-"""Test support for pxOS and its plugins: fixtures and conformance suites.
+"""Test support for pxOS and its plugins: fixtures, conformance suites and helpers.
 
 Conformance suites are test classes a plugin subclasses, providing one fixture::
 
@@ -16,4 +16,5 @@ from pxos_kernel.testing.conformance import (  # noqa: F401
     SinkConformance,
     StorageConformance,
 )
+from pxos_kernel.testing.extra import add_plugin  # noqa: F401
 from pxos_kernel.testing.system import require_system_package  # noqa: F401

@@ -5,8 +5,7 @@ from __future__ import annotations
 import fnmatch
 from typing import Any, Mapping, Optional
 
-from pxos_kernel.errors import AgentError, PxosError
-from pxos_kernel.interfaces import Proposal, Task
+from pxos_kernel import AgentError, Proposal, PxosError, Task
 
 from pxos_agents.prompts import make_patch
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pxos_kernel.commands import add_json_flag
+from pxos_kernel import add_json_flag
 
 
 def configure_agent_list(parser) -> None:

@@ -28,8 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from pxos_kernel.errors import AgentError, PxosError
-from pxos_kernel.interfaces import Proposal, Review, Task
+from pxos_kernel import AgentError, Proposal, PxosError, Review, Task
 
 from pxos_agents.memory import MemoryStore, task_key
 from pxos_agents.prompts import digest

@@ -6,9 +6,7 @@ import shlex
 import shutil
 from pathlib import Path
 
-from pxos_kernel.commands import print_json, print_table
-from pxos_kernel.errors import NotFoundError, PxosError
-from pxos_kernel.interfaces import Task
+from pxos_kernel import NotFoundError, PxosError, Task, print_json, print_table
 
 
 def _read_files(paths: list[str]) -> dict[str, str]:

@@ -18,8 +18,7 @@ import re
 from pathlib import Path
 from typing import Iterable
 
-from pxos_kernel.config import load_config, save_config
-from pxos_kernel.errors import ConfigError, NetworkConsentError
+from pxos_kernel import ConfigError, NetworkConsentError, load_config, save_config
 
 _HOST = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|[0-9a-fA-F:]+)$")
 

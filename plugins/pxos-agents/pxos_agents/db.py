@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from pxos_kernel.errors import FormatError
+from pxos_kernel import FormatError
 
 BUSY_TIMEOUT_S = 30.0
 

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from pxos_kernel.errors import AgentError, PxosError
-from pxos_kernel.interfaces import GenerationRequest, Proposal, Readiness, Task
+from pxos_kernel import AgentError, GenerationRequest, Proposal, PxosError, Readiness, Task
 
 from pxos_agents.base import as_agent_error, build_proposal, is_test_file, prior_work, setting
 from pxos_agents.prompts import (FENCE, REASONING_STOP, completion_prompt, describe_task, digest, file_header,

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from pxos_kernel.errors import NotFoundError, PxosError
+from pxos_kernel import NotFoundError, PxosError
 
 from pxos_agents.db import open_database
 from pxos_agents.prompts import digest
@@ -125,6 +125,6 @@ class MemoryStore:
 
 def task_key(goal: str, files: dict) -> str:
     """A digest naming a task by its goal and starting files, so reruns find their prior work."""
-    from pxos_kernel.canonical import canonical_json
+    from pxos_kernel import canonical_json
 
     return digest(canonical_json({"goal": " ".join(goal.split()).lower(), "files": dict(files)}))

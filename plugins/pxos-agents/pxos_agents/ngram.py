@@ -17,10 +17,7 @@ import time
 from collections import Counter, defaultdict
 from typing import Iterator, Mapping, Optional
 
-from pxos_kernel.errors import InferenceError
-from pxos_kernel.hookspecs import hookimpl
-from pxos_kernel.interfaces import GenerationChunk, GenerationRequest
-from pxos_kernel.registrations import InferenceEngine
+from pxos_kernel import GenerationChunk, GenerationRequest, InferenceEngine, InferenceError, hookimpl
 
 
 class NgramEngine:

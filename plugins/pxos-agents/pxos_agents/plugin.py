@@ -7,8 +7,7 @@ is used, so ``pxos-kernel --help`` stays fast.
 
 from __future__ import annotations
 
-from pxos_kernel.hookspecs import hookimpl
-from pxos_kernel.registrations import AgentSpec, Subcommand, lazy
+from pxos_kernel import AgentSpec, Subcommand, hookimpl, lazy
 
 
 @hookimpl

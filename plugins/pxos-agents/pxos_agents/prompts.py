@@ -22,7 +22,7 @@ import hashlib
 import re
 from typing import Iterable, Mapping, Optional
 
-from pxos_kernel.interfaces import Task
+from pxos_kernel import Task
 
 FENCE = "```"
 _BLOCK = re.compile(r"^```file:(?P<path>[^\s`]+)[ \t]*\n(?P<body>.*?)(?:^```[ \t]*$|\Z)", re.S | re.M)

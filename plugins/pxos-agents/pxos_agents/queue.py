@@ -26,8 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
-from pxos_kernel.errors import NotFoundError, PxosError
-from pxos_kernel.interfaces import Task
+from pxos_kernel import NotFoundError, PxosError, Task
 
 from pxos_agents.db import open_database
 

@@ -24,8 +24,7 @@ import os
 from typing import Any, Mapping, Optional
 from urllib.parse import urlsplit
 
-from pxos_kernel.errors import AgentError, NetworkConsentError, PxosError
-from pxos_kernel.interfaces import Proposal, Readiness, Task
+from pxos_kernel import AgentError, NetworkConsentError, Proposal, PxosError, Readiness, Task
 
 from pxos_agents.base import as_agent_error, build_proposal, prior_work, setting
 from pxos_agents.consent import check_consent

@@ -21,8 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Mapping, Sequence
 
-from pxos_kernel.errors import PxosError
-from pxos_kernel.sandbox import network_isolation_available
+from pxos_kernel import PxosError, network_isolation_available
 
 OUTPUT_TAIL = 4000
 

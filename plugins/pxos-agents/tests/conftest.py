@@ -13,6 +13,8 @@ import sys
 
 import pytest
 
+from pxos_kernel.testing import add_plugin
+
 from pxos_agents.ngram import NgramPlugin
 
 #: What the test engine has "read": a correct add() for calc.py, in the agents' file-block format.
@@ -35,20 +37,11 @@ TEST_MUL = "from mul import mul\n\nassert mul(2, 3) == 6\nprint('ok')\n"
 
 def with_test_engine(monkeypatch, text: str = CORPUS, delay: float = 0.0) -> None:
     """Make every Kernel built from now on (the CLI's too) load the n-gram engine as 'test-engine'."""
-    from pxos_kernel.plugins import Plugins
-
-    original = getattr(Plugins.load_entry_points, "__wrapped__", Plugins.load_entry_points)
-
-    def load(self, eps=None):
-        original(self, eps)
-        self.register(NgramPlugin(text, delay=delay), "test-engine", "tests")
-
-    load.__wrapped__ = original  # calling this again replaces the engine instead of adding a second one
-    monkeypatch.setattr(Plugins, "load_entry_points", load)
+    add_plugin(monkeypatch, NgramPlugin(text, delay=delay), "test-engine")
 
 
 def write_config(home, data: dict) -> None:
-    from pxos_kernel.config import save_config
+    from pxos_kernel import save_config
 
     save_config(home, data)
 
@@ -56,7 +49,7 @@ def write_config(home, data: dict) -> None:
 @pytest.fixture
 def kernel(pxos_home, monkeypatch):
     """A kernel whose pixellm-local agent uses the n-gram test engine."""
-    from pxos_kernel.core import Kernel
+    from pxos_kernel import Kernel
 
     with_test_engine(monkeypatch)
     write_config(pxos_home, {"agents": {"pixellm-local": {"engine": "test-engine"}}})

@@ -33,7 +33,7 @@ def test_consent_commands_write_config_and_the_ledger(pxos_home, pxos_cli):
     assert code == 0 and out.strip().endswith("127.0.0.1")
     code, out, err = pxos_cli("agent", "consent", "list", "--json")
     assert json.loads(out) == ["127.0.0.1"]
-    from pxos_kernel.core import Kernel
+    from pxos_kernel import Kernel
 
     with Kernel(pxos_home) as kernel:
         ops = [r["op"] for r in kernel.ledger.records() if r["type"] == "NET"]

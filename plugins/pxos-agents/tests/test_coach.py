@@ -46,7 +46,7 @@ def test_coach_accepts_passing_work_and_rejects_failing_work(pxos_home, monkeypa
     failed = queue.get(2)
     assert failed.state == "failed" and failed.needs_human
 
-    from pxos_kernel.core import Kernel
+    from pxos_kernel import Kernel
 
     with Kernel(pxos_home) as kernel:
         records = [r for r in kernel.ledger.records() if r["type"] == "COACH"]

@@ -2,8 +2,7 @@
 
 import pytest
 
-from pxos_kernel.errors import AgentError
-from pxos_kernel.interfaces import Task
+from pxos_kernel import AgentError, Task
 from pxos_kernel.testing import AgentConformance
 
 from conftest import CALC, TEST_CALC

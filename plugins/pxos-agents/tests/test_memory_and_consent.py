@@ -2,7 +2,7 @@
 
 import pytest
 
-from pxos_kernel.errors import ConfigError, FormatError, NotFoundError, PxosError
+from pxos_kernel import ConfigError, FormatError, NotFoundError, PxosError
 
 from pxos_agents.consent import check_consent, grant, read_consent, revoke
 from pxos_agents.memory import MemoryStore

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pxos_kernel.interfaces import GenerationRequest
+from pxos_kernel import GenerationRequest
 from pxos_kernel.testing import EngineConformance
 
 from pxos_agents.ngram import NgramEngine

@@ -4,7 +4,7 @@ import multiprocessing
 
 import pytest
 
-from pxos_kernel.errors import FormatError, NotFoundError, PxosError
+from pxos_kernel import FormatError, NotFoundError, PxosError
 
 from pxos_agents.queue import QueueStateError, TaskQueue
 

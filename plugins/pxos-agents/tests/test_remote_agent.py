@@ -8,8 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from pxos_kernel.errors import AgentError, NetworkConsentError
-from pxos_kernel.interfaces import Task
+from pxos_kernel import AgentError, NetworkConsentError, Task
 from pxos_kernel.testing import AgentConformance
 
 from pxos_agents.consent import grant

@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from pxos_kernel.interfaces import BootImage, BootRequest
+from pxos_kernel import BootImage, BootRequest
 
 from pxos_boot_x86.bootsector import assemble_boot_sector, boot_sector, floppy_image
 

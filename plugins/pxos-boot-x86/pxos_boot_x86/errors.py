@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pxos_kernel.errors import BootError
+from pxos_kernel import BootError
 
 
 class AssemblyError(BootError):

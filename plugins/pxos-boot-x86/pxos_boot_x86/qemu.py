@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Union
 
-from pxos_kernel.errors import BootError
+from pxos_kernel import BootError
 
 from pxos_boot_x86.bootsector import FLOPPY_SIZE
 from pxos_boot_x86.errors import QemuNotFoundError

@@ -6,7 +6,7 @@ import pytest
 
 from pxos_boot_x86.assembler import assemble, assemble_file
 from pxos_boot_x86.errors import AssemblyError
-from pxos_kernel.errors import BootError
+from pxos_kernel import BootError
 
 
 def code(text: str, **kwargs) -> bytes:

@@ -14,7 +14,7 @@ import pytest
 from pxos_boot_x86.bootsector import FLOPPY_SIZE, assemble_boot_sector, boot_sector, floppy_image
 from pxos_boot_x86.emitter import default_source, emit
 from pxos_boot_x86.errors import AssemblyError
-from pxos_kernel.interfaces import BootRequest
+from pxos_kernel import BootRequest
 
 from conftest import BOOT, REPO
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from pxos_kernel.core import Kernel
+from pxos_kernel import Kernel
 
 
 def boot_records(home) -> list[dict]:

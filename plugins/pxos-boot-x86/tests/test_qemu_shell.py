@@ -6,7 +6,7 @@ import pytest
 
 from pxos_boot_x86.bootsector import floppy_image
 from pxos_boot_x86.qemu import QemuMachine, keys_for
-from pxos_kernel.errors import BootError
+from pxos_kernel import BootError
 
 PROMPT = "pxOS v1>"  # rows are read with trailing blanks removed; on screen it is "pxOS v1> "
 

@@ -23,7 +23,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator, Mapping, Union
 
-from pxos_kernel.errors import FormatError, NotFoundError
+from pxos_kernel import FormatError, NotFoundError, file_sha256
 
 from pxos_cartridge.errors import ArchiveError, HostileArchiveError, MemberIntegrityError, PackError
 from pxos_cartridge.manifest import DEFAULT_EXCLUDES, find_manifest, load_manifest, matches, selected
@@ -268,11 +268,3 @@ def open_archive(path: PathLike, *, max_size: int = DEFAULT_MAX_SIZE) -> Archive
                                        "(the archive was damaged or tampered with)")
     return Archive(archive, meta, payload, members)
 
-
-def file_sha256(path: PathLike) -> str:
-    """The sha256 of a file's bytes (the content address of an archive)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

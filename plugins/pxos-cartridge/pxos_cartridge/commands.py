@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from pxos_kernel.commands import add_json_flag, print_json, print_table
+from pxos_kernel import add_json_flag, print_json, print_table
 
 
 def _registry(args):
@@ -57,7 +57,8 @@ def configure_pack(parser) -> None:
 
 
 def run_pack(args) -> int:
-    from pxos_cartridge.archive import file_sha256, pack_tree
+    from pxos_cartridge.archive import pack_tree
+    from pxos_kernel import file_sha256
 
     meta = pack_tree(args.directory, args.output, manifest=args.manifest, level=args.level)
     summary = {"archive": args.output, "members": len(meta["members"]), "payload": meta["length"],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pxos_kernel.errors import FormatError, GuardrailError, IntegrityError, PxosError
+from pxos_kernel import FormatError, GuardrailError, IntegrityError, PxosError
 
 
 class ArchiveError(FormatError):

@@ -24,7 +24,7 @@ from importlib.machinery import ModuleSpec
 from types import ModuleType
 from typing import Any, Iterator, Optional, Sequence, Union
 
-from pxos_kernel.errors import NotFoundError
+from pxos_kernel import NotFoundError
 
 from pxos_cartridge.archive import Archive, PathLike, open_archive
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pxos_kernel.errors import NotFoundError, ProgramError
+from pxos_kernel import NotFoundError, ProgramError
 
 
 def resolve_target(manifest: dict, target: str) -> str:
@@ -27,7 +27,7 @@ def resolve_target(manifest: dict, target: str) -> str:
 
 def main(archive_path: str, target: str, *args: str) -> Any:
     """Run ``target`` from the archive at ``archive_path`` with ``args``; return what it returns."""
-    from pxos_kernel.programcall import load_entry
+    from pxos_kernel import load_entry
 
     from pxos_cartridge.importer import install
 

@@ -25,10 +25,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional, Sequence
 
-from pxos_kernel.errors import IntegrityError, NotFoundError
-from pxos_kernel.files import atomic_write, atomic_writer
+from pxos_kernel import IntegrityError, NotFoundError, atomic_write, atomic_writer, file_sha256
 
-from pxos_cartridge.archive import PathLike, file_sha256, open_archive
+from pxos_cartridge.archive import PathLike, open_archive
 from pxos_cartridge.errors import PromotionRefused, RegistryCorruptError, RegistryError
 from pxos_cartridge.manifest import NAME
 

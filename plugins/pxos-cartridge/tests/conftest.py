@@ -23,7 +23,7 @@ def greeter_tree(tmp_path) -> Path:
 @pytest.fixture
 def kernel(pxos_home, monkeypatch):
     """A kernel with only the kernel's own plugin and this one (no guardrails from other plugins)."""
-    from pxos_kernel.core import Kernel
+    from pxos_kernel import Kernel
 
     monkeypatch.setenv("PXOS_PLUGINS", "cartridge")
     k = Kernel(pxos_home)

@@ -8,7 +8,7 @@ import subprocess
 import zlib
 
 import pytest
-from pxos_kernel.errors import FormatError, NotFoundError
+from pxos_kernel import FormatError, NotFoundError
 
 from pxos_cartridge.archive import open_archive, pack_tree
 from pxos_cartridge.errors import ArchiveError, HostileArchiveError, MemberIntegrityError, PackError

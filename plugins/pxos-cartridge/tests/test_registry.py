@@ -11,8 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from pxos_kernel import Guardrail, Verdict, Violation, hookimpl
-from pxos_kernel.errors import NotFoundError
+from pxos_kernel import Guardrail, NotFoundError, Verdict, Violation, hookimpl
 
 from pxos_cartridge.archive import pack_tree
 from pxos_cartridge.errors import PromotionRefused, RegistryCorruptError, RegistryError
@@ -228,7 +227,7 @@ def test_a_corrupted_registry_is_refused_and_left_untouched(registry, v1, cli):
 
 CONCURRENT = textwrap.dedent("""
     import sys, time
-    from pxos_kernel.core import Kernel
+    from pxos_kernel import Kernel
     from pxos_cartridge.registry import CartridgeRegistry
     home, version, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
     kernel = Kernel(home)

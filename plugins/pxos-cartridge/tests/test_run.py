@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from pxos_kernel.errors import NotFoundError
+from pxos_kernel import NotFoundError
 
 from pxos_cartridge.archive import pack_tree
 from pxos_cartridge.registry import CartridgeRegistry

@@ -10,11 +10,10 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from pxos_kernel.errors import ConfigError, PxosError
-from pxos_kernel.registrations import Guardrail
+from pxos_kernel import ConfigError, Guardrail, PxosError
 
 if TYPE_CHECKING:  # imported when a guardrail runs, not on every CLI start
-    from pxos_kernel.interfaces import Verdict
+    from pxos_kernel import Verdict
 
     from pxos_genesis.principles import Item
 
@@ -56,7 +55,7 @@ def _item(ident: str) -> "Item":
 
 def run_item(item: "Item", subject: Any, context: Mapping[str, Any]) -> "Verdict":
     """Judge ``subject`` against one MUST item."""
-    from pxos_kernel.interfaces import Verdict, Violation
+    from pxos_kernel import Verdict, Violation
 
     if item.check is None:
         return Verdict("unchecked", f"not machine-checkable: {item.why_unchecked}")

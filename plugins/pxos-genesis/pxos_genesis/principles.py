@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Union
 
-from pxos_kernel.errors import ConfigError
+from pxos_kernel import ConfigError
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -56,7 +56,7 @@ def manifest_path(env: Optional[dict] = None) -> Source:
 
 @lru_cache(maxsize=8)
 def _load(source: Source, key: str, mtime: float) -> tuple[Item, ...]:
-    from pxos_kernel.config import load_yaml
+    from pxos_kernel import load_yaml
 
     return parse(load_yaml(source, "Genesis manifest"), key)
 

@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from pxos_kernel.errors import NotFoundError
+from pxos_kernel import NotFoundError
 
 
 @dataclass

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from conftest import EXAMPLES
-from pxos_kernel.errors import PxosError
+from pxos_kernel import PxosError
 from pxos_genesis.evolve.build import build
 from pxos_genesis.evolve.proposals import propose
 from pxos_genesis.evolve.workspace import LimitExceeded, Limits, Workspace

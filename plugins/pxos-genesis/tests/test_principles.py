@@ -1,6 +1,6 @@
 import pytest
 
-from pxos_kernel.errors import ConfigError
+from pxos_kernel import ConfigError
 from pxos_genesis.checks import all_checks
 from pxos_genesis.principles import load_items, manifest_path, must_items, parse, render_table
 

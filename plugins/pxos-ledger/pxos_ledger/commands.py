@@ -11,8 +11,7 @@ import re
 import sys
 from pathlib import Path
 
-from pxos_kernel.commands import add_json_flag, print_json, print_table
-from pxos_kernel.errors import LedgerError, NotFoundError
+from pxos_kernel import LedgerError, NotFoundError, add_json_flag, print_json, print_table
 
 _BRANCH = re.compile(r"^[a-z0-9_]{1,40}$")
 
@@ -58,7 +57,7 @@ def _sink_name(kernel) -> str:
 
 def _branch_ledger(kernel, name: str, *, create: bool = False):
     """The ledger of branch ``name``: a sink of the same kind beside the main one."""
-    from pxos_kernel.ledger import Ledger
+    from pxos_kernel import Ledger
 
     if not _BRANCH.match(name or ""):
         raise LedgerError(f"branch name {name!r} must be 1-40 lower-case letters, digits and '_'")
@@ -87,7 +86,7 @@ def _read_json(path: str, what: str) -> dict:
 
 
 def _write_json(path: str, value) -> None:
-    from pxos_kernel.files import atomic_write
+    from pxos_kernel import atomic_write
 
     atomic_write(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
@@ -205,7 +204,7 @@ def configure_ledger_prove(parser) -> None:
 
 
 def run_ledger_prove(args) -> int:
-    from pxos_kernel.ledger import leaf_hash
+    from pxos_kernel import leaf_hash
     from pxos_ledger.merkle import make_proof
 
     ledger = args.kernel.ledger
@@ -266,7 +265,7 @@ def configure_ledger_render(parser) -> None:
 
 
 def run_ledger_render(args) -> int:
-    from pxos_kernel.errors import LedgerCorruptError
+    from pxos_kernel import LedgerCorruptError
     from pxos_ledger.render import judge, render
 
     ledger = args.kernel.ledger

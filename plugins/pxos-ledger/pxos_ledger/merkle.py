@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from pxos_kernel.ledger import check_head_signature, leaf_hash, merkle_root, node_hash, record_hash
+from pxos_kernel import check_head_signature, leaf_hash, merkle_root, node_hash, record_hash
 
 
 def audit_path(index: int, leaves: list[str]) -> list[str]:

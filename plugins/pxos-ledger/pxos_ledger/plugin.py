@@ -9,8 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pxos_kernel import CheckpointSink, Subcommand, hookimpl, lazy
-from pxos_kernel.errors import ConfigError
+from pxos_kernel import CheckpointSink, ConfigError, Subcommand, hookimpl, lazy
 
 
 def _sqlite_sink(settings: dict):

@@ -13,7 +13,7 @@ import re
 import threading
 from typing import Iterator, Optional
 
-from pxos_kernel.errors import ConfigError, LedgerCorruptError, LedgerError
+from pxos_kernel import ConfigError, LedgerCorruptError, LedgerError
 from pxos_ledger.rows import check_durability, decode, encode
 
 _TABLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")

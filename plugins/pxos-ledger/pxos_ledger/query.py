@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator, Optional
 
-from pxos_kernel.errors import LedgerError, NotFoundError
-from pxos_kernel.ledger import ATOM_ID
+from pxos_kernel import ATOM_ID, LedgerError, NotFoundError
 
 CORRIDOR_PREFIX = re.compile(r"^DISTRICT_\d+(\.CHAMBER_[A-Za-z0-9]+(\.NODE_[A-Za-z0-9_]+)?)?$")
 _MISSING = object()

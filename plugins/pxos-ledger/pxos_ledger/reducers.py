@@ -6,7 +6,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional
 
-from pxos_kernel.errors import LedgerError, PluginError
+from pxos_kernel import LedgerError, PluginError
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import colorsys
 from typing import Iterable, Optional
 
-from pxos_kernel.ledger import CORRIDOR, GENESIS_PREV, check_record
+from pxos_kernel import CORRIDOR, GENESIS_PREV, check_record
 
 CELL, GAP, COLUMNS = 12, 2, 48
 BROKEN = (220, 20, 20)
@@ -52,7 +52,7 @@ def render(judged: list[tuple[dict, str]], path) -> dict:
     """Write the picture to ``path`` (PNG); return what was drawn."""
     from PIL import Image, ImageDraw
 
-    from pxos_kernel.files import atomic_writer
+    from pxos_kernel import atomic_writer
 
     count = len(judged)
     columns = max(1, min(COLUMNS, count))

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-from pxos_kernel.canonical import canonical_json
-from pxos_kernel.errors import ConfigError, LedgerCorruptError
+from pxos_kernel import ConfigError, LedgerCorruptError, canonical_json
 
 #: ``flush``: an append that returned survives a crash of the writing process.
 #: ``fsync``: ... and a power loss (the data is on disk before the append returns).

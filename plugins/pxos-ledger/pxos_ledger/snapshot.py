@@ -25,9 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
-from pxos_kernel.canonical import canonical_json
-from pxos_kernel.errors import IntegrityError, LedgerError, NotFoundError
-from pxos_kernel.files import atomic_write, atomic_writer
+from pxos_kernel import IntegrityError, LedgerError, NotFoundError, atomic_write, atomic_writer, canonical_json
 from pxos_ledger.tokens import pixel_grid, token_stream
 
 TYPES = ("full", "incremental", "token_pixel")
@@ -91,7 +89,7 @@ def take_snapshot(kernel, source: Path, snapshot_type: str, out_dir: Path, *,
     """Write the layout and archive, append the SNAPSHOT record, return the record."""
     if snapshot_type not in TYPES:
         raise LedgerError(f"snapshot type {snapshot_type!r} is not one of {', '.join(TYPES)}")
-    from pxos_kernel.ledger import check_corridor
+    from pxos_kernel import check_corridor
 
     check_corridor(corridor)
     source = source.resolve()

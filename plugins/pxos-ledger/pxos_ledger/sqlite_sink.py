@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, Optional
 
-from pxos_kernel.errors import LedgerCorruptError, LedgerError
+from pxos_kernel import LedgerCorruptError, LedgerError
 from pxos_ledger.rows import check_durability, decode, encode
 
 SCHEMA = """

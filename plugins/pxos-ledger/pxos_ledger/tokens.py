@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Iterator
 
-from pxos_kernel.canonical import canonical_json, format_number
+from pxos_kernel import canonical_json, format_number
 
 MAX_TOKENS = 4096
 GRID_WIDTH, CELL = 800, 100
@@ -86,7 +86,7 @@ def grid_png(grid: dict, path) -> None:
     """Draw a pixel grid: each region filled with a colour from its content hash, labelled."""
     from PIL import Image, ImageDraw
 
-    from pxos_kernel.files import atomic_writer
+    from pxos_kernel import atomic_writer
 
     dims = grid["state_space_grid"]["dimensions"]
     image = Image.new("RGB", (dims["width"], dims["height"]), (24, 24, 28))

@@ -7,8 +7,7 @@ import sqlite3
 
 import pytest
 
-from pxos_kernel.core import Kernel
-from pxos_kernel.errors import LedgerError
+from pxos_kernel import Kernel, LedgerError
 
 
 def _count(pxos_home) -> int:
@@ -80,7 +79,7 @@ def test_a_corridor_that_does_not_match_the_grammar(two, pxos_home, tmp_path, ar
 
 
 def test_a_payload_that_is_not_json_serialisable(two, pxos_home):
-    from pxos_kernel.checkpoints import CheckpointQueue
+    from pxos_kernel import CheckpointQueue
 
     with Kernel(pxos_home) as kernel:
         with pytest.raises(LedgerError, match="not JSON-serialisable"):

@@ -8,9 +8,7 @@ import time
 
 import pytest
 
-from pxos_kernel.checkpoints import Checkpointer, CheckpointQueue
-from pxos_kernel.errors import LedgerError
-from pxos_kernel.ledger import Ledger
+from pxos_kernel import CheckpointQueue, Checkpointer, Ledger, LedgerError
 
 from conftest import wait_until
 
@@ -81,7 +79,7 @@ def test_a_mixture_that_loses_its_race_lands_nowhere_then_retries_whole(ledger):
 
 
 def test_a_mixture_on_a_sink_without_transactions_is_an_error(tmp_path):
-    from pxos_kernel.jsonl_sink import JsonlSink
+    from pxos_kernel import JsonlSink
 
     ledger = Ledger(JsonlSink(tmp_path / "l.jsonl"))
     with CheckpointQueue(ledger) as queue:

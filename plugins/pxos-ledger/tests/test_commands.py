@@ -8,7 +8,7 @@ import tarfile
 import pytest
 from PIL import Image
 
-from pxos_kernel.core import Kernel
+from pxos_kernel import Kernel
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ import time
 
 import pytest
 
-from pxos_kernel.ledger import Ledger
+from pxos_kernel import Ledger
 
 WRITER = r"""
 import sys
-from pxos_kernel.ledger import Ledger
+from pxos_kernel import Ledger
 kind, where, durability = sys.argv[1:4]
 if kind == "sqlite":
     from pxos_ledger.sqlite_sink import SqliteSink

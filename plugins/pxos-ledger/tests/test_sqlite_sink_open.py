@@ -4,7 +4,7 @@ import multiprocessing
 
 
 def _open_and_append(path, barrier):
-    from pxos_kernel.ledger import Ledger
+    from pxos_kernel import Ledger
     from pxos_ledger.sqlite_sink import SqliteSink
 
     barrier.wait()
@@ -25,7 +25,7 @@ def test_simultaneous_first_opens(tmp_path):
             w.join(60)
         assert [w.exitcode for w in workers] == [0] * 6
 
-        from pxos_kernel.ledger import Ledger
+        from pxos_kernel import Ledger
         from pxos_ledger.sqlite_sink import SqliteSink
 
         report = Ledger(SqliteSink(path)).verify()

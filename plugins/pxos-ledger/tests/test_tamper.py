@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pxos_kernel.canonical import canonical_json
-from pxos_kernel.ledger import Ledger, record_hash
+from pxos_kernel import Ledger, canonical_json, record_hash
 
 
 class SqliteRows:

@@ -37,9 +37,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator, Mapping, Optional, Union
 
-from pxos_kernel.errors import ConfigError, FormatError, IntegrityError, NotFoundError
-from pxos_kernel.files import atomic_write
-from pxos_kernel.interfaces import ObjectInfo
+from pxos_kernel import ConfigError, FormatError, IntegrityError, NotFoundError, ObjectInfo, atomic_write
 
 from pxos_pixelfs.keys import check_key
 from pxos_pixelfs.settings import int_setting, root_setting

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pxos_kernel.errors import StorageError
+from pxos_kernel import StorageError
 
 
 def check_key(scheme: str, key: str) -> str:

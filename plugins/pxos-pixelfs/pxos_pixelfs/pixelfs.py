@@ -14,9 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, BinaryIO, Mapping, Optional, Union
 
-from pxos_kernel import container
-from pxos_kernel.errors import IntegrityError, NotFoundError
-from pxos_kernel.interfaces import ObjectInfo
+from pxos_kernel import IntegrityError, NotFoundError, ObjectInfo, container
 
 from pxos_pixelfs.keys import check_key
 from pxos_pixelfs.settings import int_setting, root_setting

@@ -11,8 +11,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Iterable, Iterator, Union
 
-from pxos_kernel import container
-from pxos_kernel.errors import StorageError
+from pxos_kernel import StorageError, container
 
 if TYPE_CHECKING:
     import numpy as np

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-from pxos_kernel.errors import ConfigError
+from pxos_kernel import ConfigError
 
 
 def int_setting(settings: Mapping[str, Any], scheme: str, name: str, default: Optional[int],

@@ -31,9 +31,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Optional, Union
 
-from pxos_kernel import container
-from pxos_kernel.errors import ConfigError, FormatError, StorageError
-from pxos_kernel.files import atomic_write, atomic_writer
+from pxos_kernel import ConfigError, FormatError, StorageError, atomic_write, atomic_writer, container
 
 if TYPE_CHECKING:
     import numpy as np

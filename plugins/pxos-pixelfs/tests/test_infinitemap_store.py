@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from pxos_kernel.errors import ConfigError, FormatError, IntegrityError, NotFoundError, StorageError
+from pxos_kernel import ConfigError, FormatError, IntegrityError, NotFoundError, StorageError
 from pxos_kernel.testing import StorageConformance
 
 from pxos_pixelfs.infinitemap import InfiniteMapStore

@@ -8,8 +8,7 @@ import os
 
 import pytest
 
-from pxos_kernel import container
-from pxos_kernel.errors import ConfigError, FormatError, IntegrityError, NotFoundError, StorageError
+from pxos_kernel import ConfigError, FormatError, IntegrityError, NotFoundError, StorageError, container
 from pxos_kernel.testing import StorageConformance
 
 from pxos_pixelfs.pixelfs import PixelFS

@@ -8,8 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from pxos_kernel import container
-from pxos_kernel.errors import ConfigError, FormatError, IntegrityError, StorageError
+from pxos_kernel import ConfigError, FormatError, IntegrityError, StorageError, container
 
 from pxos_pixelfs.tiles import TileSpace
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pxos_kernel.commands import add_json_flag
+from pxos_kernel import add_json_flag
 
 
 def add_model_argument(parser: argparse.ArgumentParser) -> None:

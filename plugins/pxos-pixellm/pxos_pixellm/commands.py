@@ -7,8 +7,7 @@ import hashlib
 import sys
 from pathlib import Path
 
-from pxos_kernel.commands import print_json, print_table
-from pxos_kernel.errors import InferenceError, NotFoundError
+from pxos_kernel import InferenceError, NotFoundError, print_json, print_table
 
 
 def _engine(args: argparse.Namespace):

@@ -13,7 +13,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping, Optional
 
-from pxos_kernel.errors import FormatError
+from pxos_kernel import FormatError
 
 # Hugging Face model_type -> the class its config.json names. The order is the one error messages list.
 ARCHITECTURES = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM"}

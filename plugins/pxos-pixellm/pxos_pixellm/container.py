@@ -35,8 +35,8 @@ from typing import Any, Iterator, Mapping, Optional
 
 import numpy as np
 
+from pxos_kernel import FormatError, IntegrityError
 from pxos_kernel.container import read_container, read_container_meta, write_container
-from pxos_kernel.errors import FormatError, IntegrityError
 
 from .config import ModelConfig
 from .model import check_shapes

@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from pxos_kernel.errors import FormatError, NotFoundError
+from pxos_kernel import FormatError, NotFoundError
 
 from .container import load_model, open_model, save_model
 

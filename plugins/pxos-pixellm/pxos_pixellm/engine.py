@@ -35,8 +35,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional, Sequence
 
-from pxos_kernel.errors import FormatError, InferenceError, NotFoundError
-from pxos_kernel.interfaces import GenerationChunk, GenerationRequest
+from pxos_kernel import FormatError, GenerationChunk, GenerationRequest, InferenceError, NotFoundError
 
 DEFAULT_MODEL = "default"
 _resource_files = contextlib.ExitStack()

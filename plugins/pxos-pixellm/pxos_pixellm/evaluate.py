@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from pxos_kernel.errors import InferenceError
+from pxos_kernel import InferenceError
 
 from .model import Transformer
 

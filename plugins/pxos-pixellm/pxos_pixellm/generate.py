@@ -22,7 +22,7 @@ from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 
-from pxos_kernel.errors import InferenceError
+from pxos_kernel import InferenceError
 
 from .sampling import check_sampling, sample
 

@@ -27,7 +27,7 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from pxos_kernel.errors import FormatError
+from pxos_kernel import FormatError
 
 from .config import ModelConfig
 from .tensors import BLOCK

@@ -16,8 +16,7 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from pxos_kernel.errors import FormatError
-from pxos_kernel.files import atomic_write
+from pxos_kernel import FormatError, atomic_write
 
 from .config import ARCHITECTURES, ModelConfig, supported_architectures
 from .tokenizer import eos_ids_from, tokenizer_section

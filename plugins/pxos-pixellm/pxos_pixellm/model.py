@@ -22,7 +22,7 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from pxos_kernel.errors import FormatError, InferenceError
+from pxos_kernel import FormatError, InferenceError
 
 from .config import ModelConfig
 

@@ -27,7 +27,7 @@ def main(*argv: str) -> int:
     parser.add_argument("prompt", nargs="+", help="text to continue")
     add_sampling_arguments(parser)
     args = parser.parse_args(list(argv))
-    from pxos_kernel.errors import PxosError
+    from pxos_kernel import PxosError
 
     from .commands import read_prompt, stream_generation
     from .engine import PixelEngine

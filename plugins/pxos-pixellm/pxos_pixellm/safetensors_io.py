@@ -19,8 +19,7 @@ from typing import Mapping
 
 import numpy as np
 
-from pxos_kernel.errors import FormatError
-from pxos_kernel.files import atomic_writer
+from pxos_kernel import FormatError, atomic_writer
 
 from .tensors import to_bf16
 

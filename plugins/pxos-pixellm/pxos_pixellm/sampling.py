@@ -6,7 +6,7 @@ from typing import Optional
 
 import numpy as np
 
-from pxos_kernel.errors import InferenceError
+from pxos_kernel import InferenceError
 
 
 def check_sampling(temperature: float, top_k: Optional[int], top_p: Optional[float]) -> None:

@@ -23,7 +23,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from pxos_kernel.errors import FormatError, IntegrityError
+from pxos_kernel import FormatError, IntegrityError
 
 FLOAT_ENCODINGS = ("fp32", "fp16", "bf16")
 QUANTIZED_ENCODINGS = ("int8", "uint8")

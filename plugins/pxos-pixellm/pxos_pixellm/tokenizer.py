@@ -28,7 +28,7 @@ import hashlib
 from datetime import datetime
 from typing import Any, Iterable, Mapping, Optional, Protocol, Sequence
 
-from pxos_kernel.errors import FormatError, InferenceError
+from pxos_kernel import FormatError, InferenceError
 
 
 class TokenStream(Protocol):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from pixellm_testmodels import TINY
+from pxos_kernel import FormatError, IntegrityError
 from pxos_kernel.container import read_container, write_container
-from pxos_kernel.errors import FormatError, IntegrityError
 from pxos_pixellm.container import load_model, save_model
 
 
@@ -127,7 +127,7 @@ def test_corrupted_pixels_are_caught_with_or_without_the_sha256(tiny_model_path,
     import struct
     import zlib
 
-    from pxos_kernel.errors import PxosError
+    from pxos_kernel import PxosError
 
     data = bytearray(tiny_model_path.read_bytes())
     at = data.index(b"IDAT") - 4

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pixellm_testmodels import hf_llama, hf_logits
-from pxos_kernel.errors import FormatError
+from pxos_kernel import FormatError
 from pxos_pixellm.container import load_model
 from pxos_pixellm.convert import convert, permute_rotary
 from pxos_pixellm.model import Transformer

@@ -31,7 +31,7 @@ def test_kv_cache_gives_the_same_logits_as_one_pass(tiny_tensors):
 
 
 def test_sequence_longer_than_context_is_an_error(tiny_tensors):
-    from pxos_kernel.errors import InferenceError
+    from pxos_kernel import InferenceError
 
     model = Transformer(TINY, tiny_tensors)
     with pytest.raises(InferenceError, match="exceeds the context"):

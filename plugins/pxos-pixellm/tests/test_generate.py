@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pixellm_testmodels import TINY
-from pxos_kernel.errors import InferenceError
+from pxos_kernel import InferenceError
 from pxos_pixellm.generate import generate
 from pxos_pixellm.model import Transformer
 from pxos_pixellm.sampling import sample

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pxos_kernel.errors import FormatError, IntegrityError
+from pxos_kernel import FormatError, IntegrityError
 from pxos_pixellm.tensors import BLOCK, decode, encode
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pxos_kernel.errors import PxosError
+from pxos_kernel import PxosError
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from pxos_kernel.interfaces import GenerationRequest
+from pxos_kernel import GenerationRequest
 
 
 class ApiError(Exception):

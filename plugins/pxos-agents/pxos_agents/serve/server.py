@@ -16,7 +16,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterator, Optional
 
-from pxos_kernel.errors import PxosError
+from pxos_kernel import PxosError
 
 from pxos_agents.serve import protocol as p
 from pxos_agents.serve.catalog import Catalog

@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from pxos_kernel import file_sha256
+
 from pxos_genesis.checks import check, judge, plural
-from pxos_cartridge.archive import file_sha256
 
 from pxos_genesis.checks.history import (build_record, done, history, ledger_verified, lineage,
                                          names_in_scope, proposal_record, versions)

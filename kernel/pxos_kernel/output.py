@@ -1,0 +1,29 @@
+"""How commands print: one `--json` flag, JSON and aligned tables (public through `pxos_kernel`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Iterable, Sequence
+
+
+def add_json_flag(parser) -> None:
+    """Give a command the ``--json`` flag: it then prints :func:`print_json` output instead of a table."""
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def print_json(value: Any) -> None:
+    """Print ``value`` as indented JSON with sorted keys (objects it cannot encode as their ``str``)."""
+    json.dump(value, sys.stdout, indent=2, sort_keys=True, default=str)
+    sys.stdout.write("\n")
+
+
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Print rows as aligned columns (no borders, like ``pip list``)."""
+    rows = [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    print(line(headers))
+    print(line(["-" * w for w in widths]))
+    for row in rows:
+        print(line(row))
