@@ -7,7 +7,7 @@ import pytest
 from pxos_agents import accepted_proposal
 from pxos_agents.memory import MemoryStore
 from pxos_agents.queue import TaskQueue
-from pxos_kernel.errors import NotFoundError, PxosError
+from pxos_kernel import NotFoundError, PxosError
 
 from conftest import CALC, with_test_engine, write_config
 

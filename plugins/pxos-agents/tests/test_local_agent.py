@@ -35,7 +35,7 @@ def test_reasoning_is_the_model_text_verbatim(kernel):
     task = Task("make add work", files={"calc.py": CALC})
     proposal = kernel.agent("pixellm-local").propose(task)
     engine = kernel.engine("test-engine")
-    from pxos_kernel.interfaces import GenerationRequest
+    from pxos_kernel import GenerationRequest
 
     request = GenerationRequest(reasoning_prompt(task), model=proposal.model.split("/", 1)[1], max_tokens=96,
                                 temperature=0.0, seed=0, stop=REASONING_STOP)

@@ -63,7 +63,7 @@ def _with_recorded_sha256(png: bytes, sha256: str) -> bytes:
 
 
 def test_describe_self_catches_pixels_changed_behind_the_hash(tiny_model_path, tmp_path):
-    from pxos_kernel import read_container, write_container
+    from pxos_kernel.container import read_container, write_container
 
     payload, meta = read_container(tiny_model_path)
     tampered = bytearray(payload)

@@ -66,7 +66,7 @@ def validate(data: Any) -> dict[str, dict]:
 
 def main() -> int:
     """Print this system's command surface as one JSON line (run inside the sandbox by a build)."""
-    from pxos_kernel.core import Kernel
+    from pxos_kernel import Kernel
 
     kernel = Kernel()
     try:
