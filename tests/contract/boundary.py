@@ -6,7 +6,7 @@
 * A plugin's public API is the modules its pyproject lists under
   ``[tool.pxos] public-modules`` (default: its top-level package alone); every
   other module of it is private. A plugin that imports another declares it as a
-  dependency.
+  dependency (an optional one, an extra, will do).
 
 :func:`importlinter_config` turns these rules into import-linter contracts for
 plugin packages; :func:`scan` applies the same rules with :mod:`ast` to what
@@ -52,8 +52,9 @@ def plugin_dists() -> list[Dist]:
         project = data["project"]
         package = _normal(project["name"]).replace("-", "_")
         public = tuple(data.get("tool", {}).get("pxos", {}).get("public-modules", [package]))
+        optional = [d for extra in project.get("optional-dependencies", {}).values() for d in extra]
         depends = frozenset(_normal(re.split(r"[<>=!~\[;\s]", d, maxsplit=1)[0])
-                            for d in project.get("dependencies", []))
+                            for d in [*project.get("dependencies", []), *optional])
         dists.append(Dist(project["name"], pyproject.parent, package, public, depends))
     return dists
 
@@ -159,9 +160,10 @@ def scan(dists: list[Dist]) -> list[str]:
             tree = ast.parse(path.read_text(encoding="utf-8"))
             for line, name in _imported(tree):
                 other = next((d for d in dists if d.package == name.split(".")[0] and d is not dist), None)
-                if other is not None and _normal(other.name) not in dist.depends:
-                    found.append(f"{path.relative_to(ROOT)}:{line}: imports {other.name}, which "
-                                 f"{dist.name}'s pyproject does not list as a dependency")
+                problem = (f"{path.relative_to(ROOT)}:{line}: imports {other.name}, which "
+                           f"{dist.name}'s pyproject does not list as a dependency") if other else ""
+                if other is not None and _normal(other.name) not in dist.depends and problem not in found:
+                    found.append(problem)
     for path in sorted((ROOT / "kernel" / KERNEL / "templates").rglob("*.py.tmpl")):
         source = re.sub(r"\{\{?\s*\w+\s*\}?\}", "x", path.read_text(encoding="utf-8"))
         found += problems_in(source, str(path.relative_to(ROOT)), dists, None)

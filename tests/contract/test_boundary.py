@@ -32,8 +32,8 @@ def test_every_plugin_directory_is_checked():
     ("from pxos_kernel.config import load_yaml\n", "imports private kernel module pxos_kernel.config"),
     ("from pxos_kernel import ledger\n", "imports private kernel module pxos_kernel.ledger"),
     ("import pxos_kernel.plugins\n", "imports private kernel module pxos_kernel.plugins"),
-    ("from pxos_cartridge.manifest import load_manifest\n",
-     "imports pxos_cartridge.manifest, a private module of pxos-cartridge"),
+    ("from pxos_cartridge.plugin import pxos_subcommands\n",
+     "imports pxos_cartridge.plugin, a private module of pxos-cartridge"),
 ])
 def test_a_crossing_is_named(source, message):
     genesis = next(d for d in DISTS if d.name == "pxos-genesis")
