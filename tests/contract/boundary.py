@@ -28,6 +28,13 @@ from typing import Iterator
 ROOT = Path(__file__).resolve().parents[2]
 KERNEL = "pxos_kernel"
 KERNEL_PUBLIC = (KERNEL, f"{KERNEL}.testing", f"{KERNEL}.container")
+#: Crossings that landed before the contract did, each waiting on its owner (issue 18: the
+#: explorer reads pxos-ledger and pxos-pixellm modules that those plugins do not publish yet).
+#: Remove an entry when it is fixed; the check fails on an entry that no longer matches.
+PENDING = (
+    "pxos_explorer.** -> pxos_ledger.**",
+    "pxos_explorer.** -> pxos_pixellm.**",
+)
 
 
 @dataclass(frozen=True)
@@ -82,8 +89,15 @@ def importlinter_config(dists: list[Dist]) -> str:
     """import-linter contracts (INI) for the kernel and every plugin with private modules."""
     def block(key: str, name: str, protected: list[str], owner: str) -> str:
         listed = "\n    ".join(protected)
-        return (f"[importlinter:contract:{key}]\nname = {name}\ntype = protected\nas_packages = False\n"
+        text = (f"[importlinter:contract:{key}]\nname = {name}\ntype = protected\nas_packages = False\n"
                 f"protected_modules =\n    {listed}\nallowed_importers =\n    {owner}\n    {owner}.**\n")
+        pending = [p for p in PENDING if p.split(" -> ")[1].split(".")[0] == owner
+                   and p.split(" -> ")[0].split(".")[0] in packages]
+        if pending:
+            text += "ignore_imports =\n    " + "\n    ".join(pending) + "\n"
+        return text
+
+    packages = {d.package for d in dists}
 
     lines = ["[importlinter]", "root_packages =", f"    {KERNEL}", *(f"    {d.package}" for d in dists), ""]
     private = [m for m in kernel_modules() if not _is_public(m, KERNEL_PUBLIC) and not m.startswith(f"{KERNEL}.testing.")]

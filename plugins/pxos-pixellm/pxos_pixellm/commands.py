@@ -207,7 +207,7 @@ def write_tensor_pictures(engine, model, directory: Path) -> list[str]:
 
 def run_chat(args: argparse.Namespace) -> int:
     """``model chat``: the model's own chat template, one message or a conversation read line by line."""
-    from pxos_kernel.interfaces import GenerationRequest
+    from pxos_kernel import GenerationRequest
 
     engine = _engine(args)
     messages = [{"role": "system", "content": args.system}] if args.system else []

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pxos_kernel.errors import FormatError, InferenceError
+from pxos_kernel import FormatError, InferenceError
 
 
 @dataclass(frozen=True)

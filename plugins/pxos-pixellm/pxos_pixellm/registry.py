@@ -37,8 +37,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
 
-from pxos_kernel.errors import FormatError, IntegrityError, NotFoundError, PxosError
-from pxos_kernel.files import atomic_write, atomic_writer
+from pxos_kernel import FormatError, IntegrityError, NotFoundError, PxosError, atomic_write, atomic_writer
 
 FORMAT = "pxos-model-registry"
 METHODS = ("convert", "train", "fine-tune")

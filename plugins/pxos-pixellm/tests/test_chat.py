@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pixellm_testmodels import CASES, build_hf_model, chat_pixel_model
-from pxos_kernel.errors import InferenceError
-from pxos_kernel.interfaces import GenerationRequest
+from pxos_kernel import GenerationRequest, InferenceError
 from pxos_pixellm.convert import convert
 from pxos_pixellm.engine import PixelEngine
 

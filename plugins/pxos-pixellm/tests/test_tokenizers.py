@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pixellm_testmodels import CASES, TINY, build_hf_model, chat_pixel_model, random_tensors, trained_tokenizer
-from pxos_kernel.errors import FormatError, InferenceError
+from pxos_kernel import FormatError, InferenceError
 from pxos_pixellm.config import ModelConfig
 from pxos_pixellm.container import open_model, save_model
 from pxos_pixellm.convert import convert

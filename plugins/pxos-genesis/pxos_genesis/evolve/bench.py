@@ -44,7 +44,7 @@ def _boot_shim(shim: str, archive: str, sha256: str, home: str) -> None:
 def probe(shim: str, archive: str, sha256: str, home: str) -> dict:
     """Inside a process booted from ``archive``: seconds for one storage put+get and one ledger append."""
     _boot_shim(shim, archive, sha256, home)
-    from pxos_kernel.core import Kernel
+    from pxos_kernel import Kernel
 
     kernel = Kernel(home)
     try:

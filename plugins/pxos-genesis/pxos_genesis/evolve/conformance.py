@@ -35,7 +35,7 @@ SUITES: dict[str, tuple[type, str, Callable[[Any, str, Any], Any]]] = {
 
 def registrations(distributions: set[str]) -> list[tuple[str, str]]:
     """``(family, name)`` of every registration made by a plugin of ``distributions``."""
-    from pxos_kernel.core import Kernel
+    from pxos_kernel import Kernel
 
     with tempfile.TemporaryDirectory(prefix="pxos-conformance-") as home:
         kernel = Kernel(home)
