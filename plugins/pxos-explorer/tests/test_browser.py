@@ -214,6 +214,11 @@ def tampered(tmp_path, home):
     lines[6] = (json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n").encode()
     (tampered_home / "ledger" / "ledger.jsonl").write_bytes(b"".join(lines))
     running = start_server(tampered_home)
+    for _ in range(300):  # indexed and verified, so the page is drawn once, finished
+        status = running.json("/api/ledger/status")[1]
+        if status["index"]["state"] == "ready" and status["verify"]["state"] == "done":
+            break
+        time.sleep(0.1)
     yield running, record
     stop_server(running)
 

@@ -256,6 +256,18 @@ async function ledgerView() {
   source.onerror = () => { live.textContent = "live updates paused (reconnecting…)"; };
   const timer = setInterval(refreshChain, 5000);
   cleanup.push(() => source.close(), () => clearInterval(timer));
+  if (!status.verify.report || status.verify.state === "verifying" || !page.indexed) {
+    // A fresh explorer shows the newest records at once and indexes and verifies the rest
+    // meanwhile: draw the view again when that is done.
+    const poll = setInterval(async () => {
+      const now = await api("/api/ledger/status").catch(() => null);
+      if (now && now.index.state === "ready" && now.verify.state !== "verifying" && now.verify.report) {
+        clearInterval(poll);
+        render();
+      }
+    }, 700);
+    cleanup.push(() => clearInterval(poll));
+  }
 }
 
 function recordRow(r) {
