@@ -30,6 +30,7 @@ import hashlib
 import json
 import signal
 import threading
+import time
 import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -78,6 +79,7 @@ class BuildResult:
     breaking: dict = field(default_factory=dict)
     tests: dict = field(default_factory=dict)
     guardrails: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)  # seconds spent in each stage
     ledger_id: str = ""
 
     @property
@@ -166,13 +168,28 @@ class Build:
         self.deadline = Deadline(limits.build_timeout)
 
     def stage(self, name: str) -> None:
+        self._tick()
         self.result.stage = name
         try:
             self.deadline.remaining(name)
         except LimitExceeded as exc:
             raise BuildFailure(name, str(exc)) from None
 
+    def _tick(self) -> None:
+        """Add the time since the last tick to the stage that was running."""
+        now = time.monotonic()
+        stage = self.result.stage
+        self.result.timings[stage] = round(self.result.timings.get(stage, 0.0) + now - self._since, 3)
+        self._since = now
+
     def run(self) -> None:
+        self._since = time.monotonic()
+        try:
+            self._stages()
+        finally:
+            self._tick()
+
+    def _stages(self) -> None:
         r, tree = self.result, self.workspace.tree
         self.stage("parent")
         parent = self.target.parent(self.proposal.parent)
