@@ -30,7 +30,7 @@ TARGET = 1.5
 def fill(home: Path, count: int, sink: str) -> None:
     from pxos_kernel import Kernel
 
-    (home / "config.yaml").write_text(f"ledger:\n  sink: {sink}\n")
+    (home / "config.yaml").write_text(f"defaults:\n  sink: {sink}\n")
     with Kernel(home, env={"PXOS_HOME": str(home)}) as kernel:
         ledger = kernel.ledger
         for i in range(count):

@@ -26,7 +26,7 @@ _EXPORTS: dict[str, str] = {
         # writing a plugin
         "pxos_kernel.hookspecs": ("hookimpl", "hookspec"),
         "pxos_kernel.registrations": (
-            "StorageBackend", "InferenceEngine", "CheckpointSink", "AgentSpec", "Guardrail", "BootEmitter",
+            "StorageBackend", "InferenceEngine", "SinkSpec", "AgentSpec", "Guardrail", "BootEmitter",
             "Program", "Subcommand", "lazy"),
         "pxos_kernel.interfaces": (
             "Storage", "Sink", "Engine", "Agent",
@@ -36,7 +36,7 @@ _EXPORTS: dict[str, str] = {
             "PxosError", "UsageError", "ConfigError", "PluginError", "ConflictError", "NotFoundError",
             "ProgramError", "SandboxError", "LedgerError", "LedgerCorruptError", "StorageError", "FormatError",
             "IntegrityError", "InferenceError", "AgentError", "NetworkConsentError", "GuardrailError",
-            "BootError"),
+            "BootError", "did_you_mean"),
         # the running kernel
         "pxos_kernel.core": ("Kernel",),
         "pxos_kernel.run": ("RunResult",),
@@ -68,7 +68,7 @@ if TYPE_CHECKING:  # what type checkers see; tests/kernel/test_public_api.py kee
     from pxos_kernel.errors import (
         AgentError, BootError, ConfigError, ConflictError, FormatError, GuardrailError, InferenceError,
         IntegrityError, LedgerCorruptError, LedgerError, NetworkConsentError, NotFoundError, PluginError,
-        ProgramError, PxosError, SandboxError, StorageError, UsageError)
+        ProgramError, PxosError, SandboxError, StorageError, UsageError, did_you_mean)
     from pxos_kernel.files import atomic_write, atomic_writer, file_sha256
     from pxos_kernel.hookspecs import hookimpl, hookspec
     from pxos_kernel.interfaces import (
@@ -81,7 +81,7 @@ if TYPE_CHECKING:  # what type checkers see; tests/kernel/test_public_api.py kee
     from pxos_kernel.output import add_json_flag, print_json, print_table
     from pxos_kernel.programcall import load_entry
     from pxos_kernel.registrations import (
-        AgentSpec, BootEmitter, CheckpointSink, Guardrail, InferenceEngine, Program, StorageBackend, Subcommand,
+        AgentSpec, BootEmitter, SinkSpec, Guardrail, InferenceEngine, Program, StorageBackend, Subcommand,
         lazy)
     from pxos_kernel.run import RunResult
     from pxos_kernel.sandbox import network_isolation_available

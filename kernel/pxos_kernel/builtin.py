@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pxos_kernel.hookspecs import hookimpl
-from pxos_kernel.registrations import CheckpointSink, Program, Subcommand, lazy
+from pxos_kernel.registrations import SinkSpec, Program, Subcommand, lazy
 
 
 def _jsonl_sink(settings: dict):
@@ -16,8 +16,8 @@ def _jsonl_sink(settings: dict):
 
 
 @hookimpl
-def pxos_checkpoint_sinks():
-    return CheckpointSink("jsonl", _jsonl_sink, "one JSON record a line in PXOS_HOME/ledger/ledger.jsonl (stdlib only)")
+def pxos_sinks():
+    return SinkSpec("jsonl", _jsonl_sink, "one JSON record a line in PXOS_HOME/ledger/ledger.jsonl (stdlib only)")
 
 
 @hookimpl

@@ -26,18 +26,32 @@ if TYPE_CHECKING:
 
 CONFIG_NAME = "config.yaml"
 
-#: Sections the kernel itself understands, and the type each must have.
-CONFIG_SECTIONS: dict[str, type] = {
-    "ledger": dict,
-    "sandbox": dict,
-    "storage": dict,
-    "inference": dict,
-    "agents": dict,
-    "network": dict,
-    "plugins": dict,
-}
+#: Sections of config.yaml the kernel reads besides each family's settings section.
+KERNEL_SECTIONS = ("defaults", "sandbox", "network", "plugins")
 
-WORLD_FAMILIES = ("storage", "inference", "checkpoint_sink", "agent", "boot", "guardrails")
+
+def config_sections() -> tuple[str, ...]:
+    """Every top-level section the kernel knows; each must be a mapping."""
+    from pxos_kernel.registrations import FAMILIES
+
+    return (*KERNEL_SECTIONS, *(f.settings for f in FAMILIES.values() if f.settings))
+
+
+def check_defaults(defaults: Any, where: str) -> dict:
+    """A ``defaults:`` mapping of family name to registration name, checked against the family table."""
+    from pxos_kernel.errors import did_you_mean
+    from pxos_kernel.registrations import FAMILIES
+
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"{where}: 'defaults' must be a mapping of family to name, not {type(defaults).__name__}")
+    known = [name for name, family in FAMILIES.items() if family.has_default]
+    for family, name in defaults.items():
+        if family not in known:
+            raise ConfigError(f"{where}: unknown family {family!r} in defaults{did_you_mean(family, known)} "
+                              f"(known: {', '.join(known)})")
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{where}: defaults.{family} must be a name, not {name!r}")
+    return dict(defaults)
 
 
 def home_dir(env: Optional[Mapping[str, str]] = None) -> Path:
@@ -79,9 +93,14 @@ def load_config(home: Path) -> dict:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: top level must be a mapping, not {type(data).__name__}")
-    for section, kind in CONFIG_SECTIONS.items():
-        if section in data and not isinstance(data[section], kind):
-            raise ConfigError(f"config file {path}: section '{section}' must be a mapping")
+    for section in config_sections():
+        if data.get(section) is not None and not isinstance(data[section], dict):
+            raise ConfigError(f"config file {path}: section '{section}' must be a mapping, "
+                              f"not {type(data[section]).__name__}")
+    check_defaults(data.get("defaults") or {}, f"config file {path}")
+    if "sink" in (data.get("ledger") or {}):  # moved: one name, one place for every family's default
+        raise ConfigError(f"config file {path}: ledger.sink is now defaults.sink "
+                          f"(write 'defaults: {{sink: {data['ledger']['sink']}}}')")
     return data
 
 
@@ -104,37 +123,42 @@ class World:
 
 
 def load_world(home: Path, env: Optional[Mapping[str, str]] = None) -> World:
+    """``PXOS_WORLD`` if set; else the shipped world with ``HOME/world.yaml`` laid over it.
+
+    The overlay replaces only what it names: its ``defaults`` entries win one
+    by one, and its ``expects`` (when given) replaces the list.
+    """
     env = os.environ if env is None else env
     if env.get("PXOS_WORLD"):
         return parse_world(Path(env["PXOS_WORLD"]))
-    local = home / "world.yaml"
-    if local.exists():
-        return parse_world(local)
     from importlib.resources import files
 
     # A Traversable, not a Path: inside a system cartridge the manifest is an archive member.
-    return parse_world(files("pxos_kernel.manifests").joinpath("world.yaml"))
+    shipped = parse_world(files("pxos_kernel.manifests").joinpath("world.yaml"))
+    local = home / "world.yaml"
+    if not local.exists():
+        return shipped
+    overlay = parse_world(local, overlay=True)
+    return World(overlay.name if overlay.name != "world" else shipped.name, f"{shipped.source} + {local}",
+                 {**shipped.defaults, **overlay.defaults}, overlay.expects or shipped.expects)
 
 
-def parse_world(path: "Path | Traversable") -> World:
+def parse_world(path: "Path | Traversable", *, overlay: bool = False) -> World:
+    """Read one world manifest; ``overlay=True`` (a user's ``world.yaml``) lets ``version`` be left out."""
+    from pxos_kernel.errors import did_you_mean
+
     data = load_yaml(path, "world manifest")
+    if data is None and overlay:
+        data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"world manifest {path}: top level must be a mapping")
-    unknown = sorted(set(data) - {"version", "name", "defaults", "expects", "description"})
+    keys = ("version", "name", "defaults", "expects", "description")
+    unknown = sorted(set(data) - set(keys))
     if unknown:
-        raise ConfigError(f"world manifest {path}: unknown key(s) {', '.join(unknown)}")
-    if data.get("version") != 1:
+        raise ConfigError(f"world manifest {path}: unknown key {unknown[0]!r}{did_you_mean(unknown[0], keys)}")
+    if data.get("version", None if not overlay else 1) != 1:
         raise ConfigError(f"world manifest {path}: version must be 1, not {data.get('version')!r}")
-    defaults = data.get("defaults") or {}
-    if not isinstance(defaults, dict):
-        raise ConfigError(f"world manifest {path}: 'defaults' must be a mapping of family to name")
-    for family, name in defaults.items():
-        if family not in WORLD_FAMILIES:
-            raise ConfigError(
-                f"world manifest {path}: unknown family '{family}' in defaults (known: {', '.join(WORLD_FAMILIES)})"
-            )
-        if not isinstance(name, str) or not name:
-            raise ConfigError(f"world manifest {path}: default {family} must be a name, not {name!r}")
+    defaults = check_defaults(data.get("defaults") or {}, f"world manifest {path}")
     expects = data.get("expects") or []
     if not isinstance(expects, list) or not all(isinstance(e, str) and e for e in expects):
         raise ConfigError(f"world manifest {path}: 'expects' must be a list of distribution names")

@@ -68,12 +68,27 @@ class Kernel:
     def registry(self, family: str) -> Registry:
         return self.plugins.registry(family)
 
-    def default_name(self, family: str, world_key: str) -> str:
-        """The name to use when a command names no backend: config first, then the world."""
-        name = self.section(family).get("default") or self.world.defaults.get(world_key)
+    def default_name(self, family: str) -> str:
+        """The name to use when a command names none: config ``defaults.FAMILY``, else the world's."""
+        from pxos_kernel.registrations import FAMILIES
+
+        name = (self.section("defaults").get(family) or self.world.defaults.get(family)
+                or FAMILIES[family].kernel_default)
         if not name:
-            raise NotFoundError(f"no default {family} is configured (set defaults.{world_key} in {self.world.source})")
+            raise NotFoundError(f"no default {family} is configured (set defaults.{family} in "
+                                f"{self.home / 'config.yaml'})")
         return name
+
+    def settings(self, family: str, name: str) -> dict:
+        """The config settings of one registration: ``SECTION.NAME`` of its family's settings section."""
+        from pxos_kernel.registrations import FAMILIES
+
+        section = self.section(FAMILIES[family].settings)
+        value = section.get(name) or {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"config file {self.home / 'config.yaml'}: {FAMILIES[family].settings}.{name} "
+                              f"must be a mapping of settings, not {type(value).__name__}")
+        return value
 
     def _instance(self, family: str, name: str, settings: dict) -> Any:
         key = (family, name)
@@ -84,32 +99,31 @@ class Kernel:
 
     def storage(self, scheme: str) -> Any:
         """The storage backend for ``scheme://`` URIs (built once per kernel)."""
-        settings = {"root": str(self.state_dir("storage", scheme)), **self.section("storage").get(scheme, {})}
+        settings = {"root": str(self.state_dir("storage", scheme)), **self.settings("storage", scheme)}
         return self._instance("storage", scheme, settings)
 
     def engine(self, name: Optional[str] = None) -> Any:
         """An inference engine (the world's default when ``name`` is None)."""
-        name = name or self.default_name("inference", "inference")
-        settings = {"root": str(self.state_dir("inference", name)), **self.section("inference").get(name, {})}
+        name = name or self.default_name("inference")
+        settings = {"root": str(self.state_dir("inference", name)), **self.settings("inference", name)}
         return self._instance("inference", name, settings)
 
     def agent(self, name: Optional[str] = None) -> Any:
         """An agent (the world's default when ``name`` is None)."""
-        name = name or self.default_name("agents", "agent")
-        settings = {"root": str(self.state_dir("agents", name)), "kernel": self,
-                    **self.section("agents").get(name, {})}
+        name = name or self.default_name("agent")
+        settings = {"root": str(self.state_dir("agents", name)), "kernel": self, **self.settings("agent", name)}
         return self._instance("agent", name, settings)
 
     # -- the ledger ---------------------------------------------------------------------
 
     @cached_property
     def ledger(self) -> "Ledger":
-        """The ledger, on the sink named by config ``ledger.sink`` or the world's default."""
+        """The ledger, on the sink named by ``defaults.sink`` (config, else the world; ``jsonl`` if neither)."""
         from pxos_kernel.ledger import Ledger
 
         settings = self.section("ledger")
-        sink_name = settings.get("sink") or self.world.defaults.get("checkpoint_sink", "jsonl")
-        sink = self.registry("sink").get(sink_name).factory({"root": str(self.state_dir("ledger")), **settings})
+        registration = self.registry("sink").get(self.default_name("sink"))
+        sink = registration.factory({"root": str(self.state_dir("ledger")), **settings})
         return Ledger(sink, key=self._ledger_key(settings))
 
     def _ledger_key(self, settings: dict) -> Optional[bytes]:

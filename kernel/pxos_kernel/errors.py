@@ -7,6 +7,17 @@ the traceback. Messages name the thing and the problem, and say what to do.
 
 from __future__ import annotations
 
+from typing import Iterable
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``" (did you mean 'x'?)"`` when one of ``choices`` is close to ``word`` (case aside), else ``""``."""
+    import difflib
+
+    options = {choice.lower(): choice for choice in choices}
+    close = difflib.get_close_matches(str(word).lower(), list(options), n=1, cutoff=0.75)
+    return f" (did you mean {options[close[0]]!r}?)" if close else ""
+
 
 class PxosError(Exception):
     """Base class of every error pxOS reports to a user."""

@@ -71,7 +71,7 @@ def pxos_inference_engines() -> Union["InferenceEngine", Iterable["InferenceEngi
 
 
 @hookspec
-def pxos_checkpoint_sinks() -> Union["CheckpointSink", Iterable["CheckpointSink"]]:
+def pxos_sinks() -> Union["SinkSpec", Iterable["SinkSpec"]]:
     """Register ledger sinks. The kernel chains records; sinks only persist them.
 
     Contract: ``factory(settings)`` returns a :class:`~pxos_kernel.interfaces.Sink`
@@ -80,8 +80,8 @@ def pxos_checkpoint_sinks() -> Union["CheckpointSink", Iterable["CheckpointSink"
     ``ledger`` config section. The built-in sink is ``jsonl``. Example::
 
         @hookimpl
-        def pxos_checkpoint_sinks():
-            return CheckpointSink("sqlite", lambda s: SqliteSink(s["root"] + "/ledger.db"), "SQLite WAL")
+        def pxos_sinks():
+            return SinkSpec("sqlite", lambda s: SqliteSink(s["root"] + "/ledger.db"), "SQLite WAL")
     """
 
 
@@ -232,7 +232,7 @@ def pxos_kernel_shutdown(kernel: Any) -> None:
 from pxos_kernel.registrations import (  # noqa: E402  (names used in annotations above)
     AgentSpec,
     BootEmitter,
-    CheckpointSink,
+    SinkSpec,
     Guardrail,
     InferenceEngine,
     Program,

@@ -10,19 +10,18 @@ from typing import Any, Optional
 def inspect_self(kernel: Any) -> dict:
     """What this kernel is, what it has loaded, and which protections really hold here."""
     from pxos_kernel import __version__
+    from pxos_kernel.registrations import FAMILIES
     from pxos_kernel.sandbox import protections
 
     registries, problems = {}, kernel.plugins.collect_all()
-    for family in ("storage", "inference", "sink", "agent", "guardrail", "boot", "program", "subcommand"):
+    for family in FAMILIES:
         try:
             registries[family] = kernel.registry(family).names()
         except Exception as exc:
             registries[family] = []
             problems.append(str(exc))
     world = kernel.world
-    family_of = {"storage": "storage", "inference": "inference", "checkpoint_sink": "sink", "agent": "agent",
-                 "boot": "boot", "guardrails": "guardrail"}
-    missing_defaults = {k: v for k, v in world.defaults.items() if v not in registries[family_of[k]]}
+    missing_defaults = {k: v for k, v in world.defaults.items() if v not in registries[k]}
     loaded = {i.distribution for i in kernel.plugins.info.values() if i.loaded}
     return {
         "kernel": {"version": __version__, "python": platform.python_version(), "platform": sys.platform,

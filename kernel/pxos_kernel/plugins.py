@@ -19,13 +19,12 @@ import pluggy
 from pxos_kernel import hookspecs
 from pxos_kernel.entrypoints import PluginEntryPoint, find_entry_points
 from pxos_kernel.errors import ConflictError, NotFoundError, PluginError
-from pxos_kernel.registrations import FAMILIES, HOOK_OF_FAMILY
+from pxos_kernel.registrations import FAMILIES, REGISTRATION_TYPES
 
 GROUP = "pxos"
 KERNEL_PLUGIN = "kernel"
 _LIST = re.compile(r"^\s*[A-Za-z0-9][A-Za-z0-9._-]*\s*(,\s*[A-Za-z0-9][A-Za-z0-9._-]*\s*)*,?\s*$")
 T = TypeVar("T")
-_REGISTRATIONS = tuple(FAMILIES.values())
 
 
 @dataclass
@@ -186,8 +185,9 @@ class Plugins:
         return self._registries[family]
 
     def _collect(self, family: str) -> Registry:
-        kind = FAMILIES[family]
-        caller = getattr(self.pm.hook, HOOK_OF_FAMILY[family])
+        kind = FAMILIES[family].registration
+        hook = FAMILIES[family].hook
+        caller = getattr(self.pm.hook, hook)
         entries: dict[str, Entry] = {}
         for info in self.info.values():
             info.registered.pop(family, None)
@@ -195,13 +195,13 @@ class Plugins:
             info = self.info.get(impl.plugin_name)
             try:
                 answer = impl.function()
-                values = [] if answer is None else [answer] if isinstance(answer, _REGISTRATIONS) else list(answer)
+                values = [] if answer is None else [answer] if isinstance(answer, REGISTRATION_TYPES) else list(answer)
                 for value in values:
                     if not isinstance(value, kind):
                         raise TypeError(f"returned {type(value).__name__}, not {kind.__name__}")
             except Exception as exc:
                 if info is not None:
-                    self._fail(info, f"{HOOK_OF_FAMILY[family]} raised {type(exc).__name__}: {exc}")
+                    self._fail(info, f"{hook} raised {type(exc).__name__}: {exc}")
                 continue
             for value in values:
                 name = value.name

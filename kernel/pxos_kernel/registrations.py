@@ -81,10 +81,12 @@ class InferenceEngine:
 
 
 @dataclass(frozen=True)
-class CheckpointSink:
+class SinkSpec:
     """A ledger sink; ``factory(settings)`` returns a :class:`~pxos_kernel.interfaces.Sink`.
 
     Sinks only persist records. The kernel builds, chains and verifies them.
+    ``settings`` holds ``root`` (``PXOS_HOME/ledger``) plus the ``ledger``
+    section of the user's config.
     """
 
     name: str
@@ -92,7 +94,7 @@ class CheckpointSink:
     summary: str
 
     def __post_init__(self) -> None:
-        _check_name("checkpoint sink", self.name)
+        _check_name("ledger sink", self.name)
 
 
 @dataclass(frozen=True)
@@ -202,25 +204,36 @@ class Subcommand:
         _check_name("subcommand", self.name, _COMMAND)
 
 
-#: The registration hook of each family and the type it must return.
-FAMILIES: dict[str, type] = {
-    "storage": StorageBackend,
-    "inference": InferenceEngine,
-    "sink": CheckpointSink,
-    "agent": AgentSpec,
-    "guardrail": Guardrail,
-    "boot": BootEmitter,
-    "program": Program,
-    "subcommand": Subcommand,
-}
+@dataclass(frozen=True)
+class Family:
+    """One kind of thing plugins register, and every name it goes by.
 
-HOOK_OF_FAMILY: dict[str, str] = {
-    "storage": "pxos_storage_backends",
-    "inference": "pxos_inference_engines",
-    "sink": "pxos_checkpoint_sinks",
-    "agent": "pxos_agents",
-    "guardrail": "pxos_guardrails",
-    "boot": "pxos_boot_emitters",
-    "program": "pxos_programs",
-    "subcommand": "pxos_subcommands",
-}
+    ``name`` is the one name of the family everywhere a user types it: the
+    registry (``kernel.registry("sink")``), the ``defaults:`` mapping of
+    ``config.yaml`` and of the world manifest, listings and messages.
+    """
+
+    name: str
+    hook: str                      # the registration hook plugins implement
+    registration: type             # what that hook returns
+    noun: str                      # how messages call one registration
+    interface: str = ""            # the pxos_kernel Protocol its factory builds ("" if none)
+    settings: str = ""             # the config section holding per-name settings ("" if none)
+    has_default: bool = False      # whether ``defaults: {NAME: ...}`` chooses one
+    kernel_default: str = ""       # the kernel's own registration, used when neither config nor world chooses
+
+
+#: Every family, by name. The kernel's registries, config and world manifest are built from this.
+FAMILIES: dict[str, Family] = {family.name: family for family in (
+    Family("storage", "pxos_storage_backends", StorageBackend, "storage backend", "Storage", "storage", True),
+    Family("inference", "pxos_inference_engines", InferenceEngine, "inference engine", "Engine", "inference", True),
+    Family("sink", "pxos_sinks", SinkSpec, "ledger sink", "Sink", "ledger", True, kernel_default="jsonl"),
+    Family("agent", "pxos_agents", AgentSpec, "agent", "Agent", "agents", True),
+    Family("guardrail", "pxos_guardrails", Guardrail, "guardrail"),
+    Family("boot", "pxos_boot_emitters", BootEmitter, "boot target", has_default=True),
+    Family("program", "pxos_programs", Program, "program"),
+    Family("subcommand", "pxos_subcommands", Subcommand, "command"),
+)}
+
+#: The types a registration hook may return.
+REGISTRATION_TYPES: tuple[type, ...] = tuple(family.registration for family in FAMILIES.values())

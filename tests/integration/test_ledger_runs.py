@@ -11,7 +11,7 @@ pytest.importorskip("pxos_ledger")
 
 
 def test_runs_are_recorded_queried_and_proven(pxos_home, pxos_cli, tmp_path):
-    (pxos_home / "config.yaml").write_text("ledger:\n  sink: sqlite\n")
+    (pxos_home / "config.yaml").write_text("defaults:\n  sink: sqlite\n")
     for _ in range(2):
         code, _, err = pxos_cli("run", "hello")
         assert code == 0, err
@@ -29,7 +29,7 @@ def test_runs_are_recorded_queried_and_proven(pxos_home, pxos_cli, tmp_path):
 
 
 def test_the_cli_does_not_load_pillow_or_psycopg_for_a_query(pxos_home, pxos_cli):
-    (pxos_home / "config.yaml").write_text("ledger:\n  sink: sqlite\n")
+    (pxos_home / "config.yaml").write_text("defaults:\n  sink: sqlite\n")
     for name in [m for m in sys.modules if m.split(".")[0] in ("PIL", "psycopg")]:
         del sys.modules[name]
     assert pxos_cli("ledger", "query", "--json")[0] == 0

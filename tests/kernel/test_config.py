@@ -22,7 +22,7 @@ def test_unparsable_config_is_never_overwritten(pxos_home):
     path = pxos_home / "config.yaml"
     path.write_text("ledger: [unclosed\n")
     with pytest.raises(ConfigError):
-        save_config(pxos_home, {"ledger": {"sink": "jsonl"}})
+        save_config(pxos_home, {"defaults": {"sink": "jsonl"}})
     assert path.read_text() == "ledger: [unclosed\n"
 
 
@@ -39,7 +39,7 @@ def test_config_round_trip(pxos_home):
 
 def test_shipped_world_is_valid(pxos_home):
     world = load_world(pxos_home, {})
-    assert world.defaults["checkpoint_sink"] == "jsonl" and "pxos-pixelfs" in world.expects
+    assert world.defaults["sink"] == "jsonl" and "pxos-pixelfs" in world.expects
 
 
 @pytest.mark.parametrize("content, message", [
@@ -58,7 +58,7 @@ def test_bad_world_manifests_are_refused(tmp_path, content, message):
 
 def test_world_can_be_chosen_by_environment(tmp_path, pxos_home):
     path = tmp_path / "w.yaml"
-    path.write_text("version: 1\nname: tiny\ndefaults: {checkpoint_sink: jsonl}\n")
+    path.write_text("version: 1\nname: tiny\ndefaults: {sink: jsonl}\n")
     assert load_world(pxos_home, {"PXOS_WORLD": str(path)}).name == "tiny"
 
 
@@ -76,3 +76,46 @@ def test_atomic_write_never_replaces_a_device(tmp_path):
     os.close(reader)
     atomic_write(os.devnull, b"discarded")
     assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+def test_a_users_world_overlays_the_shipped_one(pxos_home):
+    """Setting one default keeps the others and the expected plugins (it used to replace them all)."""
+    (pxos_home / "world.yaml").write_text("defaults: {storage: infinitemap}\n")
+    world = load_world(pxos_home, {})
+    assert world.defaults["storage"] == "infinitemap"
+    assert world.defaults["sink"] == "jsonl" and world.defaults["inference"] == "pixellm"
+    assert "pxos-pixelfs" in world.expects and str(pxos_home / "world.yaml") in world.source
+
+
+@pytest.mark.parametrize("content, message", [
+    ("defaults: {storag: pixelfs}\n", "unknown family 'storag' in defaults (did you mean 'storage'?) "
+                                       "(known: storage, inference, sink, agent, boot)"),
+    ("defaults: {sink: 5}\n", "defaults.sink must be a name, not 5"),
+    ("ledger: {sink: sqlite}\n", "ledger.sink is now defaults.sink (write 'defaults: {sink: sqlite}')"),
+    ("agents: 5\n", "section 'agents' must be a mapping, not int"),
+])
+def test_bad_defaults_get_one_line_and_the_file_is_kept(pxos_home, content, message):
+    path = pxos_home / "config.yaml"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as info:
+        load_config(pxos_home)
+    assert str(info.value) == f"config file {path}: {message}"
+    assert path.read_text() == content
+
+
+def test_config_defaults_choose_a_familys_backend(pxos_home):
+    from pxos_kernel import Kernel
+
+    save_config(pxos_home, {"defaults": {"storage": "memory-test"}})
+    with Kernel(pxos_home, load_plugins=False) as kernel:
+        assert kernel.default_name("storage") == "memory-test"
+        assert kernel.default_name("sink") == "jsonl"  # the world's
+
+
+def test_a_settings_section_that_is_not_a_mapping_is_one_line(pxos_home):
+    from pxos_kernel import Kernel
+
+    save_config(pxos_home, {"storage": {"pixelfs": 5}})
+    with Kernel(pxos_home, load_plugins=False) as kernel:
+        with pytest.raises(ConfigError, match=r"storage.pixelfs must be a mapping of settings, not int$"):
+            kernel.storage("pixelfs")

@@ -5,7 +5,7 @@
 
 import pytest
 
-from pxos_kernel import CheckpointSink, Program, StorageBackend, hookimpl
+from pxos_kernel import SinkSpec, Program, StorageBackend, hookimpl
 from pxos_kernel.errors import ConflictError, NotFoundError, PluginError
 from pxos_kernel.entrypoints import PluginEntryPoint, find_entry_points
 from pxos_kernel.plugins import Plugins, parse_name_list
@@ -26,7 +26,7 @@ class AnotherGreeter:
 class WrongType:
     @hookimpl
     def pxos_storage_backends(self):
-        return CheckpointSink("oops", dict, "a sink where a backend belongs")
+        return SinkSpec("oops", dict, "a sink where a backend belongs")
 
 
 class Exploding:
@@ -66,7 +66,7 @@ def test_conflicting_names_are_an_error_naming_both_plugins():
     assert p.collect_all() == [message]
 
 
-@pytest.mark.parametrize("bad, problem", [(WrongType(), "returned CheckpointSink, not StorageBackend"),
+@pytest.mark.parametrize("bad, problem", [(WrongType(), "returned SinkSpec, not StorageBackend"),
                                           (Exploding(), "raised RuntimeError: boom")])
 def test_bad_registrations_are_skipped_with_a_warning(bad, problem, capsys):
     p = plugins()

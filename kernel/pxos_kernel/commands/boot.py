@@ -10,7 +10,7 @@ from pxos_kernel.errors import BootError
 
 
 def _emitter(args):
-    name = args.target or args.kernel.default_name("boot", "boot")
+    name = args.target or args.kernel.default_name("boot")
     return args.kernel.registry("boot").get(name)
 
 

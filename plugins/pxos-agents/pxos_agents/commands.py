@@ -62,7 +62,7 @@ def run_agent_propose(args) -> int:
     from pxos_agents.workspace import make_copy, run_tests
 
     kernel = args.kernel
-    name = args.agent or kernel.default_name("agents", "agent")
+    name = args.agent or kernel.default_name("agent")
     task = Task(args.goal, args.context, _read_files(args.file), tuple(_test_command(args.test)))
     proposal = kernel.agent(name).propose(task)
     record = kernel.checkpoint("COACH", "propose", {
@@ -99,7 +99,7 @@ def run_agent_coach(args) -> int:
     from pxos_agents.coach import Coach
 
     kernel = args.kernel
-    generator = args.generator or kernel.default_name("agents", "agent")
+    generator = args.generator or kernel.default_name("agent")
     coach = Coach(kernel, generator=generator, reviewer=args.reviewer, max_rounds=args.rounds,
                   threshold=args.threshold, test_timeout=args.test_timeout)
     try:

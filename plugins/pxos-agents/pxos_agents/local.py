@@ -39,7 +39,7 @@ class PixellmLocalAgent:
         self.seed = setting(settings, "seed", int, 0, NAME)
 
     def _engine(self) -> tuple[str, Any]:
-        name = self.engine_name or self.kernel.default_name("inference", "inference")
+        name = self.engine_name or self.kernel.default_name("inference")
         if name not in self.kernel.registry("inference"):
             known = ", ".join(self.kernel.registry("inference").names()) or "none"
             raise AgentError(f"agent {NAME}: inference engine {name!r} is not installed (installed: {known}); "

@@ -51,10 +51,6 @@ def _selected(args) -> list[dict]:
     return found
 
 
-def _sink_name(kernel) -> str:
-    return kernel.section("ledger").get("sink") or kernel.world.defaults.get("checkpoint_sink", "jsonl")
-
-
 def _branch_ledger(kernel, name: str, *, create: bool = False):
     """The ledger of branch ``name``: a sink of the same kind beside the main one."""
     from pxos_kernel import Ledger
@@ -67,7 +63,7 @@ def _branch_ledger(kernel, name: str, *, create: bool = False):
     root.mkdir(parents=True, exist_ok=True)
     settings = {k: v for k, v in kernel.section("ledger").items() if k != "path"}
     settings.update(root=str(root), table=f"{settings.get('table', 'pxos_ledger')}_fork_{name}")
-    sink = kernel.registry("sink").get(_sink_name(kernel)).factory(settings)
+    sink = kernel.registry("sink").get(kernel.default_name("sink")).factory(settings)
     return Ledger(sink, key=kernel.ledger.key)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pxos_kernel import CheckpointSink, ConfigError, Subcommand, hookimpl, lazy
+from pxos_kernel import SinkSpec, ConfigError, Subcommand, hookimpl, lazy
 
 
 def _sqlite_sink(settings: dict):
@@ -30,10 +30,10 @@ def _postgres_sink(settings: dict):
 
 
 @hookimpl
-def pxos_checkpoint_sinks():
+def pxos_sinks():
     return [
-        CheckpointSink("sqlite", _sqlite_sink, "SQLite database (WAL) in PXOS_HOME/ledger/ledger.sqlite, many processes"),
-        CheckpointSink("postgres", _postgres_sink, "a PostgreSQL table (psycopg 3), many agents on many machines"),
+        SinkSpec("sqlite", _sqlite_sink, "SQLite database (WAL) in PXOS_HOME/ledger/ledger.sqlite, many processes"),
+        SinkSpec("postgres", _postgres_sink, "a PostgreSQL table (psycopg 3), many agents on many machines"),
     ]
 
 

@@ -116,7 +116,7 @@ def make_pg_sink(postgres_dsn, pg_table):
 @pytest.fixture
 def sqlite_cli(pxos_home, pxos_cli):
     """The CLI on a PXOS_HOME whose ledger is the sqlite sink."""
-    (pxos_home / "config.yaml").write_text("ledger:\n  sink: sqlite\n")
+    (pxos_home / "config.yaml").write_text("defaults:\n  sink: sqlite\n")
     return pxos_cli
 
 

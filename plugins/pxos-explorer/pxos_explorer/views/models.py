@@ -75,7 +75,7 @@ class ModelsView:
     def engines(self, request: Request) -> Any:
         registry = self.kernel.registry("inference")
         try:
-            default: Optional[str] = self.kernel.default_name("inference", "inference")
+            default: Optional[str] = self.kernel.default_name("inference")
         except PxosError:
             default = None
         out = []
@@ -160,7 +160,7 @@ class ModelsView:
         """``{"engine", "model", "prompt", "max_tokens", "temperature", "top_k", "top_p", "seed"}`` streamed
         back as ``chunk`` events and one ``done`` event (or an ``error`` event)."""
         body = request.json()
-        engine_name = body.get("engine") or self.kernel.default_name("inference", "inference")
+        engine_name = body.get("engine") or self.kernel.default_name("inference")
         prompt = body.get("prompt")
         if not isinstance(prompt, str) or not prompt:
             raise HttpError(400, "generate needs a prompt (a non-empty string)")

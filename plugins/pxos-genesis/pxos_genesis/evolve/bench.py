@@ -48,7 +48,10 @@ def probe(shim: str, archive: str, sha256: str, home: str) -> dict:
 
     kernel = Kernel(home)
     try:
-        scheme = kernel.default_name("storage", "storage")
+        try:
+            scheme = kernel.default_name("storage")
+        except TypeError:  # a parent system packed before default_name(family) took one argument
+            scheme = kernel.default_name("storage", "storage")
         storage = kernel.storage(scheme)
         data = os.urandom(_BLOB)
         started = time.perf_counter()

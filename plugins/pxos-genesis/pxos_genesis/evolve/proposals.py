@@ -160,7 +160,7 @@ def propose(kernel: Any, *, goal: str = "", cartridge: Optional[str] = None, par
 
 def _ask_agent(kernel: Any, name: Optional[str], goal: str, cartridge: str, base: dict, files: Sequence[str]):
     """Ask an agent (through the kernel only) for a patch; never invents one when it cannot answer."""
-    spec_name = name or kernel.default_name("agents", "agent")
+    spec_name = name or kernel.default_name("agent")
     agent = kernel.agent(spec_name)
     readiness = agent.ready()
     if not readiness.ok:
