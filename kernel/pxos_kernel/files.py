@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator, Union
@@ -28,6 +27,8 @@ def atomic_writer(path: Union[str, os.PathLike], mode: int = 0o644, *, fsync: bo
         with open(target, "wb") as stream:
             yield stream
         return
+    import tempfile  # here, not at the top: importing it costs start-up for commands that never write
+
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:

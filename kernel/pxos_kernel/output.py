@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any, Iterable, Sequence
 
@@ -14,6 +13,8 @@ def add_json_flag(parser) -> None:
 
 def print_json(value: Any) -> None:
     """Print ``value`` as indented JSON with sorted keys (objects it cannot encode as their ``str``)."""
+    import json  # only when asked for: a table must not pay for it at start-up
+
     json.dump(value, sys.stdout, indent=2, sort_keys=True, default=str)
     sys.stdout.write("\n")
 
