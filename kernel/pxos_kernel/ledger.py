@@ -277,13 +277,26 @@ class Ledger:
         count = 0
         rows = getattr(self.sink, "read_rows", None)
         stored = rows(start_seq) if rows else ((None, r) for r in self.sink.read(start_seq))
+        unchecked: list[tuple[int, dict, str]] = []  # fast-path records whose canonical form is checked in blocks
         try:
-            for index, (text, record) in enumerate(_parsed(stored, self.location), start=1):
-                if text is not None and _stored_text_holds(record, text, expected, prev_hash, self.key):
+            for index, (text, record, plain) in enumerate(_parsed(stored, self.location), start=1):
+                if plain and _stored_text_holds(record, text, expected, prev_hash, self.key):
+                    if self.key is None:  # a sha256 anyone can recompute does not vouch for the bytes' form
+                        unchecked.append((index, record, text))
+                        if len(unchecked) >= _CANONICAL_BLOCK:
+                            found = _first_noncanonical(unchecked)
+                            if found:
+                                return self._failed(*found)
+                            unchecked.clear()
                     count += 1
                     prev_hash, expected = record["hash"], expected + 1
                     continue
-                what = check_record(record, expected, prev_hash, self.key)
+                found = _first_noncanonical(unchecked)
+                if found:
+                    return self._failed(*found)
+                unchecked.clear()
+                what = check_record(record, expected, prev_hash, self.key) \
+                    or (stored_text_problem(record, text) if text is not None else "")
                 if what:
                     seq = record.get("seq") if isinstance(record, dict) else None
                     return VerifyReport(False, count, expected - 1, prev_hash,
@@ -291,27 +304,158 @@ class Ledger:
                 count += 1
                 prev_hash, expected = record["hash"], expected + 1
         except LedgerCorruptError as exc:
+            found = _first_noncanonical(unchecked)
+            if found:
+                return self._failed(*found)
             return VerifyReport(False, count, expected - 1, prev_hash,
                                 Problem(None, count + 1, str(exc)), self.location)
+        found = _first_noncanonical(unchecked)
+        if found:
+            return self._failed(*found)
         return VerifyReport(True, count, expected - 1, prev_hash, None, self.location)
+
+    def _failed(self, index: int, record: dict, what: str) -> VerifyReport:
+        """The report for a record that passed its hash and link checks but whose stored bytes are not canonical."""
+        return VerifyReport(False, index - 1, record["seq"] - 1, record["prev"], Problem(record["seq"], index, what),
+                            self.location)
 
     def close(self) -> None:
         self.sink.close()
 
 
-def _parsed(stored: Iterator[tuple], location: str) -> Iterator[tuple[Optional[str], Any]]:
-    """``(stored text or None, record)`` from a sink's ``read_rows`` (seq, text) or ``read`` records."""
-    import json
+def _parsed(stored: Iterator[tuple], location: str) -> Iterator[tuple[Optional[str], Any, bool]]:
+    """``(stored text or None, record, plain)`` from a sink's ``read_rows`` (seq, text) or ``read`` records.
 
+    ``plain`` is False when a number token of the text is not in canonical form,
+    which re-encoding with the C encoder would not reveal.
+    """
+    scan = _stored_decoder().scan_once
     for seq, item in stored:
         if seq is None:
-            yield None, item
+            yield None, item, False
             continue
+        plain = True
         try:
-            yield item, json.loads(item)
-        except ValueError as exc:
+            record, end = scan(item, 0)
+            if end != len(item):
+                raise ValueError(f"extra data after the record at character {end}")
+        except _NonCanonical:  # valid JSON with a number canonical JSON prints otherwise: the slow check names it
+            record, plain = _json().loads(item), False
+        except (ValueError, StopIteration) as exc:
             where = f"row seq {seq}" if isinstance(seq, int) else seq
             raise LedgerCorruptError(f"{location} {where}: not JSON ({exc})") from None
+        yield item, record, plain
+
+
+class _NonCanonical(Exception):
+    """Raised while parsing stored text at a number token that canonical JSON prints otherwise."""
+
+
+def _float_token(token: str) -> float:
+    from pxos_kernel.canonical import format_number
+
+    value = float(token)
+    if format_number(value) != token:  # 1e-07, 100.0, -0.0, 1E5: RFC 8785 prints these differently
+        raise _NonCanonical(token)
+    return value
+
+
+def _int_token(token: str) -> int:
+    value = int(token)
+    if len(token) > 15 and abs(value) > 2**53 - 1:  # no exact JSON number: canonical JSON refuses it
+        raise _NonCanonical(token)
+    return value
+
+
+_decoder: Any = None
+
+
+def _stored_decoder() -> Any:
+    """A JSON decoder whose number hooks catch the tokens the C encoder would echo but RFC 8785 would not."""
+    global _decoder
+    if _decoder is None:
+        _decoder = _json().JSONDecoder(parse_float=_float_token, parse_int=_int_token)
+    return _decoder
+
+
+def _json() -> Any:
+    import json
+
+    return json
+
+
+#: How many fast-path records are re-encoded at once (one C call) to check they are canonical.
+_CANONICAL_BLOCK = 2000
+_encode_many: Any = None
+
+
+def _first_noncanonical(entries: list[tuple[int, dict, str]]) -> Optional[tuple[int, dict, str]]:
+    """The first ``(index, record, problem)`` whose stored text is not its canonical JSON, or None.
+
+    The whole block is re-encoded in one call and compared with the stored texts
+    joined the same way. Each text was parsed on its own as exactly one JSON
+    value, and no JSON value is a proper prefix of another that is followed by a
+    comma, so equal joins mean every text equals its own encoding. Non-BMP
+    characters (keys sort by UTF-16 units) get the exact encoder record by record.
+    """
+    global _encode_many
+    if not entries:
+        return None
+    if _encode_many is None:
+        from json.encoder import c_make_encoder, encode_basestring
+
+        def refuse(value: Any) -> Any:
+            raise TypeError(f"{type(value).__name__} is not JSON")
+
+        _encode_many = c_make_encoder(None, refuse, encode_basestring, None, ":", ",", True, False, False) \
+            if c_make_encoder else None
+    joined = "[" + ",".join(text for _, _, text in entries) + "]"
+    wide = not joined.isascii() and max(joined) > "\uffff"
+    if not wide and _encode_many is not None and "".join(_encode_many([r for _, r, _ in entries], 0)) == joined:
+        return None
+    for index, record, text in entries:
+        what = stored_text_problem(record, text)
+        if what:
+            return index, record, what
+    return None
+
+
+def stored_text_problem(record: Any, text: str) -> str:
+    """What is wrong with ``text`` as the stored form of ``record`` (``""`` when it is its canonical JSON).
+
+    Verify checks the stored bytes, not only the record they parse to: a line
+    with a duplicate key parses to the last value in Python and to the first in
+    other readers, so only the canonical text itself is accepted.
+    """
+    try:
+        expected = canonical_json(record)
+    except (TypeError, ValueError) as exc:
+        return f"stored bytes cannot be canonical JSON: {exc}"
+    if expected == text:
+        return ""
+    duplicate = _duplicate_key(text)
+    if duplicate:
+        return (f"stored bytes hold the key {duplicate!r} twice: readers disagree on which value counts "
+                "(the record is not its canonical RFC 8785 serialisation)")
+    at = next((i for i, (a, b) in enumerate(zip(expected, text)) if a != b), min(len(expected), len(text)))
+    return (f"stored bytes are not the canonical RFC 8785 serialisation of the record they parse to "
+            f"(they differ at character {at}: {text[max(0, at - 10):at + 10]!r})")
+
+
+def _duplicate_key(text: str) -> Optional[str]:
+    found: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict:
+        keys = [k for k, _ in items]
+        if len(set(keys)) != len(keys) and not found:
+            found.append(next(k for k in keys if keys.count(k) > 1))
+        return dict(items)
+
+    try:
+        _json().loads(text, object_pairs_hook=pairs)
+    except ValueError:
+        return None
+    return found[0] if found else None
 
 
 def _stored_text_holds(record: Any, text: str, expected_seq: int, prev_hash: str, key: Optional[bytes]) -> bool:
@@ -333,7 +477,7 @@ def _stored_text_holds(record: Any, text: str, expected_seq: int, prev_hash: str
     if cut < 0:
         return False
     body = (text[:cut] + text[cut + len(member):]).encode("utf-8")
-    actual = hashlib.sha256(body).hexdigest() if key is None else hmac.new(key, body, hashlib.sha256).hexdigest()
+    actual = hashlib.sha256(body).hexdigest() if key is None else hmac.digest(key, body, "sha256").hex()
     if not hmac.compare_digest(actual, digest):
         return False
     corridor, record_type, ts = record.get("corridor"), record.get("type"), record.get("ts")

@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from pxos_kernel.canonical import canonical_json
 from pxos_kernel.errors import LedgerCorruptError, LedgerError, NotFoundError
 from pxos_kernel.jsonl_sink import JsonlSink
 from pxos_kernel.ledger import ATOM_ID, GENESIS_PREV, Ledger, record_hash
@@ -86,12 +87,12 @@ def reorder(path):
 
 
 def rehash_one(path):
-    """Edit a record and recompute its own hash: only the next link betrays it."""
+    """Edit a record, recompute its own hash and store it canonically: only the next link betrays it."""
     data = lines(path)
     record = json.loads(data[2])
     record["payload"]["i"] = 999
     record["hash"] = record_hash(record)
-    data[2] = (json.dumps(record) + "\n").encode()
+    data[2] = (canonical_json(record) + "\n").encode()
     path.write_bytes(b"".join(data))
 
 

@@ -160,15 +160,70 @@ def test_hmac_key_stops_reforging(make_sqlite_sink):
     assert problem.seq == 1 and "HMAC key" in problem.what
 
 
-def test_fast_verify_agrees_with_the_full_check_on_odd_but_honest_text(make_sqlite_sink):
-    """Verify hashes the stored text directly; text that is not byte-canonical falls back to the full check."""
+def test_verify_checks_the_stored_bytes_not_only_the_record_they_parse_to(make_sqlite_sink):
+    """The same record in another spelling is refused: only its canonical text is a valid stored form."""
     import json
 
     ledger = Ledger(make_sqlite_sink())
     records = [ledger.append("TEST", "step", {"hash": "x", "nested": {"hash": "y"}}) for _ in range(3)]
     db = ledger.sink._db
     db.execute("UPDATE records SET body = ? WHERE seq = 2", (json.dumps(records[1], indent=1),))
-    assert ledger.verify().ok  # same record, other spelling: the full check accepts it
+    problem = ledger.verify().problem
+    assert problem.seq == 2 and "not the canonical RFC 8785 serialisation" in problem.what
     db.execute("UPDATE records SET body = ? WHERE seq = 2",
                (json.dumps(dict(records[1], payload={"hash": "z", "nested": {"hash": "y"}}), indent=1),))
-    assert ledger.verify().problem.seq == 2
+    problem = ledger.verify().problem
+    assert problem.seq == 2 and "hash mismatch" in problem.what
+
+
+def _forge_duplicate_payload(text: str) -> str:
+    """The stored text with a forged ``"payload"`` member inserted before the real one.
+
+    Python's json keeps the last of two equal keys, so the record parses to the
+    original and its HMAC still matches; a reader that keeps the first key sees
+    the forgery. Only a check of the stored bytes catches it.
+    """
+    cut = text.index(',"payload":')
+    return text[:cut] + ',"payload":{"program":"forged","status":"ok"}' + text[cut:]
+
+
+@pytest.fixture(params=["jsonl", "sqlite", "postgres"])
+def keyed_cli(request, pxos_home, pxos_cli, tmp_path):
+    """(run the CLI, replace the stored text of row seq) on a PXOS_HOME whose ledger has an HMAC key."""
+    key = tmp_path / "ledger.key"
+    key.write_bytes(b"k" * 32)
+    settings = {"sink": request.param, "hmac_key_file": str(key)}
+    if request.param == "postgres":
+        settings.update(dsn=request.getfixturevalue("postgres_dsn"), table=request.getfixturevalue("pg_table"))
+    import yaml
+
+    (pxos_home / "config.yaml").write_text(yaml.safe_dump({"ledger": settings}))
+
+    def replace(seq: int, forge) -> None:
+        from pxos_kernel.core import Kernel
+
+        with Kernel(pxos_home) as kernel:
+            sink = kernel.ledger.sink
+            if request.param == "jsonl":
+                lines = sink.path.read_text(encoding="utf-8").splitlines(keepends=True)
+                lines[seq - 1] = forge(lines[seq - 1][:-1]) + "\n"
+                sink.path.write_text("".join(lines), encoding="utf-8")
+            else:
+                rows = SqliteRows(sink) if request.param == "sqlite" else PostgresRows(sink)
+                body = next(text for s, text in sink.read_rows(seq) if s == seq)
+                rows.set_body(seq, forge(body))
+
+    return pxos_cli, replace
+
+
+def test_a_duplicate_payload_key_fails_verify_head_with_an_hmac_key(keyed_cli, tmp_path):
+    cli, replace = keyed_cli
+    for _ in range(3):
+        assert cli("run", "hello")[0] == 0
+    head = tmp_path / "head.json"
+    assert cli("ledger", "seal", "-o", str(head))[0] == 0
+    assert cli("ledger", "verify", "--head", str(head))[0] == 0
+    replace(2, _forge_duplicate_payload)
+    code, out, err = cli("ledger", "verify", "--head", str(head))
+    assert code != 0
+    assert "record #2" in out + err and "hold the key 'payload' twice" in out + err
