@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,6 +54,8 @@ def atomic_write(path: Union[str, os.PathLike], data: bytes, mode: int = 0o644) 
 
 def file_sha256(path: Union[str, os.PathLike]) -> str:
     """The sha256 (hex) of a file's bytes, read in 1 MiB blocks."""
+    import hashlib  # not at the top: start-up of commands that never hash stays lighter
+
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):

@@ -39,13 +39,14 @@ def _kill_loop(argv, open_sink, rounds: int):
     for _ in range(rounds):
         writers = [subprocess.Popen([sys.executable, "-c", WRITER, *argv], stdout=subprocess.PIPE, text=True)
                    for _ in range(2)]
+        first = [writer.stdout.readline() for writer in writers]  # each is writing (slow starts on a busy machine)
         time.sleep(rng.uniform(0.3, 0.9))
         for writer in writers:
             os.kill(writer.pid, signal.SIGKILL)
-        for writer in writers:
+        for writer, head in zip(writers, first):
             out, _ = writer.communicate()
             assert writer.returncode == -signal.SIGKILL
-            for line in out.splitlines():
+            for line in (head + out).splitlines():
                 seq, digest = line.split()
                 acknowledged[int(seq)] = digest
         sink = open_sink()

@@ -200,7 +200,7 @@ def keyed_cli(request, pxos_home, pxos_cli, tmp_path):
     (pxos_home / "config.yaml").write_text(yaml.safe_dump({"ledger": settings}))
 
     def replace(seq: int, forge) -> None:
-        from pxos_kernel.core import Kernel
+        from pxos_kernel import Kernel
 
         with Kernel(pxos_home) as kernel:
             sink = kernel.ledger.sink
