@@ -18,23 +18,31 @@ def _in_ci() -> bool:
 def require_system_package(binary: str, package: str) -> str:
     """Return the path of ``binary``, installing Debian ``package`` with apt-get if needed.
 
+    ``binary`` is a command looked up on ``PATH``, or an absolute path of a file
+    the package installs (for packages without a command, e.g. a driver).
     Runs ``apt-get update`` once per machine first. When the tool truly cannot be
     had, the test is skipped with the reason, except under CI (``CI=true``),
     where that is a failure: CI must never skip these tests.
     """
     import pytest
 
-    found = shutil.which(binary)
+    found = _find(binary)
     if found:
         return found
     problem = _apt_install(package)
-    found = shutil.which(binary)
+    found = _find(binary)
     if found:
         return found
     reason = f"{binary} (Debian package {package}) is not installed and could not be installed: {problem}"
     if _in_ci():
         pytest.fail(reason, pytrace=False)
     pytest.skip(reason)
+
+
+def _find(binary: str) -> "str | None":
+    if os.path.isabs(binary):
+        return binary if os.path.exists(binary) else None
+    return shutil.which(binary)
 
 
 def _apt_install(package: str) -> str:
