@@ -16,6 +16,18 @@ names, imported from ``pxos_pixellm`` itself::
     tok.encode("hi"), tok.decode(ids), tok.stream(), tok.eos_token_ids, tok.chat_template
     pl.read_model_meta("m.pxi")          # config + directory without inflating the payload
     pl.decode_tensor(entry, raw_bytes)   # float32 values of raw bytes in any encoding
+    pl.save_model(path, config, {name: array}, encoding="fp16")   # write a container
+
+Computing (what another engine reuses so both give the same answers)::
+
+    engine = pl.PixelEngine(settings)    # model names -> files (engine.resolve), loaded models (engine.load)
+    t = engine.transformer("default")    # a pl.Transformer (numpy, float32)
+    t.forward(ids, t.new_cache(), last_only=True)       # logits
+    x = t.embed_tokens(ids); x = t.run_layers(x, cache, start, range(a, b)); t.logits(x)   # the same, in pieces
+    pl.rope_frequencies(config)          # the rotary frequencies (rope scaling applied)
+    pl.generate(model, prompt, tokenizer=tok, max_tokens=..., temperature=..., top_k=..., top_p=...,
+                seed=..., stop=...)      # streams pl.Piece; ``model`` is anything with config,
+                                         # new_cache() and forward(ids, cache, last_only=True)
 
 Stored bytes by encoding (``TensorEntry.encoding``): ``fp32``/``fp16``/``bf16``
 little-endian floats (bf16 = the top half of an fp32); ``int8``: blocks of 32
@@ -46,6 +58,13 @@ _EXPORTS = {
     "read_model_meta": "pxos_pixellm.container",
     "decode_tensor": "pxos_pixellm.tensors",
     "ENCODINGS": "pxos_pixellm.tensors",
+    "save_model": "pxos_pixellm.container",
+    "expected_shapes": "pxos_pixellm.model",
+    "rope_frequencies": "pxos_pixellm.model",
+    "Transformer": "pxos_pixellm.model",
+    "generate": "pxos_pixellm.generate",
+    "Piece": "pxos_pixellm.generate",
+    "PixelEngine": "pxos_pixellm.engine",
     "Tokenizer": "pxos_pixellm.tokenizer",
     "TokenStream": "pxos_pixellm.tokenizer",
     "ByteTokenizer": "pxos_pixellm.tokenizer",

@@ -60,7 +60,7 @@ def token_ids(model: Any, ids: Sequence[int], *, max_tokens: int, temperature: f
     history = list(ids)[-(context - 1):]
     rng = np.random.default_rng(seed)
     cache = model.new_cache()
-    logits = model.forward(history, cache)[-1]
+    logits = model.forward(history, cache, last_only=True)[-1]
     stops = set(int(i) for i in eos)
     for produced in range(1, max_tokens + 1):
         token = sample(logits, rng, temperature, top_k, top_p, allowed=allowed)
@@ -71,9 +71,9 @@ def token_ids(model: Any, ids: Sequence[int], *, max_tokens: int, temperature: f
         if cache.length >= context:
             history = history[-(context // 2):]
             cache = model.new_cache()
-            logits = model.forward(history, cache)[-1]
+            logits = model.forward(history, cache, last_only=True)[-1]
         else:
-            logits = model.forward([token], cache)[-1]
+            logits = model.forward([token], cache, last_only=True)[-1]
 
 
 def generate(model: Any, prompt: "str | bytes", *, tokenizer: Any = None, max_tokens: int = 128,

@@ -169,33 +169,56 @@ class Transformer:
         """An empty cache for up to ``capacity`` positions (default: the model's context)."""
         return KVCache(self.config, capacity or self.config.max_position_embeddings)
 
-    def forward(self, ids: "np.ndarray | list[int]", cache: KVCache | None = None) -> np.ndarray:
+    def forward(self, ids: "np.ndarray | list[int]", cache: KVCache | None = None, *,
+                last_only: bool = False) -> np.ndarray:
         """Logits (len(ids), vocab) for ``ids`` placed after what ``cache`` already holds.
 
         Without a cache the ids are a whole sequence from position 0. With one,
-        the ids continue it and the cache is extended in place.
+        the ids continue it and the cache is extended in place. ``last_only``
+        computes the last row only, (1, vocab): all that generation reads.
+
+        The pass is :meth:`embed_tokens`, :meth:`run_layers` over every layer,
+        then :meth:`logits`. An engine that runs some layers elsewhere (the GPU
+        engine's ``offload: layers N-M``) calls the three pieces itself.
         """
+        x = self.embed_tokens(ids)
+        cache = cache if cache is not None else self.new_cache(len(x))
+        start = cache.length
+        x = self.run_layers(x, cache, start, range(len(self.layers)))
+        cache.length = start + len(x)
+        return self.logits(x[-1:] if last_only else x)
+
+    def embed_tokens(self, ids: "np.ndarray | list[int]") -> np.ndarray:
+        """The hidden states (len(ids), hidden_size) of token ids; InferenceError for ids out of range."""
         ids = np.asarray(ids, dtype=np.int64)
-        cfg = self.config
         if ids.ndim != 1 or len(ids) == 0:
             raise InferenceError("forward needs a non-empty 1-D sequence of token ids")
-        if ids.min() < 0 or ids.max() >= cfg.vocab_size:
-            raise InferenceError(f"token id out of range 0..{cfg.vocab_size - 1}")
-        cache = cache if cache is not None else self.new_cache(len(ids))
-        start, n = cache.length, len(ids)
-        if start + n > min(cache.capacity, cfg.max_position_embeddings):
-            raise InferenceError(f"sequence of {start + n} tokens exceeds the context of "
+        if ids.min() < 0 or ids.max() >= self.config.vocab_size:
+            raise InferenceError(f"token id out of range 0..{self.config.vocab_size - 1}")
+        return self.embed[ids]
+
+    def run_layers(self, x: np.ndarray, cache: KVCache, start: int, layers: range) -> np.ndarray:
+        """Decoder ``layers`` over hidden states ``x`` (n, hidden_size) at positions ``start..start + n``.
+
+        Writes those layers' keys and values into ``cache`` at those positions
+        and attends over what it holds before them. It does not move
+        ``cache.length``: the caller does, once every layer has run.
+        """
+        cfg = self.config
+        n = len(x)
+        end = start + n
+        if end > min(cache.capacity, cfg.max_position_embeddings):
+            raise InferenceError(f"sequence of {end} tokens exceeds the context of "
                                  f"{min(cache.capacity, cfg.max_position_embeddings)}")
         h, kvh, hd = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.attention_head_dim
         group = h // kvh
-        cos, sin = self.cos[start:start + n], self.sin[start:start + n]
-        end = start + n
+        cos, sin = self.cos[start:end], self.sin[start:end]
         window = cfg.sliding_window
         first = 0 if window is None else max(0, end - n - window + 1)  # the oldest key any new row sees
         mask = _attention_mask(start, n, first, window)
-        x = self.embed[ids]
         scale = np.float32(1.0 / np.sqrt(hd))
-        for index, layer in enumerate(self.layers):
+        for index in layers:
+            layer = self.layers[index]
             normed = self._rms_norm(x, layer.attn_norm)
             q = _linear(normed, layer.wq, layer.bq).reshape(n, h, hd)
             k = _linear(normed, layer.wk, layer.bk).reshape(n, kvh, hd)
@@ -217,7 +240,10 @@ class Transformer:
             gate, up = normed @ layer.w_gate.T, normed @ layer.w_up.T
             with np.errstate(over="ignore"):  # exp(-gate) overflows to inf for very negative gates: silu is then -0
                 x = x + (gate / (1.0 + np.exp(-gate)) * up) @ layer.w_down.T
-        cache.length = end
+        return x
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """The final norm and the output head over hidden states ``x`` (n, hidden_size): (n, vocab)."""
         return self._rms_norm(x, self.final_norm) @ self.head.T
 
     def _rms_norm(self, x: np.ndarray, weight: np.ndarray) -> np.ndarray:

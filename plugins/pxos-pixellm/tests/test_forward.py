@@ -36,3 +36,17 @@ def test_sequence_longer_than_context_is_an_error(tiny_tensors):
     model = Transformer(TINY, tiny_tensors)
     with pytest.raises(InferenceError, match="exceeds the context"):
         model.forward(np.zeros(TINY.max_position_embeddings + 1, dtype=np.int64))
+
+
+def test_the_pass_in_pieces_is_the_whole_pass(tiny_tensors):
+    """embed_tokens, run_layers over any split of the layers, then logits: what another engine runs around
+    the layers it computes itself (pxos-pixellm-gpu's offload)."""
+    model = Transformer(TINY, tiny_tensors)
+    ids = np.random.default_rng(4).integers(0, 256, 12)
+    whole = model.forward(ids)
+    cache = model.new_cache()
+    x = model.embed_tokens(ids)
+    for layers in (range(0, 1), range(1, TINY.num_hidden_layers)):
+        x = model.run_layers(x, cache, 0, layers)
+    np.testing.assert_allclose(model.logits(x), whole, atol=1e-6)
+    np.testing.assert_allclose(model.forward(ids, model.new_cache(), last_only=True), whole[-1:], atol=1e-6)
