@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
-from pxos_kernel.errors import ConfigError, InferenceError
+from pxos_kernel import ConfigError, InferenceError
 
 ADAPTER_CHOICES = ("auto", "hardware", "software")
 _BACKENDS = ["Vulkan", "Metal", "DX12"]

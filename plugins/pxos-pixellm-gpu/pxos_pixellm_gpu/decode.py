@@ -18,7 +18,7 @@ codes) and ``2k + 1`` (int8 scales).
 
 from __future__ import annotations
 
-from pxos_kernel.errors import InferenceError
+from pxos_kernel import InferenceError
 
 #: The encodings the kernels decode (pixellm's ``uint8`` per-tensor baseline is not among them).
 GPU_ENCODINGS = ("fp32", "fp16", "bf16", "int8")

@@ -27,8 +27,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional, Sequence
 
-from pxos_kernel.errors import ConfigError, InferenceError
-from pxos_kernel.interfaces import GenerationChunk, GenerationRequest
+from pxos_kernel import ConfigError, GenerationChunk, GenerationRequest, InferenceError
 
 from . import pixellm
 

@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from pxos_kernel.errors import InferenceError
+from pxos_kernel import InferenceError
 
 from . import pixellm
 from .adapter import Gpu

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pxos_kernel.errors import ConfigError
+from pxos_kernel import ConfigError
 
 _LAYERS = re.compile(r"^layers\s+(\d+)(?:\s*-\s*(\d+))?$")
 

@@ -24,7 +24,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from pxos_kernel.errors import InferenceError
+from pxos_kernel import InferenceError
 
 from .kernels import Dispatch, Kernels, row_groups
 from .weights import GpuTensor, Upload

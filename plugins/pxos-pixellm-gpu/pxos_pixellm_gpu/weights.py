@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
-from pxos_kernel.errors import InferenceError
+from pxos_kernel import InferenceError
 
 from .decode import BLOCK, check_encoding
 

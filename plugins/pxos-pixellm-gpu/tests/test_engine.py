@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pxos_kernel.interfaces import GenerationRequest
+from pxos_kernel import GenerationRequest
 from pxos_kernel.testing import EngineConformance
 
 

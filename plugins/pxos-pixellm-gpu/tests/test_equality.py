@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pxos_kernel.interfaces import GenerationRequest
+from pxos_kernel import GenerationRequest
 
 from gpu_testmodels import HF_LIKE, LLAMA3_WIDE_HEADS, MISTRAL_WINDOW, ODD, QWEN2, TIED_MQA, TINY, make_model
 

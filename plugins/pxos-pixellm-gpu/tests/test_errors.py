@@ -8,8 +8,7 @@ import sys
 
 import pytest
 
-from pxos_kernel.errors import InferenceError
-from pxos_kernel.interfaces import GenerationRequest
+from pxos_kernel import GenerationRequest, InferenceError
 from pxos_pixellm_gpu.engine import GpuEngine
 
 from gpu_testmodels import TINY, make_model

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pxos_kernel.errors import ConfigError
-from pxos_kernel.interfaces import GenerationRequest
+from pxos_kernel import ConfigError, GenerationRequest
 from pxos_pixellm_gpu.engine import GpuEngine
 from pxos_pixellm_gpu.offload import parse_offload
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pxos_kernel.container import read_container
-from pxos_kernel.errors import InferenceError
+from pxos_kernel import InferenceError
 from pxos_pixellm_gpu.engine import GpuEngine
 
 from gpu_testmodels import TINY, make_model
