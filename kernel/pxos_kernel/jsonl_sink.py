@@ -110,6 +110,38 @@ class JsonlSink:
                 if not isinstance(record.get("seq"), int) or record["seq"] >= start_seq:
                     yield record
 
+    def read_newest_first(self) -> Iterator[dict]:
+        """Records from the last to the first, read backwards from the end of the file in blocks.
+
+        Taking the last N records costs time proportional to N, not to the size of the ledger.
+        """
+        position = os.fstat(self._fd).st_size
+        carry, last_block = b"", True  # carry: the end of a line that began in an earlier block
+        while position > 0:
+            start = max(0, position - _TAIL_CHUNK)
+            data = os.pread(self._fd, position - start, start) + carry
+            if last_block:
+                if not data.endswith(b"\n"):
+                    torn = data.rsplit(b"\n", 1)[-1]
+                    raise LedgerCorruptError(
+                        f"{self.path} (byte {position - len(torn)}): torn last record, {len(torn)} bytes without a "
+                        "newline; run 'pxos-kernel ledger repair' to set it aside")
+                data, last_block = data[:-1], False
+            lines = data.split(b"\n")
+            carry = lines.pop(0) if start > 0 else b""
+            for line in reversed(lines):
+                yield self._parse_line(line, start)
+            position = start
+
+    def _parse_line(self, line: bytes, after: int) -> dict:
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise LedgerCorruptError(f"{self.path} (after byte {after}): a record is not JSON ({exc})") from None
+        if not isinstance(record, dict):
+            raise LedgerCorruptError(f"{self.path} (after byte {after}): a record is not a JSON object")
+        return record
+
     def read_rows(self, start_seq: int = 1) -> Iterator[tuple[str, str]]:
         """``(where, stored text)`` per record, so verify can hash the stored bytes without re-encoding."""
         with open(self.path, "rb") as stream:

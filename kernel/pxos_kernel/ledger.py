@@ -249,6 +249,17 @@ class Ledger:
         """Every record from ``start_seq`` in storage order (unverified)."""
         return self.sink.read(start_seq)
 
+    def records_newest_first(self) -> Iterator[dict]:
+        """Every record from the last to the first (unverified): "the last N" costs N reads.
+
+        Uses the sink's ``read_newest_first`` where it has one; otherwise reads forwards
+        and reverses, which costs the whole ledger.
+        """
+        newest_first = getattr(self.sink, "read_newest_first", None)
+        if newest_first is not None:
+            return newest_first()
+        return reversed(list(self.sink.read(1)))
+
     def head(self) -> Optional[dict]:
         return self.sink.head()
 

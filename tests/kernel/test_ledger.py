@@ -217,3 +217,24 @@ def test_bad_durability_is_a_config_error(path):
 
     with pytest.raises(ConfigError, match="durability"):
         JsonlSink(path, durability="sometimes")
+
+
+def test_newest_first_reads_across_block_boundaries_and_only_the_tail(path, monkeypatch):
+    import pxos_kernel.jsonl_sink as jsonl_sink
+
+    monkeypatch.setattr(jsonl_sink, "_TAIL_CHUNK", 97)  # lines cross block boundaries everywhere
+    records = fill(path, 40)
+    sink = JsonlSink(path)
+    assert list(sink.read_newest_first()) == records[::-1]
+    with path.open("r+b") as stream:  # damage the first record: the last five never read it
+        stream.write(b"#")
+    newest = sink.read_newest_first()
+    assert [next(newest)["seq"] for _ in range(5)] == [40, 39, 38, 37, 36]
+
+
+def test_newest_first_reports_a_torn_last_record(path):
+    fill(path, 3)
+    with path.open("ab") as stream:
+        stream.write(b'{"v":1,"seq":4')
+    with pytest.raises(LedgerCorruptError, match="torn last record"):
+        next(JsonlSink(path).read_newest_first())

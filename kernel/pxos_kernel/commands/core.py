@@ -116,16 +116,19 @@ def configure_log(parser) -> None:
 
 
 def run_log(args) -> int:
-    from collections import deque
-
     if args.n < 1:
         from pxos_kernel.errors import PxosError
 
         raise PxosError(f"-n must be at least 1, not {args.n}")
-    posts = deque((r for r in args.kernel.ledger.records()
-                   if r.get("type") == "RUN" and r.get("corridor", "").endswith("NODE_POST")), maxlen=args.n)
+    posts: list[dict] = []
+    for record in args.kernel.ledger.records_newest_first():  # the last N runs cost N, whatever the ledger's size
+        if record.get("type") == "RUN" and record.get("corridor", "").endswith("NODE_POST"):
+            posts.append(record)
+            if len(posts) == args.n:
+                break
+    posts.reverse()
     if args.json:
-        print_json(list(posts))
+        print_json(posts)
         return 0
     rows = [[r["id"], r["ts"][:19].replace("T", " "), r["payload"].get("program"), r["payload"].get("status"),
              r["payload"].get("exit_code"), f"{r['payload'].get('duration') or 0:.3f}s",

@@ -126,6 +126,15 @@ class SinkConformance:
             ledger.append("TEST", "n", {"i": i})
         assert [r["seq"] for r in ledger.records(3)] == [3, 4, 5]
 
+    def test_newest_first_is_the_chain_reversed(self, make_sink):
+        ledger = Ledger(make_sink())
+        records = [ledger.append("TEST", "n", {"i": i, "pad": "x" * (i * 37 % 500)}) for i in range(90)]
+        newest_first = getattr(ledger.sink, "read_newest_first", None)
+        if newest_first is None:
+            pytest.skip("this sink has no read_newest_first: 'log -n' reads the whole ledger")
+        assert list(newest_first()) == records[::-1]
+        assert list(ledger.records_newest_first())[:3] == records[:-4:-1]
+
     def test_two_sink_objects_share_one_chain(self, make_sink):
         a, b = Ledger(make_sink()), Ledger(make_sink())
         for i in range(10):

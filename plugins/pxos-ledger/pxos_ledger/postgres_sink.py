@@ -73,6 +73,19 @@ class PostgresSink:
         for seq, body in self.read_rows(start_seq):
             yield decode(body, self.location, seq)
 
+    def read_newest_first(self) -> Iterator[dict]:
+        """Records from the last to the first (``ORDER BY seq DESC`` in batches: the last N cost N)."""
+        before, batch = None, 16
+        while True:
+            where = "" if before is None else "WHERE seq < %s "
+            rows = self._query(f"SELECT seq, body FROM {self.table} {where}ORDER BY seq DESC LIMIT %s",
+                               (batch,) if before is None else (before, batch))
+            for seq, body in rows:
+                yield decode(body, self.location, seq)
+            if len(rows) < batch:
+                return
+            before, batch = rows[-1][0], min(batch * 4, _READ_BATCH)
+
     def read_rows(self, start_seq: int = 1) -> Iterator[tuple[int, str]]:
         after = start_seq - 1
         while True:

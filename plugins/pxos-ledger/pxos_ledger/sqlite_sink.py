@@ -104,6 +104,20 @@ class SqliteSink:
         for seq, body in self.read_rows(start_seq):
             yield decode(body, self.location, seq)
 
+    def read_newest_first(self) -> Iterator[dict]:
+        """Records from the last to the first (``ORDER BY seq DESC`` in batches: the last N cost N)."""
+        before, batch = None, 16
+        while True:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT seq, body FROM records " + ("" if before is None else "WHERE seq < ? ") +
+                    "ORDER BY seq DESC LIMIT ?", (batch,) if before is None else (before, batch)).fetchall()
+            for seq, body in rows:
+                yield decode(body, self.location, seq)
+            if len(rows) < batch:
+                return
+            before, batch = rows[-1][0], min(batch * 4, _READ_BATCH)
+
     def read_rows(self, start_seq: int = 1) -> Iterator[tuple[int, str]]:
         """``(seq, stored text)`` pairs in order, read in batches (no lock held between them)."""
         after = start_seq - 1
