@@ -45,3 +45,21 @@ def report(title: str, rows: Sequence[tuple[str, str]]) -> None:
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
         print(f"  {label.ljust(width)}  {value}")
+
+
+def verdict(ok: bool) -> str:
+    """What every benchmark prints beside a target."""
+    return "ok" if ok else "MISSED"
+
+
+def child_env(**extra: str) -> dict:
+    """The environment for timed child processes: bytecode is cached (as it is for a user), plus ``extra``.
+
+    With PYTHONDONTWRITEBYTECODE set (as in some sandboxes) every start would
+    compile every module from source, which no user's installation does.
+    """
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(extra)
+    return env

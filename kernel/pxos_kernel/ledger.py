@@ -306,8 +306,10 @@ class Ledger:
                 if found:
                     return self._failed(*found)
                 unchecked.clear()
-                what = check_record(record, expected, prev_hash, self.key) \
-                    or (stored_text_problem(record, text) if text is not None else "")
+                what = check_record(record, expected, prev_hash, self.key)
+                if text is not None and (not what or (what.startswith("hash mismatch")
+                                                      and _stored_hash_holds(record, text, self.key))):
+                    what = stored_text_problem(record, text) or what  # bytes someone hashed as they are
                 if what:
                     seq = record.get("seq") if isinstance(record, dict) else None
                     return VerifyReport(False, count, expected - 1, prev_hash,
@@ -363,9 +365,11 @@ class _NonCanonical(Exception):
 
 
 def _float_token(token: str) -> float:
+    value = float(token)
+    if 1e-4 <= abs(value) < 1e16 and not value.is_integer() and repr(value) == token:
+        return value  # in this range Python's repr is ECMAScript's number format
     from pxos_kernel.canonical import format_number
 
-    value = float(token)
     if format_number(value) != token:  # 1e-07, 100.0, -0.0, 1E5: RFC 8785 prints these differently
         raise _NonCanonical(token)
     return value
@@ -480,6 +484,15 @@ def _stored_text_holds(record: Any, text: str, expected_seq: int, prev_hash: str
     if type(record) is not dict or len(record) != len(FIELDS) or record.get("v") != VERSION \
             or record.get("seq") != expected_seq or record.get("prev") != prev_hash:
         return False
+    if not _stored_hash_holds(record, text, key):
+        return False
+    corridor, record_type, ts = record.get("corridor"), record.get("type"), record.get("ts")
+    return (type(corridor) is str and CORRIDOR.match(corridor) is not None and type(record_type) is str
+            and type(ts) is str and record.get("id") == atom_id(record_type, ts, expected_seq))
+
+
+def _stored_hash_holds(record: dict, text: str, key: Optional[bytes]) -> bool:
+    """Whether the record's ``hash`` is the hash of its stored text without the ``hash`` member."""
     digest = record.get("hash")
     if type(digest) is not str:
         return False
@@ -489,11 +502,7 @@ def _stored_text_holds(record: Any, text: str, expected_seq: int, prev_hash: str
         return False
     body = (text[:cut] + text[cut + len(member):]).encode("utf-8")
     actual = hashlib.sha256(body).hexdigest() if key is None else hmac.digest(key, body, "sha256").hex()
-    if not hmac.compare_digest(actual, digest):
-        return False
-    corridor, record_type, ts = record.get("corridor"), record.get("type"), record.get("ts")
-    return (type(corridor) is str and CORRIDOR.match(corridor) is not None and type(record_type) is str
-            and type(ts) is str and record.get("id") == atom_id(record_type, ts, expected_seq))
+    return hmac.compare_digest(actual, digest)
 
 
 def _check_entry(record_type: Any, op: Any, payload: Any, corridor: Any) -> str:

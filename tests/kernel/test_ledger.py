@@ -238,3 +238,26 @@ def test_newest_first_reports_a_torn_last_record(path):
         stream.write(b'{"v":1,"seq":4')
     with pytest.raises(LedgerCorruptError, match="torn last record"):
         next(JsonlSink(path).read_newest_first())
+
+
+@pytest.mark.parametrize("canonical, forged", [
+    ('"x":1e-7', '"x":1e-07'),                     # the C encoder would echo Python's spelling
+    ('"x":1e-7', '"x":1e-7,"x":1e-7'),            # a duplicate key
+    ('"x":1e-7', '"x": 1e-7'),                     # whitespace
+])
+def test_non_canonical_bytes_are_refused_even_with_a_recomputed_hash(path, canonical, forged):
+    """Without a key anyone can recompute a sha256, so verify checks the stored form itself."""
+    import hashlib
+
+    ledger = Ledger(JsonlSink(path))
+    ledger.append("TEST", "one", {"i": 1})
+    record = ledger.append("TEST", "two", {"x": 1e-7})
+    text = record.canonical.replace(canonical, forged)
+    member = f',"hash":"{record["hash"]}"'
+    digest = hashlib.sha256(text.replace(member, "").encode()).hexdigest()
+    data = lines(path)
+    data[1] = (text.replace(record["hash"], digest) + "\n").encode()
+    path.write_bytes(b"".join(data))
+    report = verify(path)
+    assert not report.ok and report.problem.index == 2 and report.records == 1
+    assert "canonical" in report.problem.what

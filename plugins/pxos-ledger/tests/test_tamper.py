@@ -192,12 +192,12 @@ def keyed_cli(request, pxos_home, pxos_cli, tmp_path):
     """(run the CLI, replace the stored text of row seq) on a PXOS_HOME whose ledger has an HMAC key."""
     key = tmp_path / "ledger.key"
     key.write_bytes(b"k" * 32)
-    settings = {"sink": request.param, "hmac_key_file": str(key)}
+    settings = {"hmac_key_file": str(key)}
     if request.param == "postgres":
         settings.update(dsn=request.getfixturevalue("postgres_dsn"), table=request.getfixturevalue("pg_table"))
     import yaml
 
-    (pxos_home / "config.yaml").write_text(yaml.safe_dump({"ledger": settings}))
+    (pxos_home / "config.yaml").write_text(yaml.safe_dump({"defaults": {"sink": request.param}, "ledger": settings}))
 
     def replace(seq: int, forge) -> None:
         from pxos_kernel import Kernel
