@@ -1,6 +1,7 @@
 """Cold start of `pxos-kernel plugins` (every installed plugin) against `python -c pass`.
 
-Target: at most 60 ms above the bare interpreter.
+Target: at most 60 ms above the bare interpreter. Children run with bytecode caching on
+(PYTHONDONTWRITEBYTECODE removed from their environment), as a user's installation has it.
 """
 
 import os
@@ -8,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _timing import command, interleaved, median, report
+from _timing import child_env, command, interleaved, median, report, verdict
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "30"))
 
@@ -17,7 +18,7 @@ def main() -> None:
     script = Path(sys.executable).with_name("pxos-kernel")
     argv = [str(script)] if script.exists() else [sys.executable, "-m", "pxos_kernel"]
     with tempfile.TemporaryDirectory() as home:
-        env = {**os.environ, "PXOS_HOME": home}
+        env = child_env(PXOS_HOME=home)
         samples = interleaved({
             "python -c pass": command([sys.executable, "-c", "pass"], env),
             "pxos-kernel plugins": command([*argv, "plugins"], env),
@@ -28,7 +29,7 @@ def main() -> None:
     report(f"cold start, median of {ROUNDS} interleaved runs", [
         ("python -c pass", f"{base * 1000:.1f} ms"),
         ("pxos-kernel plugins", f"{plugins * 1000:.1f} ms  ({plugins / base:.2f}x, +{(plugins - base) * 1000:.1f} ms; "
-                                f"target +60 ms)"),
+                                f"target at most +60 ms) {verdict(plugins - base <= 0.060)}"),
         ("pxos-kernel --version", f"{median(samples['pxos-kernel --version']) * 1000:.1f} ms"),
     ])
 

@@ -2,7 +2,8 @@
 
 Both sides write the same record text into a WAL database with synchronous=NORMAL;
 the ledger side also builds, hashes and chains the record and compares-and-appends
-on the head inside its transaction. Run: python bench/ledger_emit.py
+on the head inside its transaction. Target: at most 1.3x the plain insert (the chain's extra
+cost under 30%). Run: python bench/ledger_emit.py
 """
 
 from __future__ import annotations
@@ -66,8 +67,9 @@ def main() -> None:
     print(f"records per side: {len(plain)} ({len(body)} bytes each)")
     print(f"plain SQLite WAL insert+commit: median {mp * 1e6:7.1f} us   p99 {p99(plain) * 1e6:7.1f} us")
     print(f"ledger checkpoint (sqlite sink): median {mo * 1e6:7.1f} us   p99 {p99(ours) * 1e6:7.1f} us")
-    print(f"ratio ledger/plain (median): {mo / mp:.2f}x   overhead per checkpoint: {(mo - mp) * 1e6:.1f} us "
-          f"({(mo - mp) / mp:.2f}x of the plain insert)")
+    ratio = mo / mp
+    print(f"ledger append, sqlite sink: {ratio:.2f}x the plain insert (target <= 1.3x) "
+          f"{'ok' if ratio <= 1.3 else 'MISSED'}   overhead per checkpoint: {(mo - mp) * 1e6:.1f} us")
 
 
 if __name__ == "__main__":

@@ -15,8 +15,23 @@ import math
 from typing import Any
 
 _MAX_SAFE_INT = 2**53 - 1
-_fast = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False).encode
 json_string = json.encoder.encode_basestring  # escapes exactly what RFC 8785 escapes
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} value {value!r} is not JSON-serialisable")
+
+
+# The C encoder built once (json.JSONEncoder.encode builds one on every call): sorted keys,
+# no whitespace, non-ASCII as is, no NaN. It prints plain values exactly as RFC 8785 does.
+_c_encoder = json.encoder.c_make_encoder
+if _c_encoder is not None:
+    _encode_plain = _c_encoder({}, _refuse, json_string, None, ":", ",", True, False, False)
+
+    def _fast(value: Any) -> str:
+        return "".join(_encode_plain(value, 0))
+else:  # a Python without the C accelerator
+    _fast = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False).encode
 
 
 def canonical_json(value: Any) -> str:
@@ -34,17 +49,32 @@ def canonical_json(value: Any) -> str:
 
 
 def _is_plain(value: Any) -> bool:
+    """Whether the C encoder prints ``value`` exactly as RFC 8785 does (the hot path: no generators)."""
     kind = type(value)
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or (not key.isascii() and max(key) > "\uffff"):
+                return False
+            kind = type(item)
+            if kind is str or kind is bool or item is None:
+                continue
+            if kind is int:
+                if not -_MAX_SAFE_INT <= item <= _MAX_SAFE_INT:
+                    return False
+            elif not _is_plain(item):
+                return False
+        return True
     if kind is str or value is None or kind is bool:
         return True
     if kind is int:
         return -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT
     if kind is float:  # in this range Python's repr and ECMAScript print a float identically
         return 1e-4 <= abs(value) < 1e16 and not value.is_integer()
-    if kind is dict:
-        return all(type(k) is str and (k.isascii() or max(k) <= "\uffff") and _is_plain(v) for k, v in value.items())
     if kind is list or kind is tuple:
-        return all(_is_plain(v) for v in value)
+        for item in value:
+            if not (type(item) is str or _is_plain(item)):
+                return False
+        return True
     return False
 
 
