@@ -41,10 +41,11 @@ _EXPORTS: dict[str, str] = {
         "pxos_kernel.core": ("Kernel",),
         "pxos_kernel.run": ("RunResult",),
         "pxos_kernel.programcall": ("load_entry",),
-        "pxos_kernel.sandbox": ("network_isolation_available",),
+        "pxos_kernel.sandbox": ("SandboxLimits", "SandboxOutcome", "SandboxUnavailable", "SandboxInterrupted",
+                                "SandboxLimitError"),
         "pxos_kernel.config": ("load_yaml", "load_config", "save_config"),
         # commands: one way to print, parse flags and show progress
-        "pxos_kernel.output": ("add_json_flag", "print_json", "print_table"),
+        "pxos_kernel.output": ("add_json_flag", "print_json", "print_table", "add_sandbox_flags", "sandbox_flags"),
         # files and formats
         "pxos_kernel.files": ("atomic_write", "atomic_writer", "file_sha256"),
         "pxos_kernel.canonical": ("canonical_json", "format_number"),
@@ -78,13 +79,14 @@ if TYPE_CHECKING:  # what type checkers see; tests/kernel/test_public_api.py kee
     from pxos_kernel.ledger import (
         ATOM_ID, CORRIDOR, GENESIS_PREV, Ledger, check_corridor, check_head_signature, check_record, leaf_hash,
         merkle_root, node_hash, record_hash)
-    from pxos_kernel.output import add_json_flag, print_json, print_table
+    from pxos_kernel.output import add_json_flag, add_sandbox_flags, print_json, print_table, sandbox_flags
     from pxos_kernel.programcall import load_entry
     from pxos_kernel.registrations import (
         AgentSpec, BootEmitter, SinkSpec, Guardrail, InferenceEngine, Program, StorageBackend, Subcommand,
         lazy)
     from pxos_kernel.run import RunResult
-    from pxos_kernel.sandbox import network_isolation_available
+    from pxos_kernel.sandbox import (
+        SandboxInterrupted, SandboxLimitError, SandboxLimits, SandboxOutcome, SandboxUnavailable)
 
 
 def __getattr__(name: str) -> Any:

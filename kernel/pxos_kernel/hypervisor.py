@@ -34,6 +34,12 @@ class Hypervisor:
 
         return run_program(self.kernel, spec, args, **options)
 
+    def run_command(self, argv: Sequence[str], **options: Any) -> RunResult:
+        """See :func:`pxos_kernel.run.run_command`: run an untrusted command sandboxed, logged."""
+        from pxos_kernel.run import run_command
+
+        return run_command(self.kernel, argv, **options)
+
     def inspect_self(self) -> dict:
         """See :func:`pxos_kernel.introspect.inspect_self`."""
         from pxos_kernel.introspect import inspect_self

@@ -11,7 +11,7 @@ def inspect_self(kernel: Any) -> dict:
     """What this kernel is, what it has loaded, and which protections really hold here."""
     from pxos_kernel import __version__
     from pxos_kernel.registrations import FAMILIES
-    from pxos_kernel.sandbox import protections
+    from pxos_kernel.sandbox import mechanisms_report, protections
 
     registries, problems = {}, kernel.plugins.collect_all()
     for family in FAMILIES:
@@ -34,7 +34,8 @@ def inspect_self(kernel: Any) -> dict:
                   "missing_defaults": missing_defaults,
                   "missing_plugins": [d for d in world.expects if d not in loaded]},
         "ledger": {"location": kernel.ledger.location, "head": _head(kernel.ledger)},
-        "sandbox": protections(),
+        "sandbox": protections(kernel.section("sandbox").get("mechanism")),
+        "sandbox_mechanisms": mechanisms_report(),
     }
 
 

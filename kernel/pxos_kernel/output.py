@@ -28,3 +28,23 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     print(line(["-" * w for w in widths]))
     for row in rows:
         print(line(row))
+
+
+def add_sandbox_flags(parser, *, what: str = "sandboxed code") -> None:
+    """The sandbox options of every command that runs untrusted code; :func:`sandbox_flags` reads them back.
+
+    Values are checked when the run starts, so a bad one gets one line naming
+    its flag (``--timeout nan is not a finite number of seconds``).
+    """
+    parser.add_argument("--timeout", metavar="S", help="wall-clock limit in seconds (sandbox)")
+    parser.add_argument("--memory-mb", metavar="MB", help="memory limit of the whole process tree (sandbox)")
+    parser.add_argument("--cpu-seconds", metavar="S", help="CPU-time limit of the whole process tree (sandbox)")
+    parser.add_argument("--processes", metavar="N", help="most processes the tree may have at once (sandbox)")
+    parser.add_argument("--allow-unisolated", action="store_true",
+                        help=f"run {what} even where no filesystem isolation works here (written to the ledger)")
+
+
+def sandbox_flags(args) -> dict:
+    """The sandbox limits given on the command line, as ``limits=`` for ``run_program``/``run_command``."""
+    return {name: getattr(args, name) for name in ("timeout", "memory_mb", "cpu_seconds", "processes")
+            if getattr(args, name, None) is not None}

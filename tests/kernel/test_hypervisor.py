@@ -52,64 +52,6 @@ def test_unresolvable_programs_are_clear_errors_and_still_logged(pxos_kernel, sp
     assert post["payload"]["status"] == "unresolved" and message in post["payload"]["error"]
 
 
-def test_sandbox_runs_in_a_scratch_dir_with_a_scrubbed_environment(pxos_kernel, monkeypatch):
-    monkeypatch.setenv("SECRET_TOKEN", "hunter2")
-    result = pxos_kernel.hypervisor.run_program("sample_programs:describe", ["a"], sandbox=True)
-    assert result.value == {"args": ["a"], "cwd_is_scratch": True}
-    env = pxos_kernel.hypervisor.run_program("sample_programs:environment", sandbox=True).value
-    assert "SECRET_TOKEN" not in env and set(env) <= {"PATH", "HOME", "TMPDIR", "LANG", "PYTHONDONTWRITEBYTECODE",
-                                                      "LC_CTYPE"}
-
-
-def test_sandbox_timeout_kills_and_logs(pxos_kernel):
-    result = pxos_kernel.hypervisor.run_program("sample_programs:sleep_forever", sandbox=True, timeout=1)
-    assert result.status == "timeout" and result.exit_code == 124 and "1 s timeout" in result.error
-    assert 1 <= result.duration < 10
-    assert run_posts(pxos_kernel)[-1]["payload"]["status"] == "timeout"
-
-
-def test_sandbox_memory_limit(pxos_kernel):
-    result = pxos_kernel.hypervisor.run_program("sample_programs:hog_memory", sandbox=True, timeout=30,
-                                                limits={"memory_mb": 300})
-    assert result.status == "memory" and "300 MB" in result.error
-    assert run_posts(pxos_kernel)[-1]["payload"]["status"] == "memory"
-
-
-def test_sandbox_cpu_limit(pxos_kernel):
-    result = pxos_kernel.hypervisor.run_program("sample_programs:burn_cpu", sandbox=True, timeout=30,
-                                                limits={"cpu_seconds": 1})
-    assert result.status == "cpu"
-
-
-def test_sandbox_reports_raising_programs(pxos_kernel):
-    result = pxos_kernel.hypervisor.run_program("sample_programs:fail", sandbox=True, capture=True)
-    assert result.status == "error" and "this program always fails" in result.error
-
-
-def test_sandbox_has_no_network_where_unshare_works(pxos_kernel):
-    from pxos_kernel.sandbox import network_isolation_available
-
-    if not network_isolation_available():
-        pytest.skip("unshare -rn is not permitted on this machine; inspect reports no_network: NO")
-    code = "import socket; s=socket.socket(); s.settimeout(2); s.connect(('127.0.0.1', 9)); print('connected')"
-    script = pxos_kernel.home / "net.py"
-    script.write_text(f"def main():\n    {code}\n")
-    sys.path.insert(0, str(pxos_kernel.home))
-    try:
-        result = pxos_kernel.hypervisor.run_program("net:main", sandbox=True, capture=True)
-    finally:
-        sys.path.remove(str(pxos_kernel.home))
-    assert result.status == "error" and ("unreachable" in result.error or "Errno" in result.error)
-
-
-def test_inspect_reports_protections_honestly(pxos_kernel):
-    report = pxos_kernel.hypervisor.inspect_self()
-    sandbox = report["sandbox"]
-    assert sandbox["filesystem_isolation"]["enforced"] is False
-    assert sandbox["timeout"]["enforced"] is True
-    assert "missing_defaults" in report["world"] and "missing_plugins" in report["world"]
-
-
 def test_concurrent_cli_runs_make_one_valid_chain(pxos_home):
     procs = [subprocess.Popen([sys.executable, "-m", "pxos_kernel", "run", "hello"], stdout=subprocess.DEVNULL,
                               env={**os.environ, "PXOS_HOME": str(pxos_home)}) for _ in range(6)]
@@ -151,19 +93,3 @@ def test_lifecycle_hooks_fire_in_order(pxos_home):
     kernel.close()
     assert events == ["booted", ("started", "hello", "DISTRICT_4.CHAMBER_EXEC.NODE_PRE"),
                       ("finished", "ok", "DISTRICT_4.CHAMBER_EXEC.NODE_POST"), "shutdown"]
-
-
-def test_sandboxed_module_is_never_imported_by_the_parent(pxos_kernel, tmp_path, monkeypatch):
-    marker = tmp_path / "imported-in-parent"
-    (tmp_path / "noisy_module.py").write_text(
-        "import os, sys\n"
-        f"if 'pxos_kernel.sandbox_child' not in sys.modules: open({str(marker)!r}, 'w').close()\n"
-        "def main():\n    return 'ran'\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    result = pxos_kernel.hypervisor.run_program("noisy_module:main", sandbox=True)
-    assert result.value == "ran" and not marker.exists()
-
-
-def test_sandboxed_missing_module_is_reported_by_the_child(pxos_kernel):
-    result = pxos_kernel.hypervisor.run_program("no_such_module_xyz:main", sandbox=True)
-    assert result.status == "error" and "no module named 'no_such_module_xyz'" in result.error

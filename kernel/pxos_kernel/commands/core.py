@@ -63,6 +63,9 @@ def run_inspect(args) -> int:
         print(f"  default {family:16} {name}{missing}")
     if world["missing_plugins"]:
         print(f"  missing plugins: {', '.join(world['missing_plugins'])}")
+    print("sandbox mechanisms (probed on this machine):")
+    for name, m in report["sandbox_mechanisms"].items():
+        print(f"  {'yes' if m['works'] else 'NO ':3} {name:22} {m['detail']}")
     print("sandbox protections:")
     for name, p in report["sandbox"].items():
         print(f"  {'yes' if p['enforced'] else 'NO ':3} {name:22} {p['how']}")

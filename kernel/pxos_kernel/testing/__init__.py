@@ -17,4 +17,4 @@ from pxos_kernel.testing.conformance import (  # noqa: F401
     StorageConformance,
 )
 from pxos_kernel.testing.extra import add_plugin  # noqa: F401
-from pxos_kernel.testing.system import require_system_package  # noqa: F401
+from pxos_kernel.testing.system import require_sandbox, require_system_package  # noqa: F401

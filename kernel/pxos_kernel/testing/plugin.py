@@ -39,3 +39,16 @@ def pxos_cli(pxos_home, capsys):
         return code, captured.out, captured.err
 
     return run
+
+
+@pytest.fixture(scope="session")
+def pxos_sandbox():
+    """The sandbox mechanism giving filesystem isolation here (bubblewrap installed if missing).
+
+    Use it (or make it autouse in a conftest) in suites that run code through
+    the kernel sandbox, which refuses to run untrusted code without isolation.
+    Skips where none can be had, and fails under CI.
+    """
+    from pxos_kernel.testing.system import require_sandbox
+
+    return require_sandbox()

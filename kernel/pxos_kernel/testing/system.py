@@ -64,3 +64,30 @@ def _apt_install(package: str) -> str:
     if done.returncode != 0:
         return "apt-get install failed: " + (done.stderr.strip().splitlines() or ["?"])[-1]
     return ""
+
+
+def require_sandbox(mechanism: str = "auto") -> str:
+    """Make sure sandboxed runs get filesystem isolation here; return the mechanism that gives it.
+
+    Installs bubblewrap first where it is missing (as :func:`require_system_package`
+    does). ``mechanism`` insists on one (``"bubblewrap"`` or ``"landlock"``).
+    A test that cannot have it is skipped with the reason, and fails under CI.
+    """
+    import pytest
+
+    from pxos_kernel import sandbox
+
+    problem = ""
+    if mechanism in ("auto", "bubblewrap") and not shutil.which("bwrap"):
+        problem = _apt_install("bubblewrap")
+    sandbox.forget_probes()
+    try:
+        chosen, why = sandbox.mechanism(mechanism)
+    except Exception as exc:
+        chosen, why = "none", str(exc)
+    if chosen != "none":
+        return chosen
+    reason = f"no sandbox filesystem isolation here: {why}" + (f" ({problem})" if problem else "")
+    if _in_ci():
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
