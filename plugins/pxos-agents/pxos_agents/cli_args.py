@@ -16,10 +16,17 @@ def _task_inputs(parser) -> None:
     parser.add_argument("--context", default="", help="background the agent should know")
 
 
+def _allow_unisolated(parser) -> None:
+    parser.add_argument("--allow-unisolated", action="store_true",
+                        help="run the test command even where the sandbox has no filesystem isolation "
+                             "(written to the ledger)")
+
+
 def configure_agent_propose(parser) -> None:
     parser.add_argument("goal", metavar="GOAL")
     parser.add_argument("--agent", help="agent name (default: the world's agent, pixellm-local)")
     _task_inputs(parser)
+    _allow_unisolated(parser)
     add_json_flag(parser)
 
 
@@ -31,7 +38,9 @@ def configure_agent_coach(parser) -> None:
                         help="'tests' (the task's test command scores) or an agent name (default: tests)")
     parser.add_argument("--rounds", type=int, default=3, help="proposal rounds per task (default 3)")
     parser.add_argument("--threshold", type=float, default=0.5, help="minimum review score to accept (default 0.5)")
-    parser.add_argument("--test-timeout", type=float, default=60.0, help="seconds for the test command (default 60)")
+    parser.add_argument("--test-timeout", default=60.0, metavar="S",
+                        help="seconds for the test command (default 60)")
+    _allow_unisolated(parser)
     add_json_flag(parser)
 
 

@@ -61,7 +61,8 @@ class Coach:
     """Runs the loop with a ``generator`` agent and a reviewer (``"tests"`` or an agent name)."""
 
     def __init__(self, kernel: Any, *, generator: str, reviewer: str = TESTS, max_rounds: int = 3,
-                 threshold: float = 0.5, test_timeout: float = 60.0, worker: str = "coach") -> None:
+                 threshold: float = 0.5, test_timeout: float = 60.0, worker: str = "coach",
+                 allow_unisolated: bool = False) -> None:
         if max_rounds < 1:
             raise PxosError(f"--rounds must be at least 1, not {max_rounds}")
         if not 0.0 <= threshold <= 1.0:
@@ -74,6 +75,7 @@ class Coach:
         self.max_rounds = max_rounds
         self.threshold = threshold
         self.test_timeout = test_timeout
+        self.allow_unisolated = allow_unisolated
         self.worker = worker
         self.queue = TaskQueue.of(kernel)
         self.memory = MemoryStore(kernel)
@@ -146,7 +148,8 @@ class Coach:
         except PxosError as exc:
             self._step(outcome, "TEST", "test", {"round": round_no, "passed": False, "error": str(exc)})
             return False, 0.0, str(exc), None
-        tests = run_tests(copy, task.test_command, self.test_timeout)
+        tests = run_tests(self.kernel, copy, task.test_command, self.test_timeout,
+                              allow_unisolated=self.allow_unisolated)
         self._step(outcome, "TEST", "test", {"round": round_no, "passed": tests.passed, "exit_code": tests.exit_code,
                                              "duration": tests.duration, "network_isolated": tests.network_isolated,
                                              "output_digest": digest(tests.output)})
@@ -187,7 +190,8 @@ class Coach:
         for prior in self.memory.for_task(key, "proposal"):
             files = prior.meta.get("files") or {}
             copy = make_copy(task.files, files)
-            tests = run_tests(copy, task.test_command, self.test_timeout)
+            tests = run_tests(self.kernel, copy, task.test_command, self.test_timeout,
+                              allow_unisolated=self.allow_unisolated)
             self._step(outcome, "TEST", "retest_prior", {"memory": prior.atom_id, "passed": tests.passed,
                                                          "exit_code": tests.exit_code})
             if tests.passed:

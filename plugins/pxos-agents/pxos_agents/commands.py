@@ -73,7 +73,7 @@ def run_agent_propose(args) -> int:
     if task.test_command:
         copy = make_copy(task.files, dict(proposal.meta.get("files") or {}))
         try:
-            tests = run_tests(copy, task.test_command)
+            tests = run_tests(kernel, copy, task.test_command, allow_unisolated=args.allow_unisolated)
         finally:
             shutil.rmtree(copy, ignore_errors=True)
         kernel.checkpoint("COACH", "test", {"passed": tests.passed, "exit_code": tests.exit_code,
@@ -101,7 +101,8 @@ def run_agent_coach(args) -> int:
     kernel = args.kernel
     generator = args.generator or kernel.default_name("agent")
     coach = Coach(kernel, generator=generator, reviewer=args.reviewer, max_rounds=args.rounds,
-                  threshold=args.threshold, test_timeout=args.test_timeout)
+                  threshold=args.threshold, test_timeout=args.test_timeout,
+                  allow_unisolated=args.allow_unisolated)
     try:
         outcomes = coach.run(phase=args.phase, max_tasks=args.max_tasks)
     finally:

@@ -1,27 +1,24 @@
-"""Trying a proposal: a sandbox copy of the task's files, the proposal applied, the tests run there.
+"""Trying a proposal: a copy of the task's files, the proposal applied, the tests run there in the sandbox.
 
 Nothing outside the copy is ever written. The copy is a fresh temporary
 directory holding the task's files with the proposal's files on top; the
-task's test command runs in it as a child process in its own session, with a
-timeout (the whole process group is killed), ``HOME`` pointing into the copy,
-and, where ``unshare -rn`` is permitted, no network. ``python``/``python3``
-as the command's first word mean this interpreter.
+task's test command runs in it through the kernel's sandbox
+(:meth:`kernel.hypervisor.run_command <pxos_kernel.run.run_command>`): the
+copy is the only writable place it sees and nothing else of the machine's
+files exists for it, the whole process tree dies at the timeout, memory, CPU
+and process count are bounded, and there is no network. ``python``/``python3``
+as the command's first word mean this interpreter. Where no filesystem
+isolation works, the run is refused unless the user allowed it.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
-from pxos_kernel import PxosError, network_isolation_available
+from pxos_kernel import PxosError
 
 OUTPUT_TAIL = 4000
 
@@ -61,30 +58,15 @@ def make_copy(files: Mapping[str, str], changes: Mapping[str, str]) -> Path:
     return root
 
 
-def run_tests(root: Path, command: Sequence[str], timeout: float = 60.0) -> TestOutcome:
-    """Run ``command`` in ``root`` and report whether it exited 0."""
+def run_tests(kernel: Any, root: Path, command: Sequence[str], timeout: float = 60.0, *,
+              allow_unisolated: bool = False, limits: Optional[Mapping[str, Any]] = None) -> TestOutcome:
+    """Run ``command`` in ``root``, sandboxed, and report whether it exited 0."""
     if not command:
         raise PxosError("the task has no test command, so its work cannot be checked")
-    argv = [sys.executable if command[0] in ("python", "python3") else command[0], *command[1:]]
-    isolated = network_isolation_available()
-    if isolated:
-        argv = [shutil.which("unshare") or "unshare", "-rn", *argv]
-    env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": str(root), "TMPDIR": str(root),
-           "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
-    start = time.perf_counter()
-    try:
-        proc = subprocess.Popen(argv, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-    except OSError as exc:
-        raise PxosError(f"test command {command[0]!r} cannot start: {exc.strerror}") from None
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-        timed_out = False
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        timed_out = True
-    text = out.decode("utf-8", "replace")[-OUTPUT_TAIL:]
-    code = proc.returncode if not timed_out else 124
-    return TestOutcome(code == 0 and not timed_out, code, text, round(time.perf_counter() - start, 3),
-                       timed_out, isolated)
+    argv = ["python" if command[0] == "python3" else command[0], *command[1:]]
+    run = kernel.hypervisor.run_command(argv, label=f"agent task tests ({command[0]})", cwd=str(root),
+                                        writable=[str(root)], limits={**(limits or {}), "timeout": timeout},
+                                        allow_unisolated=allow_unisolated)
+    text = ((run.stdout or "") + (run.stderr or ""))[-OUTPUT_TAIL:]
+    return TestOutcome(run.status == "ok", run.exit_code, text, round(run.duration, 3), run.status == "timeout",
+                       run.protections.get("network") == "isolated")

@@ -69,3 +69,9 @@ def task_dir(tmp_path):
 
 
 PYTHON = sys.executable
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _sandbox_isolation(pxos_sandbox):
+    """These tests run cartridge and task tests through the kernel sandbox, which needs filesystem isolation."""
+    return pxos_sandbox

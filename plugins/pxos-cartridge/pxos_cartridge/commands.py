@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from pxos_kernel import add_json_flag, print_json, print_table
+from pxos_kernel import add_json_flag, add_sandbox_flags, print_json, print_table, sandbox_flags
 
 
 def _registry(args):
@@ -169,12 +169,12 @@ def run_show(args) -> int:
 
 def configure_test(parser) -> None:
     _ref(parser)
-    parser.add_argument("--timeout", type=float, metavar="S", help="wall-clock limit for the test run")
+    add_sandbox_flags(parser, what="the cartridge's tests")
     add_json_flag(parser)
 
 
 def run_test(args) -> int:
-    record = _registry(args).test(args.cartridge, timeout=args.timeout)
+    record = _registry(args).test(args.cartridge, limits=sandbox_flags(args), allow_unisolated=args.allow_unisolated)
     if args.json:
         print_json(record)
     else:

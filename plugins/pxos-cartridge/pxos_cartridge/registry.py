@@ -36,7 +36,6 @@ STATUSES = ("experimental", "failed", "current", "superseded")
 BUILDER_KINDS = ("human", "llm")
 VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 CORRIDOR = "DISTRICT_5.CHAMBER_CARTRIDGE.NODE_{}"
-TEST_PROGRAM = "pxos_cartridge.testrun:main"
 
 
 def _now() -> str:
@@ -224,15 +223,20 @@ class CartridgeRegistry:
                       by=f"{builder['kind']}:{builder['who']}")
         return record
 
-    def test(self, name: str, version: Optional[str] = None, *, timeout: Optional[float] = None) -> dict:
-        """Run the cartridge's own tests in the sandbox and every guardrail; store and return the record."""
+    def test(self, name: str, version: Optional[str] = None, *, timeout: Optional[float] = None,
+             limits: Optional[Mapping[str, Any]] = None, allow_unisolated: bool = False) -> dict:
+        """Run the cartridge's own tests in the sandbox and every guardrail; store and return the record.
+
+        Refused (SandboxUnavailable) where no filesystem isolation works, unless ``allow_unisolated``.
+        """
+        from pxos_cartridge.testrun import parse_counts, run_tests
+
         record = self.get(name, version)
         path = self._verified_object(record)
         command = (record["manifest"].get("tests") or {}).get("command")
-        run = self.kernel.hypervisor.run_program(TEST_PROGRAM, [str(path), json.dumps(command)], sandbox=True,
-                                                 capture=True, timeout=timeout)
-        from pxos_cartridge.testrun import parse_counts
-
+        limits = {**(limits or {}), **({"timeout": timeout} if timeout is not None else {})}
+        run = run_tests(self.kernel, path, command, label=f"cartridge test {record['name']}@{record['version']}",
+                        limits=limits, allow_unisolated=allow_unisolated)
         counts = parse_counts(run.stdout or "")
         report = self.kernel.hypervisor.validate_genesis(record["name"], {
             "cartridge": record["name"], "version": record["version"], "archive": str(path),
@@ -240,7 +244,7 @@ class CartridgeRegistry:
         guardrails = {"counts": report["counts"], "compliant": report["compliant"],
                       "items": [{k: i[k] for k in ("id", "status", "evidence", "violations")} for i in report["items"]]}
         passed = run.status == "ok" and run.exit_code == 0 and report["counts"]["failed"] == 0
-        output = (run.stdout or "") + (run.stderr or "")
+        output = run.stdout or ""
         results = {
             "passed": passed, "ran_at": _now(), "command": command or ["pytest"], "status": run.status,
             "exit_code": run.exit_code, "error": run.error, "duration": round(run.duration, 3),

@@ -1,68 +1,59 @@
-"""Run a cartridge's own tests; this is the program the registry runs in the sandbox.
+"""Running a cartridge's own tests in the kernel's sandbox (public API, also used by pxos-genesis).
 
-Inside the sandboxed child (whose working directory is a fresh scratch
-directory) the archive is verified and unpacked into ``./cartridge``, then
-either the manifest's ``tests.command`` runs there, or pytest runs on the
-tree in this process. The exit code is the verdict; a last line
-``PXOS-CARTRIDGE-TESTS {json}`` carries the pytest outcome counts.
+The archive is verified and unpacked into a fresh directory, and its test
+command (the manifest's ``tests.command``, else pytest) runs there through
+:meth:`kernel.hypervisor.run_command <pxos_kernel.run.run_command>`: the
+unpacked tree is the only writable place the tests see, the archive is shown
+read-only, and nothing else of the machine's files exists for them. The exit
+code is the verdict; :func:`parse_counts` reads pytest's summary line for the
+record::
+
+    from pxos_cartridge.testrun import parse_counts, run_tests
+
+    run = run_tests(kernel, "greeter.pxa", label="cartridge test greeter@1.0", limits={"timeout": 120})
+    print(run.status, run.exit_code, parse_counts(run.stdout))
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from typing import Optional
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
 
-MARKER = "PXOS-CARTRIDGE-TESTS "
-
-
-class _Counter:
-    """A pytest plugin counting test outcomes."""
-
-    def __init__(self) -> None:
-        self.counts: dict[str, int] = {}
-
-    def pytest_runtest_logreport(self, report) -> None:
-        if report.when == "call" or report.outcome != "passed":
-            key = report.outcome if report.when == "call" or report.outcome == "skipped" else "error"
-            self.counts[key] = self.counts.get(key, 0) + 1
-
-    def pytest_collectreport(self, report) -> None:
-        if report.failed:
-            self.counts["error"] = self.counts.get("error", 0) + 1
+#: What runs when the manifest names no test command (``python`` is the running interpreter).
+DEFAULT_COMMAND = ("python", "-m", "pytest", "-q", "-p", "no:cacheprovider")
+_COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed|deselected)")
 
 
-def main(archive_path: str, command_json: str = "null") -> int:
-    """Unpack ``archive_path`` into ./cartridge and run its tests there; return the exit code."""
+def run_tests(kernel: Any, archive: str | Path, command: Optional[Sequence[str]] = None, *, label: str,
+              limits: Optional[Mapping[str, Any]] = None, allow_unisolated: bool = False) -> Any:
+    """Unpack ``archive`` and run ``command`` in it, sandboxed; the kernel's RunResult (stdout holds both streams).
+
+    Refused with :class:`~pxos_kernel.sandbox.SandboxUnavailable` where no
+    filesystem isolation works, unless ``allow_unisolated``.
+    """
     from pxos_cartridge.archive import open_archive
 
-    command: Optional[list] = json.loads(command_json)
-    tree = os.path.abspath("cartridge")
-    open_archive(archive_path).extract(tree)
-    sys.stdout.flush()
-    if command:
-        argv = [sys.executable if word == "python" else word for word in command]
-        return subprocess.run(argv, cwd=tree).returncode
-    import pytest
-
-    os.chdir(tree)
-    sys.path.insert(0, tree)
-    counter = _Counter()
-    code = int(pytest.main(["-q", "-p", "no:cacheprovider", tree], plugins=[counter]))
-    sys.stdout.write("\n" + MARKER + json.dumps(counter.counts, sort_keys=True) + "\n")
-    sys.stdout.flush()
-    return code
+    work = Path(tempfile.mkdtemp(prefix="pxos-cartridge-test-"))
+    try:
+        tree = work / "cartridge"
+        open_archive(archive).extract(tree)
+        argv = list(command or DEFAULT_COMMAND)
+        result = kernel.hypervisor.run_command(argv, label=label, cwd=str(tree), writable=[str(tree)],
+                                               read_only=[str(Path(archive).resolve())], limits=limits,
+                                               allow_unisolated=allow_unisolated)
+        result.stdout = (result.stdout or "") + (result.stderr or "")
+        return result
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def parse_counts(output: str) -> dict:
-    """The counts from the last marker line of a test run's output (``{}`` when there is none)."""
-    for line in reversed(output.splitlines()):
-        if line.startswith(MARKER):
-            try:
-                counts = json.loads(line[len(MARKER):])
-            except ValueError:
-                return {}
-            return counts if isinstance(counts, dict) else {}
+    """pytest's summary counts (``{"passed": 3, "failed": 1}``) from the last summary line that has any."""
+    for line in reversed((output or "").splitlines()):
+        found = _COUNT.findall(line)
+        if found:
+            return {kind.rstrip("s") if kind.startswith("error") else kind: int(n) for n, kind in found}
     return {}

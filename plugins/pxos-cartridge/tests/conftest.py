@@ -66,3 +66,9 @@ def clean_modules():
     for name in set(sys.modules) - before_modules:
         del sys.modules[name]
     sys.meta_path[:] = before_path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _sandbox_isolation(pxos_sandbox):
+    """These tests run cartridge and task tests through the kernel sandbox, which needs filesystem isolation."""
+    return pxos_sandbox

@@ -29,3 +29,9 @@ def make_cartridge(pxos_kernel, tmp_path):
 def report(kernel, subject, **context) -> dict:
     """Every guardrail's item, by id."""
     return {i["id"]: i for i in kernel.hypervisor.validate_genesis(subject, context)["items"]}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _sandbox_isolation(pxos_sandbox):
+    """These tests run cartridge and task tests through the kernel sandbox, which needs filesystem isolation."""
+    return pxos_sandbox

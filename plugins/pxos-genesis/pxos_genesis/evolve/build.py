@@ -113,7 +113,7 @@ def build(kernel: Any, proposal_id: str, *, allow_unisolated: bool = False) -> B
         "workspace": result.workspace, "allow_unisolated": allow_unisolated}, corridor=CORRIDOR_BUILD, agent=agent)
     try:
         with _stop_on_signals():
-            Build(kernel, proposal, workspace, limits, result).run()
+            Build(kernel, proposal, workspace, limits, result, allow_unisolated).run()
         result.status, result.stage = "experimental", "done"
     except BuildInterrupted as stop:
         result.status = "interrupted"
@@ -161,9 +161,10 @@ class Build:
     """One run through the stages; every stage records what it found in ``result``."""
 
     def __init__(self, kernel: Any, proposal: ProposalRecord, workspace: Workspace, limits: Limits,
-                 result: BuildResult) -> None:
+                 result: BuildResult, allow_unisolated: bool = False) -> None:
         self.kernel, self.proposal, self.workspace, self.limits, self.result = \
             kernel, proposal, workspace, limits, result
+        self.allow_unisolated = allow_unisolated
         self.target = target_for(kernel, proposal.cartridge)
         self.deadline = Deadline(limits.build_timeout)
 
@@ -269,16 +270,16 @@ class Build:
 
     def _tests(self, tree: Path, manifest: dict, changes: list[FileChange], archive: Path) -> dict:
         """The candidate's tests, run for real in the kernel sandbox; the full log kept in the workspace."""
-        plan = self.target.test_plan(tree, manifest, changes, archive)
-        run = self.kernel.hypervisor.run_program(plan.program, list(plan.args), sandbox=True, capture=True,
-                                                 timeout=self.deadline.remaining("tests"))
-        from pxos_genesis.evolve.testrun import counts
+        from pxos_cartridge.testrun import parse_counts, run_tests
 
-        output = (run.stdout or "") + (run.stderr or "")
+        plan = self.target.test_plan(tree, manifest, changes, archive)
+        run = run_tests(self.kernel, archive, list(plan.command), label=f"evolve build {self.result.build} tests",
+                        limits={"timeout": self.deadline.remaining("tests")}, allow_unisolated=self.allow_unisolated)
+        output = run.stdout or ""
         log = self.workspace.save("tests.log", output)
         passed = run.status == "ok" and run.exit_code == 0
         return {"passed": passed, "status": run.status, "exit_code": run.exit_code, "error": run.error,
-                "command": list(plan.command), "what": plan.what, "counts": counts(output),
+                "command": list(plan.command), "what": plan.what, "counts": parse_counts(output),
                 "output": output[-OUTPUT_TAIL:], "log": str(log), "duration": round(run.duration, 3),
                 "run_id": run.post_id, "sandbox": run.protections,
                 "first_error": None if passed else first_error_line(output)}

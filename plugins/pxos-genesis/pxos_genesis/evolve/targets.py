@@ -29,10 +29,8 @@ class BuildFailure(Exception):
 
 @dataclass(frozen=True)
 class TestPlan:
-    """How a candidate is tested: ``program`` runs in the sandbox with ``args``; ``what`` says it in words."""
+    """How a candidate is tested: ``command`` runs in the sandbox in the unpacked archive; ``what`` says it in words."""
 
-    program: str
-    args: tuple[str, ...]
     command: tuple[str, ...]
     what: str
 
@@ -100,11 +98,10 @@ class CartridgeTarget:
         return manifest
 
     def test_plan(self, tree: Path, manifest: dict, changes: Sequence[FileChange], archive: Path) -> TestPlan:
-        from pxos_genesis.evolve.testrun import DEFAULT_COMMAND
+        from pxos_cartridge.testrun import DEFAULT_COMMAND
 
         command = tuple((manifest.get("tests") or {}).get("command") or DEFAULT_COMMAND)
-        return TestPlan("pxos_genesis.evolve.testrun:run_tests", (str(archive), *command), command,
-                        "the cartridge's own tests")
+        return TestPlan(command, "the cartridge's own tests")
 
     def pack(self, tree: Path, dest: Path, manifest: dict) -> None:
         from pxos_cartridge.archive import pack_tree
