@@ -112,8 +112,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if debug:
             raise
         return _error(str(exc), exc.exit_code)
-    except KeyboardInterrupt:
-        return _error("interrupted", 130)
+    except KeyboardInterrupt as exc:  # a sandboxed run says which signal and where its record is
+        return _error(str(exc) or "interrupted", getattr(exc, "exit_code", 130))
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

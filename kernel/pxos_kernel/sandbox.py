@@ -82,8 +82,13 @@ class SandboxLimitError(UsageError, ConfigError):
     exit_code = 2
 
 
-class SandboxInterrupted(SandboxError):
-    """pxos-kernel was told to stop (SIGINT, SIGTERM, SIGHUP) during a sandboxed run; the tree was killed."""
+class SandboxInterrupted(KeyboardInterrupt):
+    """pxos-kernel was told to stop (SIGINT, SIGTERM, SIGHUP) during a sandboxed run; the tree was killed.
+
+    Raised after the run's post record is written. It is a KeyboardInterrupt,
+    so no ``except Exception`` goes on working after the user said stop; the
+    command line prints its one line and exits with 128 + the signal number.
+    """
 
     def __init__(self, signum: int, message: str) -> None:
         super().__init__(message)

@@ -118,9 +118,10 @@ def build(kernel: Any, proposal_id: str, *, allow_unisolated: bool = False) -> B
     except BuildInterrupted as stop:
         result.status = "interrupted"
         result.reason = f"interrupted by {stop} during {result.stage}; the workspace is kept at {workspace.path}"
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # SIGINT, or any signal the sandbox caught while the tests ran
         result.status = "interrupted"
-        result.reason = f"interrupted by SIGINT during {result.stage}; the workspace is kept at {workspace.path}"
+        name = signal.Signals(getattr(stop, "signum", signal.SIGINT)).name
+        result.reason = f"interrupted by {name} during {result.stage}; the workspace is kept at {workspace.path}"
     except BuildFailure as failure:
         result.stage, result.reason = failure.stage, failure.reason
     except PxosError as exc:
