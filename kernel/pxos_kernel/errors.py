@@ -52,7 +52,7 @@ class ProgramError(PxosError):
 
 
 class SandboxError(ProgramError):
-    """The sandbox killed a program (timeout, memory or CPU limit)."""
+    """A sandboxed run could not be set up (its mechanism is missing, a path to show does not exist) or was refused."""
 
 
 class LedgerError(PxosError):
