@@ -102,10 +102,20 @@ class Kernel:
         settings = {"root": str(self.state_dir("storage", scheme)), **self.settings("storage", scheme)}
         return self._instance("storage", scheme, settings)
 
-    def engine(self, name: Optional[str] = None) -> Any:
-        """An inference engine (the world's default when ``name`` is None)."""
+    def engine(self, name: Optional[str] = None, **overrides: Any) -> Any:
+        """An inference engine (the world's default when ``name`` is None).
+
+        ``overrides`` replace config settings for this one instance (a command
+        line flag such as ``--offload``); it is built afresh and closed with the
+        kernel, while the plain ``engine(name)`` is built once and shared.
+        """
         name = name or self.default_name("inference")
         settings = {"root": str(self.state_dir("inference", name)), **self.settings("inference", name)}
+        if overrides:
+            key = ("inference", f"{name} {sorted(overrides.items())!r}")
+            if key not in self._instances:
+                self._instances[key] = self.registry("inference").get(name).factory({**settings, **overrides})
+            return self._instances[key]
         return self._instance("inference", name, settings)
 
     def agent(self, name: Optional[str] = None) -> Any:

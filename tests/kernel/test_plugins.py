@@ -134,3 +134,24 @@ def test_entry_points_txt_parsing(tmp_path):
     found = find_entry_points("pxos", [str(tmp_path)])
     assert found == [PluginEntryPoint("mine", "my_plugin.hooks", "my-plugin", "1.2.3"),
                      PluginEntryPoint("other", "my_plugin.more:obj", "my-plugin", "1.2.3")]
+
+
+class Settings:
+    @hookimpl
+    def pxos_inference_engines(self):
+        from pxos_kernel import InferenceEngine
+
+        return InferenceEngine("settings-echo", lambda settings: dict(settings), "an engine that is its settings")
+
+
+def test_engine_settings_given_for_one_instance_override_the_config(pxos_home):
+    from pxos_kernel import Kernel
+
+    (pxos_home / "config.yaml").write_text("inference:\n  settings-echo:\n    offload: none\n    batch: 4\n")
+    with Kernel(pxos_home, env={"PXOS_PLUGINS": "kernel"}) as kernel:
+        kernel.plugins.register(Settings(), "settings", "settings-dist", "1.0")
+        shared = kernel.engine("settings-echo")
+        assert shared["offload"] == "none" and kernel.engine("settings-echo") is shared
+        flagged = kernel.engine("settings-echo", offload="layers 0-1")
+        assert flagged["offload"] == "layers 0-1" and flagged["batch"] == 4
+        assert kernel.engine("settings-echo", offload="layers 0-1") is flagged and shared["offload"] == "none"
