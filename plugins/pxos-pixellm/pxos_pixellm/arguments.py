@@ -12,9 +12,20 @@ def add_model_argument(parser: argparse.ArgumentParser) -> None:
                         help="model: default (shipped), a registered NAME or NAME@VERSION (see `model list`), or a .pxi path")
 
 
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which inference engine computes: pixellm itself, or another that serves pixellm's models."""
+    parser.add_argument("--engine", default="pixellm",
+                        help="inference engine: pixellm (numpy, the default) or another installed one that serves "
+                        "these models, e.g. pixellm-gpu")
+    parser.add_argument("--offload", default=None,
+                        help="GPU engines: which layers run on the GPU, 'all', 'none' or 'layers N-M' "
+                        "(default: the engine's config)")
+
+
 def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
     """The generation flags shared by ``model generate`` and ``run pixellm``."""
     add_model_argument(parser)
+    add_engine_arguments(parser)
     parser.add_argument("--max-tokens", type=int, default=200, help="bytes to generate (default 200)")
     parser.add_argument("--temperature", type=float, default=0.8, help="0 = greedy (default 0.8)")
     parser.add_argument("--top-k", type=int, default=None, help="sample among the k most likely bytes")
@@ -31,6 +42,7 @@ def configure_generate(parser: argparse.ArgumentParser) -> None:
 
 def configure_info(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", nargs="?", default=None, help="model name or .pxi path (default: shipped)")
+    add_engine_arguments(parser)
     add_json_flag(parser)
 
 

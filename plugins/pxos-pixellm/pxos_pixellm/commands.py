@@ -7,14 +7,23 @@ import hashlib
 import sys
 from pathlib import Path
 
-from pxos_kernel import InferenceError, NotFoundError, print_json, print_table
+from pxos_kernel import InferenceError, NotFoundError, UsageError, print_json, print_table
 
 
 def _engine(args: argparse.Namespace):
-    """The kernel's pixellm engine (its settings and model directory), or a bare one without a kernel."""
+    """The engine ``--engine`` names (pixellm by default) with the kernel's settings, ``--offload`` applied.
+
+    Without a kernel (``run pixellm`` builds none for the default engine) it is
+    a bare pixellm engine.
+    """
+    name = getattr(args, "engine", None) or "pixellm"
+    offload = getattr(args, "offload", None)
+    if offload is not None and name == "pixellm":
+        raise UsageError("--offload chooses the layers a GPU engine runs (e.g. --engine pixellm-gpu); "
+                         "pixellm runs every layer on the CPU")
     kernel = getattr(args, "kernel", None)
     if kernel is not None:
-        return kernel.engine("pixellm")
+        return kernel.engine(name, **({"offload": offload} if offload is not None else {}))
     from .engine import PixelEngine
 
     return PixelEngine({})
@@ -33,8 +42,10 @@ def stream_generation(engine, prompt: "str | bytes", args: argparse.Namespace) -
     """Generate with the sampling flags in ``args`` and print as the text arrives."""
     from .generate import generate
 
-    loaded = engine.load(args.model)
-    for piece in generate(loaded.transformer, prompt, tokenizer=loaded.tokenizer, max_tokens=args.max_tokens,
+    # Any engine serving pixellm's models has transformer() and tokenizer(): the GPU engine's transformer
+    # computes its logits on the GPU, and this same loop samples from them.
+    transformer, tokenizer = engine.transformer(args.model), engine.tokenizer(args.model)
+    for piece in generate(transformer, prompt, tokenizer=tokenizer, max_tokens=args.max_tokens,
                           temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
                           stop=args.stop):
         sys.stdout.write(piece.text)
@@ -50,13 +61,19 @@ def run_generate(args: argparse.Namespace) -> int:
 def run_info(args: argparse.Namespace) -> int:
     from .container import load_model_meta
 
-    path = _engine(args).resolve(args.model)
+    engine = _engine(args)
+    path = engine.resolve(args.model)
     meta = load_model_meta(path)
+    # An engine that reports where it computes (the GPU engine: its adapter and limits) says so here.
+    described = engine.describe() if args.engine != "pixellm" and hasattr(engine, "describe") else None
     if args.json:
         print_json({"path": str(path), **{k: meta[k] for k in ("config", "tensors", "info", "length", "sha256")
-                                          if k in meta}})
+                                          if k in meta}, **({"engine": described} if described else {})})
         return 0
     config = meta["config"]
+    if described:
+        for line in described.get("summary", [f"engine {args.engine}"]):
+            print(line)
     print(f"{path}  ({meta['length']} payload bytes, sha256 {meta['sha256'][:16]}...)")
     print(" ".join(f"{k}={v}" for k, v in config.items()))
     count = 0

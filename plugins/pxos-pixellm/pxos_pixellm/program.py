@@ -29,10 +29,16 @@ def main(*argv: str) -> int:
     args = parser.parse_args(list(argv))
     from pxos_kernel import PxosError
 
-    from .commands import read_prompt, stream_generation
+    from .commands import _engine, read_prompt, stream_generation
     from .engine import PixelEngine
 
     try:
-        return stream_generation(PixelEngine(engine_settings()), read_prompt(" ".join(args.prompt)), args)
+        if args.engine == "pixellm" and args.offload is None:
+            return stream_generation(PixelEngine(engine_settings()), read_prompt(" ".join(args.prompt)), args)
+        from pxos_kernel import Kernel
+
+        with Kernel() as kernel:  # another engine (--engine pixellm-gpu): the kernel's, with its plugins
+            args.kernel = kernel
+            return stream_generation(_engine(args), read_prompt(" ".join(args.prompt)), args)
     except PxosError as exc:
         parser.exit(2, f"pixellm: {exc}\n")

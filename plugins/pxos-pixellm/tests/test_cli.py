@@ -50,6 +50,13 @@ def test_bad_prompts_are_one_line_errors(pxos_cli, prompt, message):
     assert code != 0 and message in err and "Traceback" not in err
 
 
+def test_engine_flags_are_checked(pxos_cli):
+    code, _, err = pxos_cli("model", "generate", "x", "--engine", "no-such-engine")
+    assert code == 1 and "no-such-engine" in err and len(err.splitlines()) == 1
+    code, _, err = pxos_cli("model", "generate", "x", "--offload", "all")
+    assert code == 2 and "--offload chooses the layers a GPU engine runs" in err
+
+
 def test_unknown_model_is_an_error(pxos_cli):
     code, _, err = pxos_cli("model", "generate", "x", "--model", "no-such-model")
     assert code != 0 and "no-such-model" in err
