@@ -61,17 +61,30 @@ class GpuEngine:
         return self._gpu
 
     def describe(self) -> dict[str, Any]:
-        """The adapter in use, its limits and the models loaded: what ``inspect`` and ``model info`` show."""
+        """The adapter in use, its limits and the models loaded: what ``inspect`` and ``model info`` show.
+
+        ``summary`` holds the same as lines of text for a terminal.
+        """
+        from .decode import GPU_ENCODINGS
+
+        info = self.gpu.info
         loaded = []
-        for (path, offload), model in self._loaded.items():
+        for (path, _), model in self._loaded.items():
             weights = model.weights
             loaded.append({"path": str(path), "offload": model.offload.describe(model.config.num_hidden_layers),
                            "weight_bytes_on_gpu": weights.bytes_uploaded if weights else 0,
                            "payload_bytes": len(model.source.payload)})
-        from .decode import GPU_ENCODINGS
-
-        return {"engine": NAME, "adapter": self.gpu.info.to_dict(), "offload": self.offload,
-                "encodings": list(GPU_ENCODINGS), "workgroup": self._kernels.workgroup, "loaded": loaded}
+        limits = info.limits
+        summary = [f"engine {NAME} on {info.line()}",
+                   f"  limits: storage buffer {_size(limits.get('max-storage-buffer-binding-size', 0))}, "
+                   f"buffer {_size(limits.get('max-buffer-size', 0))}, "
+                   f"{limits.get('max-storage-buffers-per-shader-stage', '?')} storage buffers a kernel, "
+                   f"workgroup memory {_size(limits.get('max-compute-workgroup-storage-size', 0))}",
+                   f"  offload: {self.offload}; weights read as stored: {', '.join(GPU_ENCODINGS)}"]
+        summary += [f"  loaded {m['path']}: {m['weight_bytes_on_gpu']} weight bytes on the GPU of a "
+                    f"{m['payload_bytes']}-byte payload ({m['offload']})" for m in loaded]
+        return {"engine": NAME, "adapter": info.to_dict(), "offload": self.offload, "encodings": list(GPU_ENCODINGS),
+                "workgroup": self._kernels.workgroup, "loaded": loaded, "summary": summary}
 
     # -- models ----------------------------------------------------------------------
 
@@ -143,6 +156,13 @@ class GpuEngine:
         self._loaded.clear()
         self._gpu = None
         self._kernels = None
+
+
+def _size(count: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= scale:
+            return f"{count / scale:.4g} {unit}"
+    return f"{count} bytes"
 
 
 def _positive(settings: Mapping[str, Any], key: str, default: Optional[int]) -> Any:
