@@ -36,7 +36,23 @@ def inspect_self(kernel: Any) -> dict:
         "ledger": {"location": kernel.ledger.location, "head": _head(kernel.ledger)},
         "sandbox": protections(kernel.section("sandbox").get("mechanism")),
         "sandbox_mechanisms": mechanisms_report(),
+        "engines": _engines(kernel, registries.get("inference", [])),
     }
+
+
+def _engines(kernel: Any, names: list) -> dict:
+    """Each inference engine's own report of where it computes (engines with a ``describe()``: pixellm-gpu's adapter)."""
+    from pxos_kernel.errors import PxosError
+
+    found = {}
+    for name in names:
+        try:
+            engine = kernel.engine(name)
+            if hasattr(engine, "describe"):
+                found[name] = engine.describe()
+        except PxosError as exc:
+            found[name] = {"error": str(exc)}
+    return found
 
 
 def _head(ledger: Any) -> Optional[dict]:

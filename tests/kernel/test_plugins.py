@@ -155,3 +155,31 @@ def test_engine_settings_given_for_one_instance_override_the_config(pxos_home):
         flagged = kernel.engine("settings-echo", offload="layers 0-1")
         assert flagged["offload"] == "layers 0-1" and flagged["batch"] == 4
         assert kernel.engine("settings-echo", offload="layers 0-1") is flagged and shared["offload"] == "none"
+
+
+class Described:
+    @hookimpl
+    def pxos_inference_engines(self):
+        from pxos_kernel import InferenceEngine, InferenceError
+
+        class Engine:
+            def describe(self):
+                return {"adapter": "a test adapter", "summary": ["engine described on a test adapter"]}
+
+        class Broken:
+            def describe(self):
+                raise InferenceError("no adapter here")
+
+        return [InferenceEngine("described", lambda settings: Engine(), "reports where it computes"),
+                InferenceEngine("broken", lambda settings: Broken(), "cannot say"),
+                InferenceEngine("silent", lambda settings: object(), "has no report")]
+
+
+def test_inspect_shows_each_engines_own_report(pxos_home):
+    from pxos_kernel import Kernel
+
+    with Kernel(pxos_home, env={"PXOS_PLUGINS": "kernel"}) as kernel:
+        kernel.plugins.register(Described(), "described", "described-dist", "1.0")
+        engines = kernel.hypervisor.inspect_self()["engines"]
+    assert engines == {"described": {"adapter": "a test adapter", "summary": ["engine described on a test adapter"]},
+                       "broken": {"error": "no adapter here"}}

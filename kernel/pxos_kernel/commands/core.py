@@ -69,6 +69,9 @@ def run_inspect(args) -> int:
     print("sandbox protections:")
     for name, p in report["sandbox"].items():
         print(f"  {'yes' if p['enforced'] else 'NO ':3} {name:22} {p['how']}")
+    for name, engine in report.get("engines", {}).items():
+        for line in engine.get("summary") or [f"engine {name}: {engine.get('error', 'no report')}"]:
+            print(line)
     for problem in report["problems"]:
         print(f"problem: {problem}")
     return 0

@@ -65,3 +65,10 @@ def test_no_adapter_is_one_line_naming_the_package(lavapipe, home):
     result = cli("model", "generate", "--engine", "pixellm-gpu", "x", home=home, env=nowhere)
     assert result.returncode == 1 and len(result.stderr.splitlines()) == 1
     assert "no usable GPU adapter" in result.stderr and "apt-get install mesa-vulkan-drivers" in result.stderr
+
+
+def test_inspect_reports_the_adapter(lavapipe, home):
+    report = json.loads(cli("inspect", "--json", home=home).stdout)["engines"]["pixellm-gpu"]
+    assert report["adapter"]["backend"] == "Vulkan" and isinstance(report["adapter"]["software"], bool)
+    text = cli("inspect", home=home).stdout
+    assert "engine pixellm-gpu on " in text and "limits: storage buffer" in text
