@@ -304,11 +304,24 @@ def run_serve(args) -> int:
     if not server.catalog.models:
         engines = ", ".join(args.kernel.registry("inference").names()) or "none installed"
         print(f"serve: warning: no inference engine has a model to serve (engines: {engines})")
-    print(f"serving {len(server.catalog.models)} model(s) at {server.url} (Ctrl-C stops)", flush=True)
+    print(f"serving {len(server.catalog.models)} model(s) at {server.url} (Ctrl-C or SIGTERM stops)", flush=True)
+    import signal
+    import threading
+
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: object) -> None:  # serve_forever runs here: stop it from another thread
+        if not stopping.is_set():
+            stopping.set()
+            threading.Thread(target=server.shutdown, daemon=True).start()
+
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
+        signal.signal(signal.SIGTERM, previous)
+        cut = server.stop(grace=10.0)
+        print(f"serve: stopped{f' ({cut} connection(s) cut after the grace period)' if cut else ''}", flush=True)
     return 0

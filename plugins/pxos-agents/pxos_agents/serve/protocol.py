@@ -7,6 +7,7 @@ Requests are checked field by field; anything wrong becomes an
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -27,10 +28,26 @@ class ApiError(Exception):
 
 @dataclass(frozen=True)
 class Limits:
-    """What one request may ask for."""
+    """What one request may ask for, and what the server holds for all of them at once.
+
+    Past ``max_connections`` open connections, or when an engine already runs
+    ``max_inflight`` generations and no slot frees within ``queue_wait``
+    seconds, the answer is 503 with ``Retry-After`` (the official client retries
+    it). A client gets ``header_timeout`` seconds to send its request line and
+    headers, ``body_timeout`` for its body, and ``idle_timeout`` between
+    requests on a kept-alive connection.
+    """
 
     max_body_bytes: int = 1 << 20
     max_tokens: int = 2048
+    max_json_depth: int = 32
+    max_connections: int = 256
+    max_inflight: int = 16
+    queue_wait: float = 30.0
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    idle_timeout: float = 60.0
+    backlog: int = 1024
 
 
 def _number(body: dict, key: str, default: Any, low: float, high: float, kind: type = float) -> Any:
@@ -61,7 +78,14 @@ def generation_request(body: dict, prompt: str, model: str, limits: Limits, defa
     if body.get("n", 1) != 1:
         raise ApiError(400, "only n=1 is supported", param="n")
     tokens_key = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
-    max_tokens = _number(body, tokens_key, min(default_tokens, limits.max_tokens), 0, limits.max_tokens, int)
+    max_tokens = _number(body, tokens_key, min(default_tokens, limits.max_tokens), 1, limits.max_tokens, int)
+    for key in ("presence_penalty", "frequency_penalty"):  # accepted for compatibility; engines ignore them
+        _number(body, key, 0.0, -2.0, 2.0)
+    for key in ("logprobs", "echo"):
+        if body.get(key) not in (None, False):
+            raise ApiError(400, f"'{key}' is not supported", param=key)
+    if "user" in body and not isinstance(body["user"], str):
+        raise ApiError(400, "'user' must be a string", param="user")
     top_p = body.get("top_p")
     return GenerationRequest(
         prompt=prompt, model=model, max_tokens=max_tokens,
@@ -76,6 +100,8 @@ def completion_prompt(body: dict) -> str:
         prompt = prompt[0]
     if not isinstance(prompt, str):
         raise ApiError(400, "'prompt' must be a string (or a list of exactly one string)", param="prompt")
+    if not prompt:
+        raise ApiError(400, "'prompt' must not be empty", param="prompt")
     return prompt
 
 
@@ -90,12 +116,41 @@ def chat_messages(body: dict) -> list[dict]:
             raise ApiError(400, f"messages[{i}] must be an object with role system, user or assistant",
                            param=f"messages[{i}]")
         content = message.get("content")
-        if isinstance(content, list):  # content parts: keep the text ones
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+        if isinstance(content, list):  # content parts: text parts only
+            content = "".join(_text_part(part, f"messages[{i}].content[{j}]") for j, part in enumerate(content))
         if not isinstance(content, str):
-            raise ApiError(400, f"messages[{i}].content must be a string", param=f"messages[{i}].content")
+            raise ApiError(400, f"messages[{i}].content must be a string or a list of text parts",
+                           param=f"messages[{i}].content")
         out.append({"role": message["role"], "content": content})
+    if not any(m["content"] for m in out):
+        raise ApiError(400, "'messages' hold no text", param="messages")
     return out
+
+
+def _text_part(part: Any, where: str) -> str:
+    if not isinstance(part, dict) or part.get("type") != "text":
+        kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+        raise ApiError(400, f"{where} is of type {kind!r}: only text parts are supported", param=where)
+    text = part.get("text")
+    if not isinstance(text, str):
+        raise ApiError(400, f"{where}.text must be a string, not {type(text).__name__}", param=f"{where}.text")
+    return text
+
+
+def check_depth(raw: bytes, limit: int) -> None:
+    """Refuse JSON nested deeper than ``limit`` before parsing it (the parser would recurse)."""
+    depth = 0
+    for token in _STRUCTURE.finditer(raw):
+        mark = token.group()
+        if mark in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                raise ApiError(400, f"the JSON body is nested deeper than {limit} levels")
+        elif mark in (b"]", b"}"):
+            depth -= 1
+
+
+_STRUCTURE = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.S)
 
 
 def chat_prompt(messages: list[dict]) -> str:

@@ -1,9 +1,19 @@
 """The HTTP server: one thread per connection, the OpenAI routes, SSE streaming.
 
 Built on the standard library's ``ThreadingHTTPServer``: each connection has
-its own thread, so a slow generation does not hold up other requests. Bodies
-larger than ``Limits.max_body_bytes`` are refused from their
-``Content-Length`` before being read.
+its own thread, so a slow generation does not hold up other requests. What it
+holds is bounded (:class:`~pxos_agents.serve.protocol.Limits`):
+
+* a listen backlog of ``backlog`` connections, so bursts queue instead of being reset;
+* at most ``max_connections`` connections at once, and ``max_inflight`` generations
+  per engine (waiting up to ``queue_wait`` for a slot): past either, 503 with ``Retry-After``;
+* deadlines for the request line and headers, for the body, and between requests,
+  enforced as wall-clock deadlines (a client trickling one byte at a time gains nothing);
+* bodies: ``Content-Length`` required and at most ``max_body_bytes``, JSON nesting at
+  most ``max_json_depth`` deep; every invalid field is a 400 in the OpenAI error shape.
+
+:meth:`OpenAIServer.stop` (what ``serve`` does on SIGTERM or Ctrl-C) stops accepting,
+lets requests in progress finish for a grace period and closes the socket.
 """
 
 from __future__ import annotations
@@ -37,7 +47,64 @@ class OpenAIServer(ThreadingHTTPServer):
         self.catalog = catalog
         self.limits = limits
         self.quiet = quiet
+        self.request_queue_size = limits.backlog  # socketserver's default of 5 reset bursts of clients
+        self._connections = threading.BoundedSemaphore(limits.max_connections)
+        self._slots: dict[str, threading.BoundedSemaphore] = {}
+        self._slots_lock = threading.Lock()
+        self._active = 0
+        self._idle = threading.Condition()
         super().__init__((host, port), _Handler)
+
+    # -- bounded resources ----------------------------------------------------------------
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Start a connection's thread, or answer 503 at once when ``max_connections`` are open."""
+        if not self._connections.acquire(blocking=False):
+            _refuse_busy(request, f"the server has {self.limits.max_connections} connections open")
+            self.shutdown_request(request)
+            return
+        with self._idle:
+            self._active += 1
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._connections.release()
+            with self._idle:
+                self._active -= 1
+                self._idle.notify_all()
+
+    def generation_slot(self, engine: str) -> threading.BoundedSemaphore:
+        """The semaphore bounding ``engine``'s generations in flight."""
+        with self._slots_lock:
+            if engine not in self._slots:
+                self._slots[engine] = threading.BoundedSemaphore(self.limits.max_inflight)
+            return self._slots[engine]
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    _serving = False
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        self._serving = True
+        try:
+            super().serve_forever(poll_interval)
+        finally:
+            self._serving = False
+
+    def stop(self, grace: float = 10.0) -> int:
+        """Stop accepting, wait up to ``grace`` seconds for open connections, close; return how many were cut."""
+        if self._serving:
+            self.shutdown()
+        deadline = time.monotonic() + grace
+        with self._idle:
+            while self._active and time.monotonic() < deadline:
+                self._idle.wait(deadline - time.monotonic())
+            left = self._active
+        self.server_close()
+        return left
 
     @property
     def url(self) -> str:
@@ -51,6 +118,51 @@ class OpenAIServer(ThreadingHTTPServer):
         return thread
 
 
+def _refuse_busy(connection: socket.socket, why: str, retry_after: int = 1) -> None:
+    """Answer 503 with Retry-After on a connection no thread will serve (best effort, never blocking long)."""
+    body = json.dumps({"error": {"message": f"{why}; retry after {retry_after} s", "type": "server_error",
+                                 "param": None, "code": "server_overloaded"}}).encode("utf-8")
+    head = (f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
+            f"\r\nRetry-After: {retry_after}\r\nConnection: close\r\n\r\n").encode("ascii")
+    try:
+        connection.settimeout(1.0)
+        connection.sendall(head + body)
+    except OSError:
+        pass
+
+
+class _Deadline:
+    """Wraps the connection's reader so that a whole phase (headers, body) has one wall-clock deadline.
+
+    A socket timeout alone bounds each read, so a client sending a byte every few
+    seconds could hold a thread forever; here every read gets only the time left.
+    """
+
+    def __init__(self, stream: Any, connection: socket.socket) -> None:
+        self._stream, self._connection = stream, connection
+        self._deadline = float("inf")
+
+    def start(self, seconds: float) -> None:
+        self._deadline = time.monotonic() + seconds
+
+    def _arm(self) -> None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("deadline passed")
+        self._connection.settimeout(left)
+
+    def readline(self, limit: int = -1) -> bytes:
+        self._arm()
+        return self._stream.readline(limit)
+
+    def read(self, size: int = -1) -> bytes:
+        self._arm()
+        return self._stream.read(size)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: OpenAIServer
@@ -61,6 +173,37 @@ class _Handler(BaseHTTPRequestHandler):
         # Replies are written in a few small pieces (headers, body, SSE events): without this,
         # Nagle's algorithm and the client's delayed ACK add up to 40 ms to each of them.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.rfile = _Deadline(self.rfile, self.connection)  # type: ignore[assignment]
+        self._first = True
+
+    def handle_one_request(self) -> None:
+        """One request, under the deadlines: the first wait for a request line is the header
+        deadline, later ones (keep-alive) the idle one; a missed deadline closes the connection."""
+        limits = self.server.limits
+        self.rfile.start(limits.header_timeout if self._first else limits.idle_timeout)
+        self._first = False
+        try:
+            if not self._first_byte():
+                return
+            self.rfile.start(limits.header_timeout)
+            super().handle_one_request()
+        except (TimeoutError, socket.timeout):
+            self.close_connection = True
+        finally:
+            self.connection.settimeout(None)
+
+    def _first_byte(self) -> bool:
+        """Wait (under the current deadline) until the client sends something; False when it closed."""
+        try:
+            self.rfile._arm()
+            data = self.rfile.peek(1)
+        except (TimeoutError, socket.timeout):
+            self.close_connection = True
+            return False
+        if not data:
+            self.close_connection = True
+            return False
+        return True
 
     def log_message(self, format: str, *args: Any) -> None:
         if not self.server.quiet:
@@ -68,9 +211,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- replies --------------------------------------------------------------------------
 
-    def _json(self, status: int, body: dict) -> None:
+    def _json(self, status: int, body: dict, headers: Optional[dict] = None) -> None:
         data = json.dumps(body).encode("utf-8")
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -79,7 +224,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _error(self, error: p.ApiError, close: bool = False) -> None:
         if close:
             self.close_connection = True
-        self._json(error.status, error.body)
+        self._json(error.status, error.body, {"Retry-After": "1"} if isinstance(error, _Busy) else None)
 
     def _sse(self, events: Iterator[dict]) -> None:
         self.send_response(200)
@@ -119,6 +264,11 @@ class _Handler(BaseHTTPRequestHandler):
             route(body)
         except p.ApiError as exc:
             self._error(exc)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception as exc:  # a bug must still get an answer in the OpenAI shape, not a dropped connection
+            self.log_message("internal error: %s: %s", type(exc).__name__, exc)
+            self._error(p.ApiError(500, f"internal error: {type(exc).__name__}", type="server_error"), close=True)
 
     def _drain(self) -> None:
         length = self.headers.get("Content-Length")
@@ -138,7 +288,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the unread body must not be parsed as the next request
             raise p.ApiError(413, f"request body of {length} bytes exceeds the limit of {limit} bytes",
                              code="request_too_large")
-        raw = self.rfile.read(int(length))
+        self.rfile.start(self.server.limits.body_timeout)
+        try:
+            raw = self.rfile.read(int(length))
+        except (TimeoutError, socket.timeout):
+            self.close_connection = True
+            raise p.ApiError(408, f"the request body did not arrive within {self.server.limits.body_timeout:g} s",
+                             code="request_timeout") from None
+        if len(raw) < int(length):
+            self.close_connection = True
+            raise p.ApiError(400, f"the request body ended after {len(raw)} of {length} bytes")
+        self.connection.settimeout(self.server.limits.body_timeout)  # now bounds each reply write instead
+        p.check_depth(raw, self.server.limits.max_json_depth)
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
@@ -158,6 +319,13 @@ class _Handler(BaseHTTPRequestHandler):
                              code="model_not_found")
         return served
 
+    def _slot(self, served) -> threading.BoundedSemaphore:
+        """A generation slot of the model's engine, waited for up to ``queue_wait`` (then 503)."""
+        slot = self.server.generation_slot(served.engine_name)
+        if not slot.acquire(timeout=self.server.limits.queue_wait):
+            raise _Busy(f"engine {served.engine_name} is running {self.server.limits.max_inflight} generations")
+        return slot
+
     def _generate(self, served, request, messages=None) -> Iterator[tuple[str, int, Optional[str]]]:
         try:
             chunks = served.engine.generate(request) if messages is None else served.engine.chat(request, messages)
@@ -174,13 +342,19 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(stream, bool):
             raise p.ApiError(400, "'stream' must be true or false", param="stream")
         rid = p.new_id("cmpl")
-        if not stream:
-            texts, tokens, finish = [], 0, None
-            for text, used, finish in self._generate(served, request, messages):
-                texts.append(text)
-                tokens += used
-            return self._json(200, whole(rid, served.id, "".join(texts), finish, tokens))
+        slot = self._slot(served)
+        try:
+            if not stream:
+                texts, tokens, finish = [], 0, None
+                for text, used, finish in self._generate(served, request, messages):
+                    texts.append(text)
+                    tokens += used
+                return self._json(200, whole(rid, served.id, "".join(texts), finish, tokens))
+            self._stream(served, request, messages, rid, chunk)
+        finally:
+            slot.release()
 
+    def _stream(self, served, request, messages, rid: str, chunk: Callable) -> None:
         def events() -> Iterator[dict]:
             # Text produced within one COALESCE_S window goes out as one event: a fast engine then
             # does not drown the client in per-token events, and a slow one still streams each token.
@@ -214,6 +388,13 @@ class _Handler(BaseHTTPRequestHandler):
             return render(served.model, messages), messages
         except PxosError as exc:
             raise p.ApiError(400, f"{served.id}: {exc}", param="messages") from None
+
+
+class _Busy(p.ApiError):
+    """No generation slot came free in time: 503 with Retry-After."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(503, f"{why}; retry after 1 s", type="server_error", code="server_overloaded")
 
 
 def _completion_chunk(rid: str, model: str, text: Optional[str], finish: Optional[str], first: bool = False) -> dict:
