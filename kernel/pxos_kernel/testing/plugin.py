@@ -52,3 +52,12 @@ def pxos_sandbox():
     from pxos_kernel.testing.system import require_sandbox
 
     return require_sandbox()
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn():
+    """The DSN of a throw-away PostgreSQL server on 127.0.0.1, started once a session (see :mod:`.postgres`)."""
+    from pxos_kernel.testing.postgres import postgres_server
+
+    with postgres_server() as dsn:
+        yield dsn

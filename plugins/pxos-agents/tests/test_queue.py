@@ -1,17 +1,33 @@
-"""The durable task queue: states, priorities, dependencies, retries, humans, concurrency, corruption."""
+"""The durable task queue: states, priorities, dependencies, retries, humans, concurrency, corruption.
 
+The conformance tests (every test taking ``queue`` or ``make_queue``) run on both
+backends: SQLite, and a real PostgreSQL server started on 127.0.0.1.
+"""
+
+import functools
 import multiprocessing
+import sqlite3
+import uuid
 
 import pytest
 
 from pxos_kernel import FormatError, NotFoundError, PxosError
 
-from pxos_agents.queue import QueueStateError, TaskQueue
+from pxos_agents.queue import PostgresTaskQueue, QueueStateError, TaskQueue, open_queue
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def make_queue(request, tmp_path):
+    """A zero-argument factory of queue objects on one shared queue (called in forked workers too)."""
+    if request.param == "sqlite":
+        return functools.partial(TaskQueue, tmp_path / "queue.sqlite")
+    dsn = request.getfixturevalue("postgres_dsn")
+    return functools.partial(PostgresTaskQueue, dsn, schema="q_" + uuid.uuid4().hex[:12])
 
 
 @pytest.fixture
-def queue(tmp_path):
-    q = TaskQueue(tmp_path / "queue.sqlite")
+def queue(make_queue):
+    q = make_queue()
     yield q
     q.close()
 
@@ -88,8 +104,8 @@ def test_illegal_moves_and_bad_input_are_errors(queue):
     assert queue.counts()["pending"] == 1  # the refused add left nothing behind
 
 
-def _claim_all(path, worker, out):
-    q = TaskQueue(path)
+def _claim_all(make_queue, worker, out):
+    q = make_queue()
     got = []
     while (task := q.claim(worker)) is not None:
         q.complete(task.id)
@@ -98,14 +114,13 @@ def _claim_all(path, worker, out):
     out.put(got)
 
 
-def test_concurrent_workers_claim_each_task_exactly_once(tmp_path):
-    path = tmp_path / "queue.sqlite"
-    q = TaskQueue(path)
+def test_concurrent_workers_claim_each_task_exactly_once(make_queue):
+    q = make_queue()
     for i in range(120):
         q.add(f"t{i}", priority=i % 3)
     ctx = multiprocessing.get_context("fork")
     out = ctx.Queue()
-    workers = [ctx.Process(target=_claim_all, args=(path, f"w{n}", out)) for n in range(4)]
+    workers = [ctx.Process(target=_claim_all, args=(make_queue, f"w{n}", out)) for n in range(4)]
     for w in workers:
         w.start()
     claimed = [out.get(timeout=120) for _ in workers]
@@ -124,3 +139,48 @@ def test_corrupt_queue_is_refused_and_left_untouched(tmp_path):
     with pytest.raises(FormatError, match="refusing"):
         TaskQueue(path)
     assert path.read_bytes() == garbage
+
+
+def test_a_foreign_sqlite_database_is_refused_as_not_a_pxos_queue(tmp_path):
+    path = tmp_path / "queue.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE tasks (id INTEGER PRIMARY KEY, title TEXT)")  # someone else's "tasks"
+    db.commit()
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(FormatError, match="not a pxOS task queue .its table tasks has no column"):
+        TaskQueue(path)
+    assert path.read_bytes() == before
+    other = tmp_path / "other.sqlite"
+    db = sqlite3.connect(other)
+    db.execute("CREATE TABLE invoices (n INTEGER)")
+    db.commit()
+    db.close()
+    with pytest.raises(FormatError, match="has table.s. invoices"):
+        TaskQueue(other)
+
+
+def test_a_foreign_postgres_schema_is_refused(postgres_dsn):
+    import psycopg
+
+    schema = "f_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(postgres_dsn, autocommit=True) as db:
+        db.execute(f"CREATE SCHEMA {schema}")
+        db.execute(f"CREATE TABLE {schema}.tasks (id INTEGER PRIMARY KEY, title TEXT)")
+    with pytest.raises(PxosError, match="not a pxOS queue"):
+        PostgresTaskQueue(postgres_dsn, schema=schema)
+
+
+def test_config_selects_the_backend(pxos_kernel, postgres_dsn, pxos_home):
+    assert type(open_queue(pxos_kernel)) is TaskQueue
+    (pxos_home / "config.yaml").write_text(
+        f"agents:\n  queue: {{backend: postgres, dsn: '{postgres_dsn}', schema: q_{uuid.uuid4().hex[:8]}}}\n")
+    from pxos_kernel import Kernel
+
+    with Kernel(pxos_home) as kernel:
+        queue = open_queue(kernel)
+        assert type(queue) is PostgresTaskQueue and queue.add("from config").state == "pending"
+        queue.close()
+    (pxos_home / "config.yaml").write_text("agents:\n  queue: {backend: redis}\n")
+    with Kernel(pxos_home) as kernel, pytest.raises(PxosError, match="not one of sqlite, postgres"):
+        open_queue(kernel)
