@@ -97,6 +97,7 @@ class CheckpointQueue:
             self._ready.notify_all()
         if self._thread is None:
             self.start()
+        assert self._thread is not None  # start() made it
         self._thread.join(timeout)
 
     def __enter__(self) -> "CheckpointQueue":

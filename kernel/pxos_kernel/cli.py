@@ -45,7 +45,8 @@ def build_parser(kernel, argv: Sequence[str] = ()) -> argparse.ArgumentParser:
             node = node.setdefault(word, {})
         node[None] = registry.get(name)
     words = [w for w in argv if not w.startswith("-")]
-    node, path, current = tree, [], parser
+    path: list[str] = []
+    node, current = tree, parser
     while True:
         children = sorted(word for word in node if word is not None)
         if not children:

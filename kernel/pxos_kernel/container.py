@@ -208,7 +208,7 @@ class _PayloadSource:
         """The payload again, in blocks of ``size`` bytes (the last may be shorter)."""
         if self._view is not None:
             for start in range(0, self.length, size):
-                yield self._view[start:start + size]
+                yield self._view[start:start + size]  # type: ignore[misc]  # a memoryview: no copy
             return
         self._file.seek(self._start)
         digest, seen = hashlib.sha256(), 0
@@ -514,7 +514,7 @@ def _inflated(png: _Png, limit: int, *, raw: bool) -> Iterator[bytes]:
         raise png.error("has data after the end of its compressed image stream")
 
 
-def _check_zlib_header(png: _Png, header: bytes) -> None:
+def _check_zlib_header(png: _Png, header: bytes | bytearray) -> None:
     cmf, flags = header[0], header[1]
     if cmf & 0x0F != 8 or cmf >> 4 > 7 or (cmf * 256 + flags) % 31 or flags & 0x20:
         raise png.error("has corrupt compressed image data (not a zlib stream PNG allows)")
@@ -583,7 +583,7 @@ def _python_unfilter_row(kind: int, row: bytearray, prior: bytes) -> bytes:
 _LOW7: dict[int, tuple[int, int]] = {}
 
 
-def _add_bytes(x: bytes, y: bytes) -> bytes:
+def _add_bytes(x: bytes | bytearray, y: bytes) -> bytes:
     """Bytewise ``(x + y) mod 256`` with one big-integer addition (no carries cross bytes)."""
     n = len(x)
     if n not in _LOW7:
@@ -706,8 +706,8 @@ class _Digest:
 
     def __init__(self, threaded: bool) -> None:
         self._hash = hashlib.sha256()
-        self._pool = None
-        self._pending = None
+        self._pool: Any = None
+        self._pending: Any = None
         if threaded:
             from concurrent.futures import ThreadPoolExecutor
 

@@ -74,6 +74,7 @@ class Record(dict):
     """A ledger record; ``canonical`` holds its RFC 8785 text when the kernel built it."""
 
     __slots__ = ("canonical",)
+    canonical: str
 
 
 @dataclass
@@ -211,7 +212,7 @@ class Ledger:
         report = self.verify()
         if not report.ok:
             raise LedgerCorruptError(f"ledger {self.location} does not verify, refusing to seal it: {report.problem}")
-        leaves = []
+        leaves: list[str] = []
         for record in self.sink.read(1):
             if len(leaves) == report.records:  # a writer may have appended since
                 break
@@ -230,7 +231,8 @@ class Ledger:
         if problem:
             return problem
         size = head["tree_size"]
-        leaves, last = [], None
+        leaves: list[str] = []
+        last: dict = {}
         for record in self.sink.read(1):
             if len(leaves) == size:
                 break

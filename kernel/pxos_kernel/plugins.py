@@ -189,13 +189,13 @@ class Plugins:
         hook = FAMILIES[family].hook
         caller = getattr(self.pm.hook, hook)
         entries: dict[str, Entry] = {}
-        for info in self.info.values():
-            info.registered.pop(family, None)
+        for known in self.info.values():
+            known.registered.pop(family, None)
         for impl in caller.get_hookimpls():  # in registration order
             info = self.info.get(impl.plugin_name)
             try:
                 answer = impl.function()
-                values = [] if answer is None else [answer] if isinstance(answer, REGISTRATION_TYPES) else list(answer)
+                values: list[Any] = [] if answer is None else [answer] if isinstance(answer, REGISTRATION_TYPES) else list(answer)
                 for value in values:
                     if not isinstance(value, kind):
                         raise TypeError(f"returned {type(value).__name__}, not {kind.__name__}")

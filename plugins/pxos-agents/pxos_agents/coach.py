@@ -71,7 +71,7 @@ class Coach:
         self.generator_name = generator
         self.reviewer_name = reviewer
         self.generator = kernel.agent(generator)
-        self.reviewer = None if reviewer == TESTS else kernel.agent(reviewer)
+        self.reviewer: Any = None if reviewer == TESTS else kernel.agent(reviewer)
         self.max_rounds = max_rounds
         self.threshold = threshold
         self.test_timeout = test_timeout
@@ -98,7 +98,7 @@ class Coach:
         """Coach up to ``max_tasks`` claimed tasks; returns how each ended."""
         if max_tasks < 1:
             raise PxosError(f"--max-tasks must be at least 1, not {max_tasks}")
-        outcomes = []
+        outcomes: list[Any] = []
         while len(outcomes) < max_tasks:
             queued = self.queue.claim(self.worker, phase)
             if queued is None:
@@ -136,6 +136,7 @@ class Coach:
                                                      "decision": "accepted" if accepted else "rejected",
                                                      "reason": reason[-500:]})
             if accepted:
+                assert copy is not None  # an accepted proposal keeps its tested copy
                 return self._accept(queued, task, key, proposal, score, copy, outcome)
             feedback = reason
         return self._reject(queued, task, key, outcome, feedback)
@@ -168,8 +169,7 @@ class Coach:
         accepted = tests.passed and review.score >= self.threshold
         if not accepted:
             shutil.rmtree(copy, ignore_errors=True)
-            copy = None
-        return accepted, review.score, review.feedback, copy
+        return accepted, review.score, review.feedback, copy if accepted else None
 
     def _agent_review(self, task: Task, proposal: Proposal, tests: TestOutcome) -> Review:
         """Ask the reviewer agent for a score; an answer without one is an error, not a zero."""

@@ -30,7 +30,7 @@ class PixellmLocalAgent:
     name = NAME
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
-        self.kernel = settings.get("kernel")
+        self.kernel: Any = settings.get("kernel")
         self.engine_name = settings.get("engine")
         self.model = settings.get("model")
         self.max_tokens = setting(settings, "max_tokens", int, 256, NAME)

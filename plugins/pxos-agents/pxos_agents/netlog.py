@@ -81,7 +81,7 @@ class LedgeredTransport(httpx.BaseTransport):
             self._record({**base, "status": response.status_code, "response_bytes": size,
                           "duration": round(time.perf_counter() - start, 6), "error": error})
 
-        response.stream = _CountingStream(response.stream, done)
+        response.stream = _CountingStream(response.stream, done)  # type: ignore[arg-type]  # a sync transport
         return response
 
     def close(self) -> None:

@@ -44,7 +44,7 @@ class NgramEngine:
             counts = self._next.get(context[len(context) - n:])
             if counts:
                 break
-        choices = sorted(counts.items())
+        choices = sorted((counts or {}).items())
         if temperature <= 0:
             return max(choices, key=lambda item: item[1])[0]
         weights = [count ** (1.0 / temperature) for _, count in choices]

@@ -85,7 +85,7 @@ def reasoning_of(text: str) -> str:
 
 def make_patch(old: Mapping[str, str], new: Mapping[str, str]) -> Optional[str]:
     """A unified diff from ``old`` to ``new`` files, or ``None`` when nothing changes."""
-    chunks = []
+    chunks: list[str] = []
     for path in sorted(new):
         before = old.get(path, "")
         if before == new[path]:

@@ -230,7 +230,8 @@ class TaskQueue:
     def list(self, *, state: Optional[str] = None, phase: Optional[str] = None) -> list[QueuedTask]:
         if state is not None and state not in STATES:
             raise PxosError(f"task state {state!r} is unknown (states: {', '.join(STATES)})")
-        sql, params = "SELECT id FROM tasks WHERE 1=1", []
+        sql = "SELECT id FROM tasks WHERE 1=1"
+        params: list[Any] = []
         if state:
             sql, params = sql + " AND state = ?", params + [state]
         if phase:

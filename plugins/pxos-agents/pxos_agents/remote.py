@@ -39,7 +39,7 @@ class OpenAICompatibleAgent:
     name = NAME
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
-        self.kernel = settings.get("kernel")
+        self.kernel: Any = settings.get("kernel")
         self.base_url: Optional[str] = settings.get("base_url")
         self.model: Optional[str] = settings.get("model")
         self.api_key_env = settings.get("api_key_env", "OPENAI_API_KEY")
@@ -82,8 +82,9 @@ class OpenAICompatibleAgent:
             http = httpx.Client(transport=LedgeredTransport(self._check_consent, self._record),
                                 timeout=self.timeout)
             key = os.environ.get(self.api_key_env or "") or "no-key"
-            self._client = openai.OpenAI(base_url=self.base_url, api_key=key, timeout=self.timeout,
-                                         max_retries=self.max_retries, http_client=http)
+            self._client = openai.OpenAI(  # type: ignore[assignment]
+                base_url=self.base_url, api_key=key, timeout=self.timeout, max_retries=self.max_retries,
+                http_client=http)  # type: ignore[arg-type]  # openai's stubs name its vendored httpx
         return self._client
 
     def _error(self, exc: Exception) -> AgentError:

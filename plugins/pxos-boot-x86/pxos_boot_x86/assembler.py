@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from pxos_boot_x86.errors import AssemblyError
 from pxos_boot_x86.source import LABEL_NAME, Statement, evaluate, is_string, statements, string_bytes
@@ -143,7 +143,7 @@ class _Assembler:
     def _first_pass(self, program: list[Statement]) -> list[tuple[Statement, int]]:
         """Give every label its address; return each statement with the address it starts at."""
         here: Optional[int] = None
-        placed = []
+        placed: list[Any] = []
         for statement in program:
             size = _SIZES.get(statement.command)
             if size is None:

@@ -133,12 +133,12 @@ class QemuMachine:
         deadline = time.monotonic() + self.timeout
         while True:
             try:
-                self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self._socket.settimeout(self.timeout)
-                self._socket.connect(monitor)
+                self._socket = connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                connection.settimeout(self.timeout)
+                connection.connect(monitor)
                 break
             except OSError:
-                self._socket.close()
+                connection.close()
                 self._socket = None
                 if self._process.poll() is not None or time.monotonic() > deadline:
                     problem = self._log_tail() or f"no monitor socket after {self.timeout:.0f}s"

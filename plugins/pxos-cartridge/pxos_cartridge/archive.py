@@ -160,9 +160,11 @@ def _members(archive: Path, meta: dict, length: int) -> dict[str, Member]:
         path = _check_member_path(archive, entry.get("path"))
         if path in members:
             raise HostileArchiveError(f"{archive}: member {path!r} appears twice")
-        offset, size, mode, digest = entry.get("offset"), entry.get("size"), entry.get("mode"), entry.get("sha256")
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (offset, size, mode)):
+        numbers = [entry.get("offset"), entry.get("size"), entry.get("mode")]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in numbers):
             raise ArchiveError(f"{archive}: member {path!r} has a non-integer offset, size or mode")
+        offset, size, mode = (v for v in numbers if isinstance(v, int))
+        digest = entry.get("sha256")
         if offset < 0 or size < 0 or offset + size > length:
             raise HostileArchiveError(f"{archive}: member {path!r} (offset {offset}, size {size}) points outside "
                                       f"the {length}-byte payload")

@@ -68,7 +68,7 @@ class ArchiveLoader(Loader):
         return None  # the default module object
 
     def exec_module(self, module: ModuleType) -> None:
-        name = module.__spec__.name
+        name = module.__name__
         code = self.get_code(name)
         if self._index[name][0] is not None:
             # A lazy linecache entry: the source is read only if a traceback asks for it.

@@ -14,6 +14,7 @@ left exactly as it is.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import fcntl
 import getpass
@@ -151,7 +152,7 @@ class CartridgeRegistry:
             return None
         return entry["versions"][entry["current"]]
 
-    def list(self, name: Optional[str] = None) -> list[dict]:
+    def list(self, name: Optional[str] = None) -> builtins.list[dict]:
         """Every version of every cartridge (or of ``name``), in registration order."""
         cartridges = self._load()["cartridges"]
         if name is not None and name not in cartridges:
@@ -159,7 +160,7 @@ class CartridgeRegistry:
         return [record for key in sorted(cartridges) if name in (None, key)
                 for record in cartridges[key]["versions"].values()]
 
-    def lineage(self, name: str, version: Optional[str] = None) -> list[dict]:
+    def lineage(self, name: str, version: Optional[str] = None) -> builtins.list[dict]:
         """The version's ancestors by ``parent``, root first, the version itself last."""
         data = self._load()
         chain = [self._record(data, name, version)]
@@ -169,7 +170,7 @@ class CartridgeRegistry:
             chain.append(self._record(data, chain[-1]["name"], chain[-1]["parent"]))
         return chain[::-1]
 
-    def history(self, name: Optional[str] = None) -> list[dict]:
+    def history(self, name: Optional[str] = None) -> builtins.list[dict]:
         """Every attempt (done and refused), oldest first."""
         name = None if name is None else split_ref(name)[0]
         return [h for h in self._load()["history"] if name in (None, h["name"])]

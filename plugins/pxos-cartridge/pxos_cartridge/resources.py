@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from importlib.resources.abc import Traversable, TraversableResources
 from typing import Any, Iterator
 
@@ -38,13 +39,13 @@ class ArchivePath(Traversable):
                     seen.add(child)
                     yield ArchivePath(self.archive, prefix + child)
 
-    def joinpath(self, *descendants: str) -> "ArchivePath":
+    def joinpath(self, *descendants: "str | os.PathLike[str]") -> "ArchivePath":
         parts = [self.at] if self.at else []
         for descendant in descendants:
             parts.extend(p for p in str(descendant).split("/") if p)
         return ArchivePath(self.archive, "/".join(parts))
 
-    def __truediv__(self, child: str) -> "ArchivePath":
+    def __truediv__(self, child: "str | os.PathLike[str]") -> "ArchivePath":
         return self.joinpath(child)
 
     def open(self, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
@@ -54,6 +55,9 @@ class ArchivePath(Traversable):
             raise FileNotFoundError(f"{self}: no such file in the archive")
         stream = io.BytesIO(self.archive.read(self.at))
         return stream if mode == "rb" else io.TextIOWrapper(stream, *args, **kwargs)
+
+    def read_text(self, encoding: "str | None" = None) -> str:
+        return self.read_bytes().decode(encoding or "utf-8")
 
     def read_bytes(self) -> bytes:
         if not self.is_file():

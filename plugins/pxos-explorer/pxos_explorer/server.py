@@ -251,4 +251,4 @@ def format_host(host: str) -> str:
 
 
 def describe(server: ExplorerServer, token: str, host: Optional[str] = None) -> str:
-    return token_url(format_host(host or server.server_address[0]), server.port, token)
+    return token_url(format_host(str(host or server.server_address[0])), server.port, token)

@@ -8,7 +8,7 @@ and never reports compliance that nobody checked.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from pxos_kernel import ConfigError, Guardrail, PxosError
 
@@ -29,7 +29,7 @@ def registrations() -> list[Guardrail]:
     if os.environ.get("PXOS_GENESIS"):
         from pxos_genesis.principles import must_items
 
-        rows = [(item.id, item.principle_id, item.text) for item in must_items()]
+        rows: Sequence[tuple[str, str, str]] = [(item.id, item.principle_id, item.text) for item in must_items()]
     else:
         from pxos_genesis.must_items import MUST_ITEMS as rows
     return [Guardrail(ident, _checker(ident), text, principle=principle) for ident, principle, text in rows]
@@ -80,4 +80,5 @@ def run_item(item: "Item", subject: Any, context: Mapping[str, Any]) -> "Verdict
         where = candidate.label if candidate is not None else None
         return Verdict("failed", f"{item.check} could not complete: {exc}", (Violation(item.id, str(exc), where),))
     violations = tuple(Violation(item.id, message, location) for message, location in outcome.problems)
-    return Verdict(outcome.status, outcome.evidence, violations if outcome.status == "failed" else ())
+    status: Any = outcome.status  # a check's status is one of Verdict's three
+    return Verdict(status, outcome.evidence, violations if outcome.status == "failed" else ())

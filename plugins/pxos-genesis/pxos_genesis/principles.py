@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Union
+from typing import TYPE_CHECKING, Mapping, Optional, Union
 
 from pxos_kernel import ConfigError
 
@@ -44,7 +44,7 @@ class Item:
         return f"G{self.principle}"
 
 
-def manifest_path(env: Optional[dict] = None) -> Source:
+def manifest_path(env: Optional[Mapping[str, str]] = None) -> Source:
     """Where the Genesis manifest is read from: ``PXOS_GENESIS``, or this package's copy (a Traversable)."""
     env = os.environ if env is None else env
     if env.get("PXOS_GENESIS"):
@@ -70,7 +70,7 @@ def load_items(path: Optional[Source] = None) -> tuple[Item, ...]:
             mtime = source.stat().st_mtime
         except OSError as exc:
             raise ConfigError(f"Genesis manifest {source}: cannot read it ({exc.strerror})") from None
-    return _load(source, str(source), mtime)
+    return _load(source, str(source), mtime)  # type: ignore[arg-type]  # Traversables hash by identity
 
 
 def must_items(path: Optional[Source] = None) -> tuple[Item, ...]:
@@ -102,6 +102,7 @@ def _item(raw: object, principle: dict, where: str, seen: set[str]) -> Item:
     match = _ITEM_ID.match(str(ident))
     if not match or int(match.group(1)) != principle["number"]:
         raise ConfigError(f"Genesis manifest {where}: item id {ident!r} must be G{principle['number']}.<n>")
+    ident = str(ident)
     if ident in seen:
         raise ConfigError(f"Genesis manifest {where}: item id {ident} appears twice")
     seen.add(ident)

@@ -212,7 +212,7 @@ def run_ledger_prove(args) -> int:
     if record["seq"] > head["tree_size"]:
         raise LedgerError(f"{args.atom_id} was appended after the sealed head ({head['tree_size']} records); "
                           "run 'ledger seal' again")
-    leaves = []
+    leaves: list[str] = []
     for item in ledger.records():
         if len(leaves) == head["tree_size"]:
             break

@@ -62,7 +62,8 @@ class Filter:
     @property
     def start_seq(self) -> int:
         """Where reading can start: an ATOM id names its sequence number."""
-        return int(ATOM_ID.match(self.atom).group(3)) if self.atom else 1
+        match = ATOM_ID.match(self.atom) if self.atom else None
+        return int(match.group(3)) if match else 1
 
     def matches(self, record: dict) -> bool:
         if self.atom is not None and record.get("id") != self.atom:

@@ -42,7 +42,7 @@ def judge(records: Iterable[dict], key: Optional[bytes], *, prev_hash: str = GEN
     for record in records:
         problem = check_record(record, expected, prev_hash, key)
         judged.append((record, problem))
-        prev_hash = record.get("hash") if isinstance(record, dict) else prev_hash
+        prev_hash = str(record.get("hash")) if isinstance(record, dict) else prev_hash
         seq = record.get("seq") if isinstance(record, dict) else None
         expected = (seq if isinstance(seq, int) else expected) + 1
     return judged

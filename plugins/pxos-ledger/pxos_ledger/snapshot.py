@@ -80,7 +80,10 @@ def _inventory_of(record: dict) -> dict:
         raise IntegrityError(f"previous snapshot {record['id']}: {payload['archive']} does not match the sha256 "
                              "in the ledger (it was changed)")
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-        inventory = json.load(tar.extractfile(".checkpoint/metadata/state_inventory.json"))
+        member = tar.extractfile(".checkpoint/metadata/state_inventory.json")
+        if member is None:
+            raise IntegrityError("the snapshot's state_inventory.json is not a regular file")
+        inventory = json.load(member)
     return inventory["hashes"]
 
 

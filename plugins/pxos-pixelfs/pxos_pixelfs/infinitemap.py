@@ -110,7 +110,7 @@ class InfiniteMapStore:
         """Bytes ``offset .. offset+length`` (reading only the tiles they lie in); whole reads check the sha256."""
         if offset == 0 and length is None:
             out = _Collect()
-            self.copy_to(key, out)
+            self.copy_to(key, out)  # type: ignore[arg-type]  # copy_to only calls write()
             return b"".join(out.parts)
         with self._locked(exclusive=False):
             entry = self._entry(key)
@@ -148,7 +148,7 @@ class InfiniteMapStore:
         with self._locked(exclusive=False):
             entry = self._entry(key)
             self.map.forget(self._band_tiles(entry["y"], entry["rows"]))
-        return self.copy_to(key, _Discard())
+        return self.copy_to(key, _Discard())  # type: ignore[arg-type]  # copy_to only calls write()
 
     def exists(self, key: str) -> bool:
         with self._locked(exclusive=False):
@@ -207,7 +207,7 @@ class InfiniteMapStore:
                                   "it is left untouched") from None
         if index["generation"] != self._generation:  # first look, or another process changed the map
             self.map.refresh()
-        self._generation = index["generation"]
+        self._generation = index["generation"]  # type: ignore[assignment]  # an int, checked by its reader
         return index
 
     def _save_index(self, index: dict) -> None:
@@ -221,7 +221,7 @@ def _blocks(data: Union[bytes, BinaryIO], size: int) -> Iterator[bytes]:
     if isinstance(data, (bytes, bytearray, memoryview)):
         view = memoryview(data).cast("B")
         for start in range(0, len(view), size):
-            yield view[start:start + size]
+            yield view[start:start + size]  # type: ignore[misc]  # a memoryview: no copy
         return
     while True:
         block = data.read(size)

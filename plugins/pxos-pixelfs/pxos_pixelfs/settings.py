@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, overload
 
 from pxos_kernel import ConfigError
 
 
+@overload
+def int_setting(settings: Mapping[str, Any], scheme: str, name: str, default: int, low: int, high: int) -> int: ...
+@overload
+def int_setting(settings: Mapping[str, Any], scheme: str, name: str, default: None,
+                low: int, high: int) -> Optional[int]: ...
 def int_setting(settings: Mapping[str, Any], scheme: str, name: str, default: Optional[int],
                 low: int, high: int) -> Optional[int]:
     """``settings[name]`` as an integer in ``[low, high]``, or ``default`` when absent."""

@@ -106,7 +106,9 @@ class TileSpace:
         size = self.tile_size
         for tile, here, there in self._pieces(x, y, width, height):
             whole = there[0].stop - there[0].start == size and there[1].stop - there[1].start == size
-            self._tile(tile, create=True, load=not whole)[there] = pixels[here]  # no need to read what we replace
+            target = self._tile(tile, create=True, load=not whole)  # no need to read what we replace
+            assert target is not None  # create=True always gives a tile
+            target[there] = pixels[here]
             self._dirty.add(tile)
 
     # -- byte streams laid out as pixels -----------------------------------------------------------

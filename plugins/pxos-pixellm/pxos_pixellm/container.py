@@ -210,7 +210,8 @@ def save_model(dest: str | os.PathLike, config: ModelConfig, tensors: Mapping[st
     if encoding not in ENCODINGS:
         raise FormatError(f"unknown encoding {encoding!r} (expected one of {', '.join(ENCODINGS)})")
     check_shapes(config, {name: tuple(np.shape(t)) for name, t in tensors.items()}, where)
-    section, blob = (dict(tokenizer[0]), tokenizer[1]) if tokenizer else ({"kind": config.tokenizer}, None)
+    section: dict[str, Any] = dict(tokenizer[0]) if tokenizer else {"kind": config.tokenizer}
+    blob = tokenizer[1] if tokenizer else None
     if section.get("kind") != config.tokenizer:
         raise FormatError(f"{where}: the config says tokenizer {config.tokenizer!r} but the tokenizer given is "
                           f"{section.get('kind')!r}")

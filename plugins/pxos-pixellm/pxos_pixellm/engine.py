@@ -151,7 +151,7 @@ class PixelEngine:
         for piece in generate(loaded.transformer, request.prompt, tokenizer=loaded.tokenizer,
                               max_tokens=request.max_tokens, temperature=request.temperature, top_k=request.top_k,
                               top_p=request.top_p, seed=request.seed, stop=request.stop):
-            yield GenerationChunk(text=piece.text, tokens=piece.tokens, finish_reason=piece.finish_reason)
+            yield GenerationChunk(text=piece.text, tokens=piece.tokens, finish_reason=piece.finish_reason)  # type: ignore[arg-type]
 
     def chat_prompt(self, model: Optional[str], messages: Sequence[Mapping[str, Any]]) -> str:
         """The prompt text for a conversation, rendered with the model's own chat template.
@@ -177,7 +177,7 @@ class PixelEngine:
         for piece in generate(loaded.transformer, prompt, tokenizer=loaded.tokenizer, max_tokens=request.max_tokens,
                               temperature=request.temperature, top_k=request.top_k, top_p=request.top_p,
                               seed=request.seed, stop=request.stop, add_special_tokens=False):
-            yield GenerationChunk(text=piece.text, tokens=piece.tokens, finish_reason=piece.finish_reason)
+            yield GenerationChunk(text=piece.text, tokens=piece.tokens, finish_reason=piece.finish_reason)  # type: ignore[arg-type]
 
     # -- self-inspection (Genesis G9.2) ---------------------------------------------------------
 

@@ -262,7 +262,7 @@ def _byte_level_json(tokens: list[str], merges: list[str], types: Optional[list[
     alphabet = set(spelling.values())
     vocab = {token if set(token) <= alphabet else "".join(spelling[b] for b in token.encode("utf-8")): index
              for index, token in enumerate(tokens)}
-    pairs = [tuple(m.split(" ", 1)) for m in merges]
+    pairs = [(left, right) for left, right in (m.split(" ", 1) for m in merges)]
     tok = Tokenizer(BPE(vocab=vocab, merges=pairs, dropout=None, continuing_subword_prefix="", end_of_word_suffix="",
                         fuse_unk=False))
     if split is None:
@@ -379,11 +379,11 @@ def _gguf_tensor(model: Any, entry: Any, config: ModelConfig, arch: str, gguf: A
         codes = raw[:blocks * BLOCK].reshape(blocks, BLOCK)
         scales = raw[blocks * BLOCK:].reshape(blocks, 2)
         q8 = np.concatenate([scales, codes], axis=1).reshape(entry.shape[0], -1)  # Q8_0: fp16 d, then 32 codes
-        if permute:
+        if permute and heads is not None:
             q8 = permute_rotary(q8, heads)
         return name, q8, types.Q8_0
     values = model.array(entry.name)
-    if permute:
+    if permute and heads is not None:
         values = permute_rotary(values, heads)
     if entry.encoding == "fp16" and values.ndim == 2:
         return name, values.astype(np.float16), types.F16

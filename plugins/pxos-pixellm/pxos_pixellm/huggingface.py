@@ -90,8 +90,9 @@ def read_hf_tokenizer(directory: Path, hf: Mapping[str, Any]) -> Optional[tuple[
             from None
     bos, eos = _token_text(settings.get("bos_token")), _token_text(settings.get("eos_token"))
     eos_ids = eos_ids_from([generation.get("eos_token_id"), hf.get("eos_token_id")])
-    if not eos_ids and eos is not None and library.token_to_id(eos) is not None:
-        eos_ids = [library.token_to_id(eos)]
+    eos_id = library.token_to_id(eos) if eos is not None else None
+    if not eos_ids and eos_id is not None:
+        eos_ids = [eos_id]
     if eos is None and eos_ids:
         eos = library.id_to_token(eos_ids[0])
     bos_id = generation.get("bos_token_id", hf.get("bos_token_id"))
@@ -187,7 +188,7 @@ def write_hf_directory(out: Path, config: ModelConfig, tensors: Mapping[str, np.
     out.mkdir(parents=True, exist_ok=True)
     generation: dict[str, Any] = {}
     if tokenizer is not None and tokenizer[0].get("kind") == "hf" and tokenizer[1] is not None:
-        section, blob = tokenizer
+        section, blob = tokenizer[0], tokenizer[1]
         atomic_write(out / "tokenizer.json", blob)
         settings = {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": section.get("bos_token"),
                     "eos_token": section.get("eos_token"), "clean_up_tokenization_spaces": False}

@@ -26,6 +26,7 @@ A registry file that cannot be parsed is refused and left exactly as it is.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import getpass
 import hashlib
@@ -100,6 +101,7 @@ class ModelRegistry:
             return {"format": FORMAT, "version": 1, "models": {}, "history": []}
         except OSError as exc:
             raise RegistryError(f"model registry {self.path}: cannot read it ({exc.strerror})") from None
+        problem: Optional[str]
         try:
             data = json.loads(text)
         except ValueError as exc:
@@ -170,7 +172,7 @@ class ModelRegistry:
             raise NotFoundError(f"model {name!r} has no version {version!r} (versions: {', '.join(entry['versions'])})")
         return record
 
-    def names(self) -> list[str]:
+    def names(self) -> builtins.list[str]:
         return sorted(self._load()["models"])
 
     def get(self, ref: str) -> dict:
@@ -180,13 +182,13 @@ class ModelRegistry:
     def has(self, ref: str) -> bool:
         return split_ref(ref)[0] in self._load()["models"]
 
-    def list(self, name: Optional[str] = None) -> list[dict]:
+    def list(self, name: Optional[str] = None) -> builtins.list[dict]:
         models = self._load()["models"]
         if name is not None and name not in models:
             raise NotFoundError(f"no model named {name!r} in the registry")
         return [record for key in sorted(models) if name in (None, key) for record in models[key]["versions"].values()]
 
-    def lineage(self, ref: str) -> list[dict]:
+    def lineage(self, ref: str) -> builtins.list[dict]:
         """The version's ancestors by parent, root first, the version itself last."""
         data = self._load()
         chain = [self._record(data, ref)]
@@ -196,7 +198,7 @@ class ModelRegistry:
             chain.append(self._record(data, chain[-1]["parent"]))
         return chain[::-1]
 
-    def history(self, name: Optional[str] = None) -> list[dict]:
+    def history(self, name: Optional[str] = None) -> builtins.list[dict]:
         return [h for h in self._load()["history"] if name in (None, h["name"])]
 
     def object_path(self, record: Mapping[str, Any]) -> Path:

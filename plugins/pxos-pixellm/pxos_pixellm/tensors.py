@@ -108,7 +108,7 @@ def decode(data: bytes | memoryview, entry: Mapping[str, Any]) -> np.ndarray:
         low, high = scales_entry.get("min"), scales_entry.get("max")
         if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (low, high)):
             raise IntegrityError(f"tensor {name}: uint8 min/max scales {low!r}, {high!r} are not finite numbers")
-        span = (high - low) or 1.0
+        span = (float(high) - float(low)) or 1.0  # type: ignore[arg-type]  # both checked finite numbers above
         out = np.float32(low) + np.frombuffer(data, dtype=np.uint8).astype(np.float32) * np.float32(span / 255.0)
     else:
         raise FormatError(f"tensor {name}: unknown encoding {encoding!r}")

@@ -109,7 +109,7 @@ class OpenAIServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://{host!s}:{port}/v1"
 
     def start_background(self) -> threading.Thread:
         """Serve in a daemon thread (tests, benchmarks); stop with ``shutdown()`` then ``server_close()``."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 from pxos_kernel import LedgerCorruptError, NotFoundError, canonical_json
 
@@ -269,7 +269,7 @@ class LedgerView:
         if not filtered:
             total = len(rows)
             positions = range(total - 1, -1, -1) if newest_first else range(total)
-            chosen = positions[(number - 1) * limit: number * limit]
+            chosen: Sequence[int] = positions[(number - 1) * limit: number * limit]
         else:
             positions = range(len(rows) - 1, -1, -1) if newest_first else range(len(rows))
             matches = [i for i in positions if filt.matches(rows[i])]

@@ -29,7 +29,7 @@ def ok(evidence: str) -> Outcome:
 
 def bad(evidence: str, problems: list) -> Outcome:
     """A failed outcome; ``problems`` holds strings, (message, location) pairs or Findings."""
-    pairs = []
+    pairs: list[tuple[str, Location]] = []
     for p in problems:
         if isinstance(p, tuple):
             pairs.append(p)

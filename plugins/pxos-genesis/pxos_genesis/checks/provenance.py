@@ -80,7 +80,7 @@ def ancestors_restorable(candidate: Candidate, context: Mapping[str, Any]) -> An
 @check("ledger_intact", cartridge=False)
 def ledger_intact(candidate: Optional[Candidate], context: Mapping[str, Any]) -> Any:
     report = ledger_verified(context)
-    problems = [] if report.ok else [(f"the ledger chain is broken: {report.problem}", report.location)]
+    problems: list[Any] = [] if report.ok else [(f"the ledger chain is broken: {report.problem}", report.location)]
     kept = failed = 0
     for name in names_in_scope(candidate, context):
         listed = {r["version"]: r for r in versions(name, context)}
@@ -120,7 +120,7 @@ def provenance_fields(candidate: Candidate, context: Mapping[str, Any]) -> Any:
 def evolution_log_queryable(candidate: Candidate, context: Mapping[str, Any]) -> Any:
     kernel = context["kernel"]
     report = ledger_verified(context)
-    problems = [] if report.ok else [(f"the ledger chain is broken: {report.problem}", report.location)]
+    problems: list[Any] = [] if report.ok else [(f"the ledger chain is broken: {report.problem}", report.location)]
     renderers = [n for n in kernel.registry("subcommand").names() if n == "ledger render"]
     if not renderers:
         problems.append("no pixel-native view of the log: the 'ledger render' command (pxos-ledger) is not installed")
@@ -172,7 +172,7 @@ def llm_reasoning_logged(candidate: Candidate, context: Mapping[str, Any]) -> An
             continue
         checked += 1
         if version == candidate.version and candidate.proposal is not None:
-            proposal = candidate.proposal
+            proposal: Optional[dict] = candidate.proposal
         else:
             build = build_record(candidate.name, version, context)
             proposal = build and proposal_record(build["payload"].get("proposal", ""), context)

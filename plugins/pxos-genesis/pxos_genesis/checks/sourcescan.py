@@ -94,7 +94,7 @@ class _Scanner:
             if isinstance(node, ast.Call):
                 yield from self._call(node)
 
-    def _import(self, node: ast.AST, module: str) -> Iterator[Finding]:
+    def _import(self, node: ast.stmt, module: str) -> Iterator[Finding]:
         if is_network_module(module, self.allowed):
             yield Finding("network-import", self.path, node.lineno, f"imports {module}, which opens network "
                           "connections outside the kernel's consented, logged client")

@@ -51,7 +51,7 @@ def probe(shim: str, archive: str, sha256: str, home: str) -> dict:
         try:
             scheme = kernel.default_name("storage")
         except TypeError:  # a parent system packed before default_name(family) took one argument
-            scheme = kernel.default_name("storage", "storage")
+            scheme = kernel.default_name("storage", "storage")  # type: ignore[call-arg]
         storage = kernel.storage(scheme)
         data = os.urandom(_BLOB)
         started = time.perf_counter()

@@ -168,6 +168,7 @@ class Build:
         self.allow_unisolated = allow_unisolated
         self.target = target_for(kernel, proposal.cartridge)
         self.deadline = Deadline(limits.build_timeout)
+        self._since = time.monotonic()
 
     def stage(self, name: str) -> None:
         self._tick()
