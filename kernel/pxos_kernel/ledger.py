@@ -142,8 +142,16 @@ class Ledger:
         """Append one record and return it (with its ``seq``, ``id`` and ``hash``)."""
         payload_json = _check_entry(record_type, op, payload, corridor)
         payload = {} if payload is None else payload
+        # A sink with append_built holds its head while the record is built, so it never loses a race:
+        # used at once where the sink asks for it (PostgreSQL), and after a first lost race elsewhere.
+        append_built = getattr(self.sink, "append_built", None)
         head = self._last  # a guess: right unless another writer appended since our last record
         for attempt in range(MAX_APPEND_ATTEMPTS):
+            if append_built is not None and (attempt or getattr(self.sink, "build_under_lock", False)):
+                record = append_built(lambda top: self._build(record_type, op, payload, corridor, agent, top,
+                                                              payload_json))
+                self._last = record
+                return record
             if attempt > 1:
                 wait_backoff(attempt)
             if attempt or head is None:

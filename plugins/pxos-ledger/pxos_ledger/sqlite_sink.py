@@ -133,7 +133,53 @@ class SqliteSink:
     # -- appending ---------------------------------------------------------------------
 
     def compare_and_append(self, record: dict) -> bool:
-        return self.compare_and_append_many([record])
+        """One conditional INSERT (its own transaction): lands only if the head is the record's ``prev``."""
+        row = (record["seq"], record["id"], record["hash"], encode(record))
+        with self._lock:
+            try:
+                if record["seq"] == 1:
+                    inserted = self._db.execute(
+                        "INSERT INTO records (seq, id, hash, body) SELECT ?, ?, ?, ? "
+                        "WHERE NOT EXISTS (SELECT 1 FROM records)", row).rowcount
+                else:
+                    inserted = self._db.execute(
+                        "INSERT INTO records (seq, id, hash, body) SELECT ?, ?, ?, ? WHERE "
+                        "(SELECT hash FROM records WHERE seq = ? AND seq = (SELECT max(seq) FROM records)) = ?",
+                        row + (record["seq"] - 1, record["prev"])).rowcount
+            except sqlite3.IntegrityError:
+                inserted = 0
+            except sqlite3.OperationalError as exc:
+                raise LedgerError(f"ledger {self.path}: cannot append ({exc})") from None
+            if inserted != 1:
+                self._cached = None
+                return False
+            self._cached = None  # head() re-reads once; appends never need it while their guesses hold
+            if self.durability == "group":
+                self._group_sync(1)
+            return True
+
+    def append_built(self, build) -> dict:
+        """Append ``build(head)`` inside one ``BEGIN IMMEDIATE`` transaction: the head cannot move meanwhile,
+        so concurrent writers wait for SQLite's lock instead of losing races and retrying."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise LedgerError(f"ledger {self.path}: cannot lock the database ({exc})") from None
+            try:
+                top = self._db.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
+                record = build(None if top is None else {"seq": top[0], "hash": top[1]})
+                self._db.execute("INSERT INTO records (seq, id, hash, body) VALUES (?, ?, ?, ?)",
+                                 (record["seq"], record["id"], record["hash"], encode(record)))
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._cached = (self._data_version(), record)
+            if self.durability == "group":
+                self._group_sync(1)
+            return record
 
     def compare_and_append_many(self, records: list[dict]) -> bool:
         """Append consecutive records in one transaction iff the first one fits on the head."""
