@@ -57,7 +57,14 @@ def pxos_sandbox():
 @pytest.fixture(scope="session")
 def postgres_dsn():
     """The DSN of a throw-away PostgreSQL server on 127.0.0.1, started once a session (see :mod:`.postgres`)."""
-    from pxos_kernel.testing.postgres import postgres_server
+    from pxos_kernel.testing.postgres import PostgresUnavailable, postgres_server, skip_or_fail
 
-    with postgres_server() as dsn:
+    try:
+        server = postgres_server()
+        dsn = server.__enter__()
+    except PostgresUnavailable as exc:
+        skip_or_fail(exc)
+    try:
         yield dsn
+    finally:
+        server.__exit__(None, None, None)

@@ -1,8 +1,9 @@
-"""A throw-away PostgreSQL server on 127.0.0.1 for tests: Debian's packages, started and removed by the test run.
+"""A throw-away PostgreSQL server on 127.0.0.1 for tests and benchmarks: Debian's packages, started and removed.
 
 The ``postgres_dsn`` fixture (session scope, from the pxOS pytest plugin) starts
 one server for the whole session. Where no server can be started the tests that
-need one skip, saying why; under ``CI=true`` they fail instead.
+need one skip, saying why; under ``CI=true`` they fail instead. Outside pytest
+(bench/), :func:`postgres_server` raises :class:`PostgresUnavailable`.
 """
 
 from __future__ import annotations
@@ -25,10 +26,19 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+class PostgresUnavailable(Exception):
+    """No PostgreSQL server could be started here (the message says why)."""
+
+
 def _unavailable(reason: str) -> None:
+    raise PostgresUnavailable(f"PostgreSQL server could not be started: {reason}")
+
+
+def skip_or_fail(exc: PostgresUnavailable) -> None:
+    """In a test: skip, saying why; under ``CI=true`` fail instead."""
     if _in_ci():
-        pytest.fail(f"PostgreSQL server could not be started: {reason}", pytrace=False)
-    pytest.skip(f"PostgreSQL server could not be started: {reason}")
+        pytest.fail(str(exc), pytrace=False)
+    pytest.skip(str(exc))
 
 
 def _pg_bin() -> str:
