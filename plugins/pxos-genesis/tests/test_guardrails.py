@@ -28,6 +28,17 @@ def test_genesis_json_lists_every_item_and_claims_nothing_unchecked(pxos_cli):
     assert data["compliant"] is False
 
 
+def test_gpu_items_say_why_they_are_unchecked_without_the_gpu_engine(pxos_cli, monkeypatch):
+    """Without pxos-pixellm-gpu, G5.x run nothing, so they claim nothing (the integration tests run them
+    with the engine on lavapipe)."""
+    monkeypatch.setenv("PXOS_DISABLE_PLUGINS", "pixellm-gpu")
+    code, out, _ = pxos_cli("genesis", "--json")
+    by_id = {i["id"]: i for i in json.loads(out)["items"]}
+    for ident in ("G5.1", "G5.2", "G5.3"):
+        assert by_id[ident]["status"] == "unchecked"
+        assert "the pixellm-gpu inference engine is not installed" in by_id[ident]["evidence"]
+
+
 def test_a_clean_registered_cartridge(pxos_kernel, make_cartridge):
     make_cartridge()
     items = report(pxos_kernel, "wordcount@1.0.0")

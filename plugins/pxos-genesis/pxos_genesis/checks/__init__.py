@@ -73,7 +73,8 @@ def check(name: str, *, cartridge: bool = True):
 
 def all_checks() -> dict[str, Check]:
     """Every check, importing the modules that define them on first use."""
-    from pxos_genesis.checks import archive, hypervisor, network, pixels, provenance, testing, weights  # noqa: F401
+    from pxos_genesis.checks import (  # noqa: F401
+        archive, gpu, hypervisor, network, pixels, provenance, testing, weights)
 
     return _CHECKS
 
