@@ -71,7 +71,11 @@ class GpuEngine:
         loaded = []
         for (path, _), model in self._loaded.items():
             weights = model.weights
-            loaded.append({"path": str(path), "offload": model.offload.describe(model.config.num_hidden_layers),
+            plan, layers = model.offload, range(model.config.num_hidden_layers)
+            loaded.append({"path": str(path), "offload": plan.describe(len(layers)),
+                           "gpu": {"embedding": plan.ends, "layers": list(plan.layers), "head": plan.ends},
+                           "cpu": {"embedding": not plan.ends, "layers": [i for i in layers if i not in plan.layers],
+                                   "head": not plan.ends, "sampling": True},
                            "weight_bytes_on_gpu": weights.bytes_uploaded if weights else 0,
                            "payload_bytes": len(model.source.payload)})
         limits = info.limits
