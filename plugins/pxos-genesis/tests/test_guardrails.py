@@ -39,6 +39,13 @@ def test_gpu_items_say_why_they_are_unchecked_without_the_gpu_engine(pxos_cli, m
         assert "the pixellm-gpu inference engine is not installed" in by_id[ident]["evidence"]
 
 
+def test_gpu_items_judge_the_system_not_a_cartridge(pxos_kernel, make_cartridge):
+    make_cartridge()
+    items = report(pxos_kernel, "wordcount@1.0.0")
+    assert all(items[i]["status"] == "unchecked" and "not a cartridge" in items[i]["evidence"]
+               for i in ("G5.1", "G5.2", "G5.3"))
+
+
 def test_a_clean_registered_cartridge(pxos_kernel, make_cartridge):
     make_cartridge()
     items = report(pxos_kernel, "wordcount@1.0.0")

@@ -1,6 +1,10 @@
 """Genesis §5: GPU-native eventually. The checks run the GPU engine on the system's own model.
 
-They use the ``pixellm-gpu`` inference engine only through the kernel
+They judge the running system, not a cartridge (a cartridge under evolution
+does not change the GPU engine, and running it on every build would cost a
+model load each time): with a cartridge to judge they answer ``unchecked``
+and point to ``pxos-kernel genesis``. They use the ``pixellm-gpu`` inference
+engine only through the kernel
 (``kernel.engine("pixellm-gpu")``, with ``offload`` given per instance), and
 answer ``unchecked``, saying why, when it is not installed or finds no GPU
 adapter: then nothing was run, so nothing can be claimed.
@@ -25,6 +29,10 @@ ENGINE = "pixellm-gpu"
 PROMPT = "class Stack:\n    def push(self, item):\n        "
 TOKENS = 16
 SPLITS = ("none", "layers 0-0", "all")
+
+
+ABOUT_THE_SYSTEM = ("G5 judges the running system's GPU engine, not a cartridge: run pxos-kernel genesis "
+                    "(without --cartridge)")
 
 
 def _engine(context: Mapping[str, Any], offload: Optional[str] = None) -> tuple[Any, Optional[str]]:
@@ -74,6 +82,8 @@ def _ran(context: Mapping[str, Any], offload: str) -> Any:
 
 @check("gpu_only_execution", cartridge=False)
 def gpu_only_execution(candidate: Any, context: Mapping[str, Any]) -> Outcome:
+    if candidate is not None:
+        return unknown(ABOUT_THE_SYSTEM)
     text, failed = _ran(context, "all")
     if failed is not None:
         return failed
@@ -96,6 +106,8 @@ def gpu_only_execution(candidate: Any, context: Mapping[str, Any]) -> Outcome:
 
 @check("gpu_incremental_migration", cartridge=False)
 def gpu_incremental_migration(candidate: Any, context: Mapping[str, Any]) -> Outcome:
+    if candidate is not None:
+        return unknown(ABOUT_THE_SYSTEM)
     texts = {}
     for split in SPLITS:
         text, failed = _ran(context, split)
@@ -112,6 +124,8 @@ def gpu_incremental_migration(candidate: Any, context: Mapping[str, Any]) -> Out
 
 @check("gpu_reads_pixel_weights", cartridge=False)
 def gpu_reads_pixel_weights(candidate: Any, context: Mapping[str, Any]) -> Outcome:
+    if candidate is not None:
+        return unknown(ABOUT_THE_SYSTEM)
     from pxos_kernel import PxosError
 
     engine, why = _engine(context, "all")
