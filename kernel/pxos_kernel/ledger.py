@@ -70,6 +70,24 @@ def _utc_now() -> str:
     return f"{_second[1]}.{fraction:06d}Z"
 
 
+_HEADS: dict = {}  # (agent, corridor) -> the canonical text they open a record with
+_QUOTED: dict = {}  # op -> its JSON string
+
+
+def _head_text(agent: str, corridor: str) -> str:
+    text = f'{{"agent":{json_string(agent)},"corridor":{json_string(corridor)}'
+    if len(_HEADS) < 4096:
+        _HEADS[(agent, corridor)] = text
+    return text
+
+
+def _quoted(op: str) -> str:
+    text = json_string(op)
+    if len(_QUOTED) < 4096:
+        _QUOTED[op] = text
+    return text
+
+
 class Record(dict):
     """A ledger record; ``canonical`` holds its RFC 8785 text when the kernel built it."""
 
@@ -199,8 +217,8 @@ class Ledger:
                         agent=agent, corridor=corridor, op=op, payload=payload, prev=prev)
         # The canonical text is assembled directly (keys in RFC 8785 order) instead of
         # re-serialising the whole record; tests check it equals canonical_json().
-        head_text = f'{{"agent":{json_string(agent)},"corridor":{json_string(corridor)}'
-        tail_text = (f',"id":"{record["id"]}","op":{json_string(op)},"payload":'
+        head_text = _HEADS.get((agent, corridor)) or _head_text(agent, corridor)
+        tail_text = (f',"id":"{record["id"]}","op":{_QUOTED.get(op) or _quoted(op)},"payload":'
                      f'{payload_json if payload_json is not None else canonical_json(payload)},'
                      f'"prev":"{prev}","seq":{seq},"ts":"{ts}","type":"{record_type}","v":{VERSION}}}')
         body = (head_text + tail_text).encode("utf-8")
@@ -515,13 +533,20 @@ def _stored_hash_holds(record: dict, text: str, key: Optional[bytes]) -> bool:
     return hmac.compare_digest(actual, digest)
 
 
+#: Record types and corridors already checked: a process appends few distinct ones, many times.
+_VALID: set = set()
+
+
 def _check_entry(record_type: Any, op: Any, payload: Any, corridor: Any) -> str:
     """Validate one entry to append; return its payload's canonical JSON."""
-    if not isinstance(record_type, str) or not RECORD_TYPE.match(record_type):
-        raise LedgerError(f"record type {record_type!r} must be upper-case letters, digits and '_'")
+    if type(record_type) is not str or type(corridor) is not str or (record_type, corridor) not in _VALID:
+        if not isinstance(record_type, str) or not RECORD_TYPE.match(record_type):
+            raise LedgerError(f"record type {record_type!r} must be upper-case letters, digits and '_'")
+        check_corridor(corridor)
+        if len(_VALID) < 4096:
+            _VALID.add((record_type, corridor))
     if not isinstance(op, str) or not op:
         raise LedgerError("record op must be a non-empty string")
-    check_corridor(corridor)
     try:
         return canonical_json({} if payload is None else payload)
     except (TypeError, ValueError) as exc:
