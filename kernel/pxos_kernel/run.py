@@ -177,7 +177,8 @@ def run_command(kernel: Any, argv: Sequence[str], *, label: str, cwd: Optional[s
                 read_only: Sequence[str] = (), writable: Sequence[str] = (),
                 limits: Optional[Mapping[str, Any]] = None, allow_unisolated: bool = False,
                 env: Optional[Mapping[str, str]] = None, capture: bool = True,
-                capture_limit: Optional[int] = None, site_packages: bool = True) -> RunResult:
+                capture_limit: Optional[int] = None, site_packages: bool = True,
+                details: Optional[Mapping[str, Any]] = None) -> RunResult:
     """Run an untrusted command sandboxed, framed by a pre and a post ledger record like any program.
 
     This is the one way plugins run code they did not write (a cartridge's
@@ -187,7 +188,9 @@ def run_command(kernel: Any, argv: Sequence[str], *, label: str, cwd: Optional[s
     ``limits``. Where no filesystem isolation works it is refused
     (:class:`~pxos_kernel.sandbox.SandboxUnavailable`) unless
     ``allow_unisolated``; either way the choice is in the pre record.
-    ``label`` names the run in the ledger (``"cartridge test greeter@1.0"``)::
+    ``label`` names the run in the ledger (``"cartridge test greeter@1.0"``);
+    ``details`` (JSON values) are added to both its records, for whoever
+    looks the run up later (``{"archive": path}``)::
 
         result = kernel.hypervisor.run_command(["python", "-m", "pytest", "-q"], label="tests of my-change",
                                                cwd=str(tree), writable=[str(tree)], limits={"timeout": 120})
@@ -200,8 +203,8 @@ def run_command(kernel: Any, argv: Sequence[str], *, label: str, cwd: Optional[s
     checked = sandbox_limits(kernel, limits)
     isolation = _isolation(kernel, True, allow_unisolated)
     shown = [str(a)[:200] for a in list(argv)[:64]]
-    base = {"program": label, "command": shown, "cwd": cwd, "read_only": [str(p) for p in read_only],
-            "writable": [str(p) for p in writable]}
+    base = {**(details or {}), "program": label, "command": shown, "cwd": cwd,
+            "read_only": [str(p) for p in read_only], "writable": [str(p) for p in writable]}
     pre = kernel.checkpoint("RUN", "run_command", {**base, "sandbox": True, "isolation": isolation,
                                                    "allow_unisolated": allow_unisolated}, corridor=PRE)
     options: dict = {} if capture_limit is None else {"capture_limit": capture_limit}

@@ -66,8 +66,27 @@ MECHANISMS = ("bubblewrap", "landlock", "none")
 CAPTURE_LIMIT = 1 << 20
 RESULT_LIMIT = 1 << 20
 _DRAIN_SECONDS = 2.0
-_BOOT = ("import sys,json;s=json.loads(sys.argv[1]);sys.path[:0]=s['path'];"
-         "from pxos_kernel.sandbox_child import main;main(s)")
+#: What the sandboxed interpreter runs first. It starts without ``site`` (``-I -S``: a third of a
+#: bare start-up goes to ``.pth`` files), so it is given its import path and the editable packages.
+_BOOT = """\
+import sys, json, builtins
+s = json.loads(sys.argv[1])
+sys.path[:0] = s["path"]
+builtins.exit = builtins.quit = sys.exit
+class EditablePackages:
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        where = s["packages"].get(name)
+        if where is None:
+            return None
+        from importlib.util import spec_from_file_location
+        if where.endswith(".py"):
+            return spec_from_file_location(name, where)
+        return spec_from_file_location(name, where + "/__init__.py", submodule_search_locations=[where])
+sys.meta_path.append(EditablePackages)
+from pxos_kernel.sandbox_child import main
+main(s)
+"""
 
 
 class SandboxUnavailable(SandboxError):
@@ -248,10 +267,15 @@ def _landlock_probe() -> dict:
 
 
 def _cgroups() -> dict:
+    """The writable cgroup hierarchies, kept only if a trial cgroup can really be made and limited in them."""
     if "cgroups" not in _probes:
-        from pxos_kernel.sandbox_cgroup import hierarchies
+        from pxos_kernel.sandbox_cgroup import TreeCgroup, hierarchies
 
-        _probes["cgroups"] = hierarchies()
+        found = hierarchies()
+        trial = TreeCgroup.create(64 << 20, 16, found) if found else None
+        if trial is not None:
+            trial.remove()
+        _probes["cgroups"] = found if trial is not None else {}
     return _probes["cgroups"]
 
 
@@ -533,6 +557,10 @@ class _Confinement:
     isolate_network: bool = False  # unshare an empty network namespace
     drop_capabilities: bool = False  # empty the bounding set (matters when running as root)
 
+    @property
+    def needed(self) -> bool:
+        return self.ruleset is not None or self.isolate_network or self.drop_capabilities
+
 
 def _preexec(limits: SandboxLimits, cgroup: Any, confine: _Confinement) -> Any:
     """What the child does between fork and exec: join the cgroups, set rlimits, confine itself."""
@@ -541,7 +569,7 @@ def _preexec(limits: SandboxLimits, cgroup: Any, confine: _Confinement) -> Any:
     cpu = math.ceil(limits.cpu_seconds)
     memory = limits.memory_mb << 20
     per_process_memory = cgroup is None or "memory" not in cgroup.directories
-    if confine.ruleset is not None or confine.isolate_network or confine.drop_capabilities:
+    if confine.needed:
         from pxos_kernel import sandbox_landlock as landlock
 
         program = landlock.socket_filter() if confine.ruleset is not None else None
@@ -564,6 +592,27 @@ def _preexec(limits: SandboxLimits, cgroup: Any, confine: _Confinement) -> Any:
     return setup
 
 
+#: The launcher of a bubblewrap run: join the cgroups, set the per-process rlimits, exec. A shell does
+#: it because a Python ``preexec_fn`` forces a full fork() of the supervisor (a vfork cannot run Python).
+_LAUNCH = """\
+cpu=$1 mem=$2; shift 2
+while [ "$1" != -- ]; do echo 0 > "$1" || exit 125; shift; done; shift
+ulimit -c 0; ulimit -S -t "$cpu"; ulimit -H -t $((cpu + 1))
+[ "$mem" = - ] || ulimit -v "$mem"
+exec "$@"
+"""
+
+
+def _launcher(command: list[str], limits: SandboxLimits, cgroup: Any) -> Optional[list[str]]:
+    """``command`` behind the shell launcher, or None where there is no /bin/sh."""
+    if not os.path.exists("/bin/sh"):
+        return None
+    procs = [os.fsdecode(p) for p in cgroup.procs_files] if cgroup is not None else []
+    memory = "-" if cgroup is not None and "memory" in cgroup.directories else str(limits.memory_mb << 10)
+    return ["/bin/sh", "-c", _LAUNCH, "pxos-sandbox", str(math.ceil(limits.cpu_seconds)), memory, *procs, "--",
+            *command]
+
+
 def _supervise(command: list[str], cwd: str, env: dict, limits: SandboxLimits, cgroup: Any, capture: bool,
                capture_limit: int, confine: _Confinement = _Confinement()) -> SandboxOutcome:
     """Start ``command``, keep the deadline and the CPU budget, read its output with a bound, decide."""
@@ -573,9 +622,11 @@ def _supervise(command: list[str], cwd: str, env: dict, limits: SandboxLimits, c
     captures = {"stdout": _Capture(capture_limit), "stderr": _Capture(capture_limit)} if capture else {}
     reason: Optional[str] = None
     with _SignalsInterrupt() as signals:
+        launched = None if confine.needed else _launcher(command, limits, cgroup)
         try:
-            proc = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=pipe, stderr=pipe,
-                                    start_new_session=True, preexec_fn=_preexec(limits, cgroup, confine))
+            proc = subprocess.Popen(launched or command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=pipe,
+                                    stderr=pipe, start_new_session=True,
+                                    preexec_fn=None if launched else _preexec(limits, cgroup, confine))
         except OSError as exc:
             raise SandboxError(f"cannot start {command[0]!r}: {exc.strerror or exc}") from None
         try:
@@ -775,7 +826,7 @@ def run_program(entry: str, args: Sequence[str] = (), *, limits: Optional[Sandbo
     child exits 0; an int is its exit code. Other options are those of
     :func:`run_command`.
 
-        outcome = run_program("pxos_kernel.builtin:hello", ["Ada"], capture=True)
+        outcome = run_program("pxos_kernel.programs:hello", ["Ada"], capture=True)
         assert outcome.stdout == "Hello, Ada, from pxOS!\\n"
     """
     from pxos_kernel.sandbox_view import module_location
@@ -793,9 +844,12 @@ def run_program(entry: str, args: Sequence[str] = (), *, limits: Optional[Sandbo
         shutil.copy2(own, code)
         own = code
         search.insert(0, code)
-    spec = {"entry": entry, "args": [str(a) for a in args], "result": result, "path": search}
+    from pxos_kernel.sandbox_view import editable_packages
+
+    spec = {"entry": entry, "args": [str(a) for a in args], "result": result, "path": search,
+            "packages": editable_packages() if options.get("site_packages", True) else {}}
     try:
-        return run_command([sys.executable, "-I", "-c", _BOOT, json.dumps(spec)], limits=limits, capture=capture,
+        return run_command([sys.executable, "-I", "-S", "-c", _BOOT, json.dumps(spec)], limits=limits, capture=capture,
                            read_only=[*read_only, *([own] if own else [])], allow_unisolated=allow_unisolated,
                            _result=result, **options)
     finally:

@@ -132,7 +132,8 @@ class TreeCgroup:
     def __init__(self, directories: dict[str, tuple[int, Path]]) -> None:
         self.directories = directories  # resource -> (version, directory)
         unique = {path for _, path in directories.values()}
-        self._procs_files = [os.fsencode(path / "cgroup.procs") for path in sorted(unique)]
+        #: The ``cgroup.procs`` file of each distinct cgroup directory: what a new member writes "0" to.
+        self.procs_files = [os.fsencode(path / "cgroup.procs") for path in sorted(unique)]
 
     @classmethod
     def create(cls, memory_bytes: int, processes: int,
@@ -177,7 +178,7 @@ class TreeCgroup:
 
     def join(self) -> None:
         """Move the calling process into every cgroup of this run (call it between fork and exec)."""
-        for procs in self._procs_files:
+        for procs in self.procs_files:
             fd = os.open(procs, os.O_WRONLY)
             try:
                 os.write(fd, b"0")
@@ -212,7 +213,7 @@ class TreeCgroup:
 
     def members(self) -> set[int]:
         pids: set[int] = set()
-        for procs in self._procs_files:
+        for procs in self.procs_files:
             try:
                 pids.update(int(p) for p in Path(os.fsdecode(procs)).read_text().split())
             except (OSError, ValueError):

@@ -48,22 +48,26 @@ class View:
     extra_files: dict = field(default_factory=dict)  # path inside -> host file, read-only
 
 
+_runtime_cache: dict = {}
+
+
 def python_runtime(site_packages: bool = True) -> list[str]:
     """The directories this interpreter needs: its prefixes and, optionally, what site-packages imports.
 
     ``site_packages=False`` gives the interpreter and the standard library
-    only: what a program running from a pixel archive needs.
+    only: what a program running from a pixel archive needs. Computed once
+    for each state of ``sys.path``.
     """
-    paths = {os.path.realpath(sys.executable), os.path.dirname(os.path.abspath(sys.executable))}
-    for prefix in {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix}:
-        paths.add(prefix)
-    if not site_packages:
-        return sorted(p for p in paths if os.path.exists(p))
-    for entry in sys.path:
-        if entry and os.path.isabs(entry) and _is_site_dir(entry):
-            paths.add(entry)
-    paths.update(editable_roots())
-    return sorted(p for p in paths if os.path.exists(p))
+    key = (site_packages, tuple(sys.path), len(sys.meta_path))
+    if key not in _runtime_cache:
+        paths = {os.path.realpath(sys.executable), os.path.dirname(os.path.abspath(sys.executable))}
+        paths.update({sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix})
+        if site_packages:
+            paths.update(e for e in sys.path if e and os.path.isabs(e) and _is_site_dir(e))
+            paths.update(editable_packages().values())
+        _runtime_cache.clear()
+        _runtime_cache[key] = sorted(p for p in paths if os.path.exists(p))
+    return list(_runtime_cache[key])
 
 
 def _is_site_dir(entry: str) -> bool:
@@ -78,24 +82,36 @@ def _site_dirs() -> set[str]:
     return dirs
 
 
-def editable_roots() -> list[str]:
-    """Package directories of editable installs (setuptools' finders, and ``.pth`` path lines).
+def editable_packages() -> dict[str, str]:
+    """See :func:`_editable_packages`; computed once for each state of ``sys.path``."""
+    key = ("editable", tuple(sys.path), len(sys.meta_path))
+    if key not in _editable_cache:
+        _editable_cache.clear()
+        _editable_cache[key] = _editable_packages()
+    return dict(_editable_cache[key])
 
-    Only the importable packages and modules are returned, so a program sees
+
+_editable_cache: dict = {}
+
+
+def _editable_packages() -> dict[str, str]:
+    """Import name -> directory (or module file) of every editable install: setuptools' finders, ``.pth`` lines.
+
+    Only the importable packages and modules are named, so a program sees
     ``plugins/pxos-cartridge/pxos_cartridge`` but not the tests, docs or
-    other files beside it.
+    other files beside it. A sandboxed interpreter started without ``site``
+    imports them through this mapping.
     """
-    roots: set[str] = set()
+    found: dict[str, str] = {}
     for finder in list(sys.meta_path):
         module = sys.modules.get(getattr(finder, "__module__", "") or "")
         mapping = getattr(module, "MAPPING", None)
         if isinstance(mapping, dict) and module is not None and "editable" in module.__name__:
-            roots.update(str(p) for p in mapping.values())
-            for locations in (getattr(module, "NAMESPACES", None) or {}).values():
-                roots.update(str(p) for p in locations)
+            found.update({str(name): str(path) for name, path in mapping.items()})
     for directory in _pth_directories():
-        roots.update(_importables(directory))
-    return sorted(r for r in roots if os.path.exists(r))
+        for path in _importables(directory):
+            found.setdefault(os.path.basename(path).split(".")[0], path)
+    return {name: path for name, path in sorted(found.items()) if os.path.exists(path)}
 
 
 def _pth_directories() -> set[str]:

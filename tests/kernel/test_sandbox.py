@@ -216,6 +216,17 @@ def test_four_900_mb_children_do_not_fit_a_1_gb_tree(any_isolation):
     assert "whole tree" in result.error and "1024 MB" in result.error
 
 
+def test_without_a_writable_cgroup_the_limits_are_per_process_and_say_so(isolated, monkeypatch):
+    monkeypatch.setitem(sandbox._probes, "cgroups", {})  # as on a machine with no writable cgroup
+    report = isolated.hypervisor.inspect_self()["sandbox"]
+    assert report["memory_limit"]["how"].startswith("per process only: RLIMIT_AS")
+    assert report["process_limit"] == {"enforced": False, "how": "not bounded: no writable cgroup here"}
+    result = run(isolated, "hog_memory", limits={"memory_mb": 300, "timeout": 30})
+    assert result.status == "memory" and result.protections["memory"] == "per process (RLIMIT_AS)"
+    result = run(isolated, "burn_cpu", limits={"cpu_seconds": 1, "timeout": 30})
+    assert result.status == "cpu" and "RLIMIT_CPU" in result.error
+
+
 def test_memory_limit_of_one_process(isolated):
     result = run(isolated, "hog_memory", limits={"memory_mb": 300, "timeout": 30})
     assert result.status == "memory" and "300 MB" in result.error

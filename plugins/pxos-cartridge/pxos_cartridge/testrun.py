@@ -3,8 +3,8 @@
 The archive is verified and unpacked into a fresh directory, and its test
 command (the manifest's ``tests.command``, else pytest) runs there through
 :meth:`kernel.hypervisor.run_command <pxos_kernel.run.run_command>`: the
-unpacked tree is the only writable place the tests see, the archive is shown
-read-only, and nothing else of the machine's files exists for them. The exit
+unpacked tree is the only place of the machine's files the tests see (not
+even the archive, which stays in PXOS_HOME). The exit
 code is the verdict; :func:`parse_counts` reads pytest's summary line for the
 record::
 
@@ -41,9 +41,9 @@ def run_tests(kernel: Any, archive: str | Path, command: Optional[Sequence[str]]
         tree = work / "cartridge"
         open_archive(archive).extract(tree)
         argv = list(command or DEFAULT_COMMAND)
-        result = kernel.hypervisor.run_command(argv, label=label, cwd=str(tree), writable=[str(tree)],
-                                               read_only=[str(Path(archive).resolve())], limits=limits,
-                                               allow_unisolated=allow_unisolated)
+        result = kernel.hypervisor.run_command(argv, label=label, cwd=str(tree), writable=[str(tree)], limits=limits,
+                                               allow_unisolated=allow_unisolated,
+                                               details={"archive": str(archive)})
         result.stdout = (result.stdout or "") + (result.stderr or "")
         return result
     finally:

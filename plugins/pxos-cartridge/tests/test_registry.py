@@ -260,3 +260,72 @@ def test_two_processes_promoting_at_once_leave_a_consistent_registry(registry, k
     winner = registry.current("greeter")["version"]
     assert winner == promotions[-1]["version"]  # the last promotion in the history is the current one
     assert kernel.ledger.verify().ok
+
+
+PRYING_TEST = '''
+import glob, os, pytest
+
+@pytest.mark.parametrize("secret", ["{home}/cartridges/registry.json", "{home}/config.yaml"])
+def test_cannot_read_pxos_home(secret):
+    with pytest.raises(OSError):
+        open(secret).read()
+
+def test_cannot_list_pxos_home():
+    try:
+        assert os.listdir("{home}") == []
+    except OSError:
+        pass
+
+def test_cannot_reach_any_archive():
+    assert glob.glob("{home}/cartridges/objects/*/*.pxa") == []
+'''
+
+HANGING_TEST = '''
+import subprocess, time
+
+def test_leaves_a_grandchild_holding_the_pipe_and_hangs():
+    subprocess.Popen(["sleep", "3{token}"], start_new_session=True)
+    time.sleep(300)
+'''
+
+
+def test_a_prying_cartridge_test_sees_nothing_of_pxos_home(registry, kernel, greeter_tree, tmp_path):
+    (kernel.home / "config.yaml").write_text("sandbox:\n  timeout: 60\n")
+    (greeter_tree / "tests" / "test_prying.py").write_text(PRYING_TEST.format(home=kernel.home))
+    pack_tree(greeter_tree, tmp_path / "prying.pxa")
+    registry.register(tmp_path / "prying.pxa")
+    tests = registry.test("greeter")["tests"]
+    assert tests["passed"] and tests["counts"] == {"passed": 6}, tests["output"]
+
+
+def test_a_hanging_cartridge_test_is_killed_whole_at_the_timeout(registry, kernel, greeter_tree, tmp_path):
+    token = str(time.time_ns())[-12:]
+    (greeter_tree / "tests" / "test_hanging.py").write_text(HANGING_TEST.format(token=token))
+    pack_tree(greeter_tree, tmp_path / "hanging.pxa")
+    registry.register(tmp_path / "hanging.pxa")
+    started = time.monotonic()
+    record = registry.test("greeter", timeout=4)
+    took = time.monotonic() - started
+    tests = record["tests"]
+    assert tests["status"] == "timeout" and not tests["passed"] and record["status"] == "failed"
+    assert took < 15, f"cartridge test took {took:.0f} s for a 4 s timeout"
+    assert [p for p in os.listdir("/proc") if p.isdigit() and _cmdline_has(p, f"3{token}")] == []
+    run = kernel.ledger.find(tests["run_id"])
+    assert run["payload"]["status"] == "timeout" and run["payload"]["protections"]["filesystem"] != "none"
+
+
+def _cmdline_has(pid: str, token: str) -> bool:
+    try:
+        return token.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def test_cartridge_test_refuses_without_isolation_unless_allowed(cli, registry, v1, monkeypatch):
+    registry.register(v1)
+    monkeypatch.setenv("PXOS_SANDBOX_MECHANISM", "none")
+    code, out, err = cli("cartridge", "test", "greeter")
+    assert code == 3 and "--allow-unisolated" in err and err.count("\n") == 1
+    code, out, err = cli("cartridge", "test", "greeter", "--allow-unisolated", "--json")
+    assert code == 0, err
+    assert json.loads(out)["tests"]["sandbox"]["allow_unisolated"] is True

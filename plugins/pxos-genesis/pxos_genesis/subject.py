@@ -118,7 +118,7 @@ def _just_ran(kernel: Any, archive: str) -> Optional[dict]:
     for record in kernel.ledger.records():
         payload = record.get("payload") or {}
         if record.get("type") == "RUN" and record.get("corridor", "").endswith("NODE_POST") and \
-                ((payload.get("args") or [None])[0] == archive or archive in (payload.get("read_only") or [])):
+                ((payload.get("args") or [None])[0] == archive or payload.get("archive") == archive):
             found = record
     if found is None:
         return None
