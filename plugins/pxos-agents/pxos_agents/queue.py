@@ -316,36 +316,9 @@ class TaskQueue:
         self.db.close()
 
 
-PG_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tasks (
-    id           BIGSERIAL PRIMARY KEY,
-    goal         TEXT NOT NULL,
-    context      TEXT NOT NULL DEFAULT '',
-    files        TEXT NOT NULL DEFAULT '{}',
-    test_command TEXT NOT NULL DEFAULT '[]',
-    phase        TEXT NOT NULL DEFAULT 'default',
-    priority     INTEGER NOT NULL DEFAULT 0,
-    state        TEXT NOT NULL DEFAULT 'pending'
-                 CHECK (state IN ('pending','in_progress','review','completed','failed','blocked')),
-    attempts     INTEGER NOT NULL DEFAULT 0,
-    max_attempts INTEGER NOT NULL DEFAULT 3 CHECK (max_attempts >= 1),
-    needs_human  INTEGER NOT NULL DEFAULT 0,
-    human_reason TEXT,
-    worker       TEXT,
-    last_error   TEXT,
-    result       TEXT,
-    created      TEXT NOT NULL,
-    updated      TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS deps (
-    task_id    BIGINT NOT NULL REFERENCES tasks(id),
-    depends_on BIGINT NOT NULL REFERENCES tasks(id),
-    PRIMARY KEY (task_id, depends_on)
-);
-CREATE INDEX IF NOT EXISTS tasks_ready ON tasks(state, priority DESC, id);
-CREATE INDEX IF NOT EXISTS tasks_ready_phase ON tasks(state, phase, priority DESC, id);
-CREATE INDEX IF NOT EXISTS deps_depends_on ON deps(depends_on);
-"""
+#: The same tables in PostgreSQL: only the id column's type differs.
+PG_SCHEMA = (SCHEMA.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY")
+             .replace("INTEGER NOT NULL REFERENCES", "BIGINT NOT NULL REFERENCES"))
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _NAMED = re.compile(r":([a-z_]+)")
 

@@ -14,6 +14,7 @@ import os
 import sqlite3
 import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, Optional
@@ -158,59 +159,54 @@ class SqliteSink:
                 self._group_sync(1)
             return True
 
-    def append_built(self, build) -> dict:
-        """Append ``build(head)`` inside one ``BEGIN IMMEDIATE`` transaction: the head cannot move meanwhile,
-        so concurrent writers wait for SQLite's lock instead of losing races and retrying."""
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise LedgerError(f"ledger {self.path}: cannot lock the database ({exc})") from None
-            try:
-                top = self._db.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
-                record = build(None if top is None else {"seq": top[0], "hash": top[1]})
-                self._db.execute("INSERT INTO records (seq, id, hash, body) VALUES (?, ?, ?, ?)",
-                                 (record["seq"], record["id"], record["hash"], encode(record)))
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
-            self._cached = (self._data_version(), record)
-            if self.durability == "group":
-                self._group_sync(1)
-            return record
-
     def compare_and_append_many(self, records: list[dict]) -> bool:
         """Append consecutive records in one transaction iff the first one fits on the head."""
         first = records[0]
         rows = [(r["seq"], r["id"], r["hash"], encode(r)) for r in records]
         with self._lock:
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise LedgerError(f"ledger {self.path}: cannot lock the database ({exc})") from None
-            try:
-                top = self._db.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
-                fits = first["seq"] == 1 if top is None else (top[0] == first["seq"] - 1 and top[1] == first["prev"])
-                if not fits:
-                    self._db.execute("ROLLBACK")
-                    self._cached = None
-                    return False
-                self._db.executemany("INSERT INTO records (seq, id, hash, body) VALUES (?, ?, ?, ?)", rows)
-                self._db.execute("COMMIT")
-            except sqlite3.IntegrityError:
-                self._db.execute("ROLLBACK")
+                with self._immediate():
+                    top = self._db.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
+                    if not (first["seq"] == 1 if top is None
+                            else (top[0] == first["seq"] - 1 and top[1] == first["prev"])):
+                        raise _Lost()
+                    self._db.executemany("INSERT INTO records (seq, id, hash, body) VALUES (?, ?, ?, ?)", rows)
+            except (_Lost, sqlite3.IntegrityError):
                 self._cached = None
                 return False
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
             self._cached = (self._data_version(), records[-1])
             if self.durability == "group":
                 self._group_sync(len(records))
             return True
+
+    def append_built(self, build) -> dict:
+        """Append ``build(head)`` inside one ``BEGIN IMMEDIATE`` transaction: the head cannot move meanwhile,
+        so concurrent writers wait for SQLite's lock instead of losing races and retrying."""
+        with self._lock:
+            with self._immediate():
+                top = self._db.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
+                record = build(None if top is None else {"seq": top[0], "hash": top[1]})
+                self._db.execute("INSERT INTO records (seq, id, hash, body) VALUES (?, ?, ?, ?)",
+                                 (record["seq"], record["id"], record["hash"], encode(record)))
+            self._cached = (self._data_version(), record)
+            if self.durability == "group":
+                self._group_sync(1)
+            return record
+
+    @contextmanager
+    def _immediate(self) -> Iterator[None]:
+        """One write transaction taken up front (``BEGIN IMMEDIATE``), rolled back on any exception."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise LedgerError(f"ledger {self.path}: cannot lock the database ({exc})") from None
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
 
     def _group_sync(self, appended: int) -> None:
         """fsync the WAL once per group of appends: one disk flush pays for many records."""
@@ -277,3 +273,7 @@ class SqliteSink:
             os.close(self._wal_fd)
             self._wal_fd = -1
         self._db.close()
+
+
+class _Lost(Exception):
+    """The head moved: the records do not fit on it."""
