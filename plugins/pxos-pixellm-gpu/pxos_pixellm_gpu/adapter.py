@@ -94,7 +94,7 @@ class Gpu:
         """The largest storage buffer one binding may hold, in bytes."""
         return min(self.info.limits["max-storage-buffer-binding-size"], self.info.limits["max-buffer-size"])
 
-    def errors(self) -> tuple[type, ...]:
+    def errors(self) -> tuple[type[BaseException], ...]:
         """The exception types wgpu raises for device errors (validation, memory, a lost device)."""
         return (self.wgpu.GPUError, RuntimeError)
 

@@ -89,9 +89,11 @@ class GpuModel:
         for first in range(0, len(ids), step):
             chunk = ids[first:first + step]
             want = "all" if not last_only else "last" if first + step >= len(ids) else "none"
-            rows.append(self._step(chunk, cache, want))
+            out = self._step(chunk, cache, want)
+            if out is not None:
+                rows.append(out)
             cache.length += len(chunk)
-        logits = rows[-1] if last_only else np.concatenate(rows)
+        logits = np.concatenate(rows)
         if not np.all(np.isfinite(logits)):
             raise InferenceError(f"the GPU returned non-finite logits ({self.gpu.info.line()}): refusing to sample "
                                  "from them")
@@ -99,18 +101,18 @@ class GpuModel:
 
     def _step(self, ids: np.ndarray, cache: SplitCache, want: str) -> Optional[np.ndarray]:
         """One step of up to ``stack.batch`` tokens; logits of ``want`` ("all", "last" or "none") of them."""
-        start, n = cache.length, len(ids)
+        start = cache.length
         layers = self.config.num_hidden_layers
-        if self.offload.ends:  # offload: all
+        if self.stack is not None and cache.gpu is not None and self.offload.ends:  # offload: all
             with self.gpu.watch("generating"):
-                return self.stack.step_once(cache.gpu, start, n, ids=ids, logits=want)
+                return self.stack.logits_step(cache.gpu, start, ids, want)
         x = pixellm.embed(self.cpu, ids)
-        if self.stack is None:  # offload: none
+        if self.stack is None or cache.gpu is None:  # offload: none
             x = pixellm.run_layers(self.cpu, x, cache.cpu, start, range(layers))
         else:
             x = pixellm.run_layers(self.cpu, x, cache.cpu, start, range(0, self.offload.first))
             with self.gpu.watch("generating"):
-                x = self.stack.step_once(cache.gpu, start, n, x=x)
+                x = self.stack.hidden_step(cache.gpu, start, x)
             x = pixellm.run_layers(self.cpu, x, cache.cpu, start, range(self.offload.last + 1, layers))
         if want == "none":
             return None

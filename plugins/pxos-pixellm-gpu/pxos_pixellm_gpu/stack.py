@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -227,46 +227,50 @@ class GpuStack:
     def new_cache(self, capacity: Optional[int] = None) -> GpuCache:
         return GpuCache(self, min(capacity or self.dims.context, self.dims.context))
 
-    def step_once(self, cache: GpuCache, start: int, n: int, *, ids: Optional[np.ndarray] = None,
-                  x: Optional[np.ndarray] = None, logits: str = "last") -> Optional[np.ndarray]:
-        """Run ``n <= batch`` tokens at positions ``start..``; return logits (with the head) or the hidden state.
+    def logits_step(self, cache: GpuCache, start: int, ids: np.ndarray, rows: str = "last") -> Optional[np.ndarray]:
+        """Embed ``ids`` (at most ``batch``) at positions ``start..``, run the layers and the head.
 
-        The embedding reads ``ids``; without it, ``x`` (n, width) is the hidden
-        state the CPU computed for the layers before. With the head, ``logits``
-        says which rows come back: ``all`` (n, vocab), ``last`` (1, vocab) or
-        ``none`` (a prompt step whose logits nobody reads: the head is skipped).
+        ``rows`` says which logits come back: ``all`` (n, vocab), ``last``
+        (1, vocab) or ``none`` (a prompt step whose logits nobody reads: the
+        head is skipped).
         """
-        device, queue = self.kernels.device, self.kernels.device.queue
-        queue.write_buffer(self.step, 0, np.array([start, n, 0, 0], dtype=np.uint32))
-        if self.embed:
-            queue.write_buffer(self.ids, 0, np.ascontiguousarray(ids, dtype=np.uint32))
-        else:
-            queue.write_buffer(self.x, 0, np.ascontiguousarray(x, dtype=np.float32))
+        queue = self.kernels.device.queue
+        queue.write_buffer(self.ids, 0, np.ascontiguousarray(ids, dtype=np.uint32))
+        head = {"all": self.head_all, "last": self.head_last, "none": []}[rows]
+        self._run(cache, start, len(ids), head)
+        if rows == "none":
+            return None
+        count = len(ids) if rows == "all" else 1
+        data = queue.read_buffer(self.logits, 0, 4 * count * self.dims.vocab)
+        return np.frombuffer(data, dtype=np.float32).reshape(count, self.dims.vocab).copy()
+
+    def hidden_step(self, cache: GpuCache, start: int, x: np.ndarray) -> np.ndarray:
+        """Run the layers over hidden states ``x`` (n, width) the CPU computed; the hidden states after them."""
+        queue = self.kernels.device.queue
+        queue.write_buffer(self.x, 0, np.ascontiguousarray(x, dtype=np.float32))
+        self._run(cache, start, len(x), [])
+        data = queue.read_buffer(self.x, 0, 4 * len(x) * self.dims.width)
+        return np.frombuffer(data, dtype=np.float32).reshape(len(x), self.dims.width).copy()
+
+    def _run(self, cache: GpuCache, start: int, n: int, head: list[Dispatch]) -> None:
+        """Replay the recorded dispatches for ``n`` tokens at ``start``, in one command buffer."""
+        device = self.kernels.device
+        device.queue.write_buffer(self.step, 0, np.array([start, n, 0, 0], dtype=np.uint32))
         sequence = list(self.before)
         for index in self.layers:
             sequence += self.before_cache[index] + cache.dispatches[index] + self.after_cache[index]
-        if self.head and logits != "none":
-            sequence += self.head_all if logits == "all" else self.head_last
         encoder = device.create_command_encoder()
         compute = encoder.begin_compute_pass()
-        for dispatch in sequence:
+        for dispatch in sequence + head:
             compute.set_pipeline(dispatch.pipeline)
             for group, bind_group in enumerate(dispatch.bind_groups):
                 compute.set_bind_group(group, bind_group)
             compute.dispatch_workgroups(*dispatch.groups(n))
         compute.end()
-        queue.submit([encoder.finish()])
-        if self.head and logits == "none":
-            return None
-        if self.head:
-            rows = n if logits == "all" else 1
-            data = queue.read_buffer(self.logits, 0, 4 * rows * self.dims.vocab)
-            return np.frombuffer(data, dtype=np.float32).reshape(rows, self.dims.vocab).copy()
-        return np.frombuffer(queue.read_buffer(self.x, 0, 4 * n * self.dims.width),
-                             dtype=np.float32).reshape(n, self.dims.width).copy()
+        device.queue.submit([encoder.finish()])
 
 
-def _per_token(gx: int, gy: int, last_only: bool):
+def _per_token(gx: int, gy: int, last_only: bool) -> Callable[[int], tuple[int, int, int]]:
     """Workgroup counts: (gx, gy) for every token of the step, or for its last token only."""
     if last_only:
         return lambda n: (gx, gy, 1)

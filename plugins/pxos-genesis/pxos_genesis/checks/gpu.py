@@ -35,8 +35,8 @@ ABOUT_THE_SYSTEM = ("G5 judges the running system's GPU engine, not a cartridge:
                     "(without --cartridge)")
 
 
-def _engine(context: Mapping[str, Any], offload: Optional[str] = None) -> tuple[Any, Optional[str]]:
-    """The GPU engine (with ``offload``) and None, or None and why it cannot be judged."""
+def _engine(context: Mapping[str, Any], offload: Optional[str] = None) -> tuple[Any, str]:
+    """The GPU engine (with ``offload``) and "", or None and why it cannot be judged."""
     from pxos_kernel import PxosError
 
     kernel = context["kernel"]
@@ -48,7 +48,7 @@ def _engine(context: Mapping[str, Any], offload: Optional[str] = None) -> tuple[
         engine.describe()  # opens the adapter: the one-line reason when there is none
     except PxosError as exc:
         return None, f"{ENGINE} could not start: {exc}"
-    return engine, None
+    return engine, ""
 
 
 def _greedy(context: Mapping[str, Any], engine_name: str, offload: Optional[str]) -> str:
@@ -67,7 +67,7 @@ def _greedy(context: Mapping[str, Any], engine_name: str, offload: Optional[str]
     return text
 
 
-def _ran(context: Mapping[str, Any], offload: str) -> Any:
+def _ran(context: Mapping[str, Any], offload: str) -> tuple[Optional[str], Optional[Outcome]]:
     """Run the shipped model under ``offload``; the engine's text, or an unchecked/failed Outcome."""
     from pxos_kernel import PxosError
 
