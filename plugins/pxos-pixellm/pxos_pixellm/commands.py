@@ -130,7 +130,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from .container import open_model
     from .engine import shipped_held_out_path
     from .evaluate import evaluate
-    from .model import Transformer
+    from .model import Transformer, build_transformer
 
     engine = _engine(args)
     path = engine.resolve(args.model)
@@ -143,10 +143,11 @@ def run_eval(args: argparse.Namespace) -> int:
             raise InferenceError(f"--bytes must be at least 2, got {args.bytes}")
         data = data[: args.bytes]
     opened = open_model(path)
-    tensors = dict(opened.arrays())
-    if args.encoding:
-        tensors = requantize(opened.config, tensors, args.encoding)
-    model = Transformer(opened.config, tensors, where=str(path))
+    if args.encoding:  # an in-memory round trip through that encoding, computed by the numpy reference
+        model = Transformer(opened.config, requantize(opened.config, dict(opened.arrays()), args.encoding),
+                            where=str(path))
+    else:
+        model = build_transformer(opened, engine.compute, where=str(path))
     source = (f"held-out excerpt of the training corpus ({opened.info.get('corpus', {}).get('source', '?')})"
               if not args.text else str(text_path))
     result = evaluate(model, data, source, opened.tokenizer()).to_dict()

@@ -14,7 +14,9 @@ a path to a ``.pxi`` file
     loaded directly.
 
 Settings (the ``inference.pixellm`` section of the config): ``root``,
-``default_model`` (a name or path used when a request names none).
+``default_model`` (a name or path used when a request names none),
+``compute`` (``auto``: the compiled kernels when they build, else numpy;
+``native``; ``numpy``) and ``threads`` (default: the CPUs this process may use).
 
 Besides generating, the engine lets a model look at itself (Genesis G9.2):
 :meth:`PixelEngine.describe_self` returns the model's tensor directory with
@@ -77,6 +79,8 @@ class PixelEngine:
         settings = dict(settings or {})
         self.root = Path(settings["root"]) if settings.get("root") else None
         self.default_model = settings.get("default_model") or DEFAULT_MODEL
+        self.compute = settings.get("compute") or os.environ.get("PXOS_PIXELLM_COMPUTE") or "auto"
+        self.threads = int(settings.get("threads") or len(os.sched_getaffinity(0)))
         self._loaded: dict[Path, LoadedEngineModel] = {}
 
     @property
@@ -123,7 +127,7 @@ class PixelEngine:
     def load(self, model: Optional[str] = None) -> LoadedEngineModel:
         """The model behind ``model`` (a name or path), loaded once and cached."""
         from .container import open_model
-        from .model import Transformer
+        from .model import build_transformer
 
         path = self.resolve(model).resolve()
         if path not in self._loaded:
@@ -131,7 +135,11 @@ class PixelEngine:
             # flips a payload byte to show it); the metadata's sha256 is unkeyed, so it adds nothing
             # against a deliberate edit and costs ~15% of the load time. `describe_self` checks it.
             opened = open_model(path, verify=False)
-            transformer = Transformer(opened.config, dict(opened.arrays()), where=str(path))
+            transformer = build_transformer(opened, self.compute, where=str(path))
+            if transformer.backend == "native":
+                from . import native
+
+                native.set_threads(self.threads)
             self._loaded[path] = LoadedEngineModel(path, opened, transformer, opened.tokenizer())
         return self._loaded[path]
 
@@ -205,8 +213,21 @@ class PixelEngine:
             "image": {"width": opened.meta["width"], "height": opened.meta["height"]},
             "config": opened.config.to_dict(),
             "tokenizer": tokenizer.describe() if tokenizer is not None else {"kind": "none"},
-            "parameters": sum(e.count for e in opened.tensors), "tensors": tensors,
+            "parameters": sum(e.count for e in opened.tensors), "compute": self.compute_report(model),
+            "tensors": tensors,
         }
+
+    def compute_report(self, model: Optional[str] = None) -> dict:
+        """How the engine computes with ``model``: backend, why not native, threads, resident weight bytes."""
+        from . import native
+
+        transformer = self.load(model).transformer
+        report = {"backend": transformer.backend, "threads": self.threads if transformer.backend == "native" else 1}
+        if transformer.backend == "native":
+            report.update(resident_weight_bytes=transformer.resident_bytes, decoded_to_fp32=transformer.converted)
+        else:
+            report["why_not_native"] = native.unavailable_reason() if self.compute != "numpy" else "compute: numpy"
+        return report
 
     def read_own_pixels(self, tensor: str, model: Optional[str] = None) -> dict:
         """The RGB pixels of the model's PNG that hold ``tensor``'s stored bytes.

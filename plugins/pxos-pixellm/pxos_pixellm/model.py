@@ -133,7 +133,13 @@ class KVCache:
 
 
 class Transformer:
-    """Computes logits from token ids. Weights are float arrays keyed by Hugging Face name."""
+    """Computes logits from token ids. Weights are float arrays keyed by Hugging Face name.
+
+    This is the readable reference; the engine computes with the compiled kernels
+    (:mod:`pxos_pixellm.native`, the same function on the stored weights) when they build.
+    """
+
+    backend = "numpy"
 
     def __init__(self, config: ModelConfig, tensors: Mapping[str, np.ndarray], where: str = "model"):
         check_tensors(config, tensors, where)
@@ -279,3 +285,24 @@ def _rope(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
     first, second = x[..., :half], x[..., half:]
     c, s = cos[:, None, :], sin[:, None, :]
     return np.concatenate((first * c - second * s, second * c + first * s), axis=-1)
+
+
+COMPUTE_CHOICES = ("auto", "native", "numpy")
+
+
+def build_transformer(opened: Any, compute: str = "auto", where: str = "model") -> Any:
+    """The transformer for an opened container: compiled kernels on the stored weights, or numpy.
+
+    ``compute`` is ``auto`` (the kernels when they build, else numpy),
+    ``native`` (the kernels or an InferenceError saying why not) or ``numpy``.
+    """
+    if compute not in COMPUTE_CHOICES:
+        raise InferenceError(f"compute must be one of {', '.join(COMPUTE_CHOICES)}, not {compute!r}")
+    if compute != "numpy":
+        from . import native
+
+        if native.library() is not None:
+            return native.NativeTransformer(opened, where=where)
+        if compute == "native":
+            raise InferenceError(f"compute 'native' asked for, but {native.unavailable_reason()}")
+    return Transformer(opened.config, dict(opened.arrays()), where=where)

@@ -392,11 +392,11 @@ def evaluate_container(path: Path, text: Mapping[str, Any]) -> dict:
     """Bits per byte of the stored model on the held-out text (at most its first 64 KiB)."""
     from .container import open_model
     from .evaluate import model_bits
-    from .model import Transformer
+    from .model import build_transformer
 
     data = Path(text["path"]).read_bytes()[:65536]
     opened = open_model(path)
-    model = Transformer(opened.config, dict(opened.arrays()), where=str(path))
+    model = build_transformer(opened, where=str(path))
     tokenizer = opened.tokenizer()
     if tokenizer is None:
         raise FormatError(f"{path}: a model without a tokenizer cannot be evaluated on text, so it cannot be "
@@ -410,11 +410,11 @@ def smoke_test(path: Path) -> dict:
 
     from .container import open_model
     from .generate import generate
-    from .model import Transformer
+    from .model import build_transformer
 
     try:
         opened = open_model(path)
-        model = Transformer(opened.config, dict(opened.arrays()), where=str(path))
+        model = build_transformer(opened, where=str(path))
         tokenizer = opened.tokenizer()
         logits = model.forward(tokenizer.encode(SMOKE_PROMPT))
         if not np.all(np.isfinite(logits)):

@@ -17,15 +17,21 @@ from pixellm_testmodels import CASES, build_hf_model, hf_greedy, hf_logits
 from pxos_pixellm.container import open_model
 from pxos_pixellm.convert import convert
 from pxos_pixellm.generate import token_ids
-from pxos_pixellm.model import Transformer
+from pxos_pixellm.model import build_transformer
 
 PROMPT = "def decode(self, s):\n    return self.raw"
 NEW_TOKENS = 24
 
 
-def pixel_model(path):
+def pixel_model(path, compute="numpy"):
     opened = open_model(path)
-    return Transformer(opened.config, dict(opened.arrays())), opened.tokenizer()
+    return build_transformer(opened, compute), opened.tokenizer()
+
+
+@pytest.fixture(params=["numpy", "native"])
+def compute(request):
+    """Both computations: the numpy reference and the compiled kernels (which must build here)."""
+    return request.param
 
 
 def greedy(model, ids, eos):
@@ -54,23 +60,23 @@ def test_tokenizer_is_stored_and_encodes_like_transformers(converted):
     assert tokenizer.decode(ids) == reference.decode(ids, skip_special_tokens=True)
 
 
-def test_logits_match_transformers(converted):
+def test_logits_match_transformers(converted, compute):
     _, hf, _, out = converted
-    model, tokenizer = pixel_model(out)
+    model, tokenizer = pixel_model(out, compute)
     ids = tokenizer.encode(PROMPT)
     np.testing.assert_allclose(model.forward(ids), hf_logits(hf, ids), atol=1e-4, rtol=1e-4)
 
 
-def test_greedy_generation_matches_transformers_generate(converted):
+def test_greedy_generation_matches_transformers_generate(converted, compute):
     _, hf, _, out = converted
-    model, tokenizer = pixel_model(out)
+    model, tokenizer = pixel_model(out, compute)
     ids = tokenizer.encode(PROMPT)
     assert greedy(model, ids, tokenizer.eos_token_ids) == hf_greedy(hf, ids, NEW_TOKENS)
 
 
-def test_kv_cache_decoding_matches_one_pass(converted):
+def test_kv_cache_decoding_matches_one_pass(converted, compute):
     _, _, _, out = converted
-    model, tokenizer = pixel_model(out)
+    model, tokenizer = pixel_model(out, compute)
     ids = tokenizer.encode(PROMPT * 2)[:40]
     whole = model.forward(ids)
     cache = model.new_cache()
@@ -78,14 +84,14 @@ def test_kv_cache_decoding_matches_one_pass(converted):
     np.testing.assert_allclose(np.concatenate(pieces), whole, atol=1e-4, rtol=1e-4)
 
 
-def test_gguf_round_trip_keeps_logits_generation_and_tokenizer(converted, tmp_path):
+def test_gguf_round_trip_keeps_logits_generation_and_tokenizer(converted, compute, tmp_path):
     pytest.importorskip("gguf")
     _, hf, _, out = converted
     gguf_file = tmp_path / "m.gguf"
     convert(out, gguf_file)
     back = tmp_path / "back.pxi"
     convert(gguf_file, back, encoding="fp32")
-    model, tokenizer = pixel_model(back)
+    model, tokenizer = pixel_model(back, compute)
     ids = tokenizer.encode(PROMPT)
     assert ids == pixel_model(out)[1].encode(PROMPT)
     np.testing.assert_allclose(model.forward(ids), hf_logits(hf, ids), atol=1e-4, rtol=1e-4)

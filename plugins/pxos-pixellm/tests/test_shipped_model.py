@@ -7,7 +7,8 @@ import json
 from pxos_pixellm.container import load_model
 from pxos_pixellm.engine import shipped_held_out_path, shipped_model_path
 from pxos_pixellm.evaluate import evaluate
-from pxos_pixellm.model import Transformer
+from pxos_pixellm.container import open_model
+from pxos_pixellm.model import build_transformer
 
 
 def test_shipped_model_is_small_and_documented():
@@ -20,8 +21,7 @@ def test_shipped_model_is_small_and_documented():
 
 
 def test_shipped_model_beats_gzip_by_the_target_margin_on_held_out_text():
-    loaded = load_model(shipped_model_path())
     text = shipped_held_out_path().read_bytes()
-    result = evaluate(Transformer(loaded.config, loaded.tensors), text, "held-out")
+    result = evaluate(build_transformer(open_model(shipped_model_path())), text, "held-out")
     assert result.size == len(text) > 60_000
     assert result.bits_per_byte < 0.8 * result.gzip_bits_per_byte, result.to_dict()
