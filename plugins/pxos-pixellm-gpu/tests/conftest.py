@@ -43,4 +43,4 @@ def tiny_path(models_dir):
 def numpy_engine():
     from pxos_pixellm import PixelEngine
 
-    return PixelEngine({})
+    return PixelEngine({"compute": "numpy"})  # the numpy reference, not the compiled kernels
