@@ -60,7 +60,20 @@ class Storage(Protocol):
 
 @runtime_checkable
 class Sink(Protocol):
-    """Persists ledger records. The kernel chains them; a sink never alters one."""
+    """Persists ledger records. The kernel chains them; a sink never alters one.
+
+    Optional methods the kernel uses where a sink has them (every built-in sink does):
+
+    * ``read_rows(start_seq)`` yields ``(where, stored text)``: verify then checks the
+      stored bytes themselves (each must be the canonical JSON of what it parses to),
+      not only the records they parse to.
+    * ``read_newest_first()`` yields records from the last to the first, so that
+      ``log -n N`` costs N reads, not the whole ledger.
+    * ``append_built(build)`` appends ``build(head)`` while holding the head
+      (``head`` is ``{"seq", "hash"}`` or None), so concurrent writers wait instead
+      of losing compare-and-append races; ``build_under_lock = True`` asks the kernel
+      to use it for every append.
+    """
 
     location: str  # a human-readable place, e.g. a path or a DSN without password
 
