@@ -36,6 +36,7 @@ class Kernel:
         self._instances: dict[tuple[str, str], Any] = {}
         self._closed = False
         self.hook.pxos_addhooks.call_historic(kwargs={"pluginmanager": self.plugins.pm})
+        self.plugins.check_hooks()
         self.hook.pxos_kernel_booted(kernel=self)
 
     # -- configuration -----------------------------------------------------------------
@@ -93,9 +94,38 @@ class Kernel:
     def _instance(self, family: str, name: str, settings: dict) -> Any:
         key = (family, name)
         if key not in self._instances:
-            registration = self.registry(family).get(name)
-            self._instances[key] = registration.factory(settings)
+            self._instances[key] = self.build(family, name, settings)
         return self._instances[key]
+
+    def build(self, family: str, name: str, settings: Mapping[str, Any]) -> Any:
+        """Call ``name``'s factory, checking what comes back at the plugin boundary.
+
+        A factory that raises something other than a :class:`PxosError`, or
+        returns an object lacking members of the family's interface, is a
+        :class:`PluginError` naming the plugin and what is missing.
+        """
+        from pxos_kernel import interfaces
+        from pxos_kernel.errors import PluginError, PxosError
+        from pxos_kernel.registrations import FAMILIES
+
+        kind = FAMILIES[family]
+        registry = self.registry(family)
+        registration = registry.get(name)
+        who = f"{kind.noun} {name!r} of {self.plugins.describe(registry.owner(name))}"
+        try:
+            instance = registration.factory(settings)
+        except PxosError:
+            raise  # already one clear line about the user's situation (a missing DSN, a bad setting ...)
+        except Exception as exc:
+            raise PluginError(f"{who}: its factory raised {type(exc).__name__}: {exc}") from exc
+        if kind.interface:
+            protocol = getattr(interfaces, kind.interface)
+            members = [m for m, v in vars(protocol).items() if callable(v) and not m.startswith("_")]
+            missing = [m for m in members if not callable(getattr(instance, m, None))]
+            if missing:
+                raise PluginError(f"{who}: its factory returned {type(instance).__name__}, which is not a "
+                                  f"{kind.interface} (missing: {', '.join(missing)})")
+        return instance
 
     def storage(self, scheme: str) -> Any:
         """The storage backend for ``scheme://`` URIs (built once per kernel)."""
@@ -114,7 +144,7 @@ class Kernel:
         if overrides:
             key = ("inference", f"{name} {sorted(overrides.items())!r}")
             if key not in self._instances:
-                self._instances[key] = self.registry("inference").get(name).factory({**settings, **overrides})
+                self._instances[key] = self.build("inference", name, {**settings, **overrides})
             return self._instances[key]
         return self._instance("inference", name, settings)
 
@@ -132,8 +162,7 @@ class Kernel:
         from pxos_kernel.ledger import Ledger
 
         settings = self.section("ledger")
-        registration = self.registry("sink").get(self.default_name("sink"))
-        sink = registration.factory({"root": str(self.state_dir("ledger")), **settings})
+        sink = self.build("sink", self.default_name("sink"), {"root": str(self.state_dir("ledger")), **settings})
         return Ledger(sink, key=self._ledger_key(settings))
 
     def _ledger_key(self, settings: dict) -> Optional[bytes]:

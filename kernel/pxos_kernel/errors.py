@@ -40,7 +40,11 @@ class PluginError(PxosError):
 
 
 class ConflictError(PluginError):
-    """Two plugins registered the same name in one family."""
+    """Two plugins registered the same name in one family; ``first`` is the plugin that did so first."""
+
+    def __init__(self, message: str, first: str = "") -> None:
+        super().__init__(message)
+        self.first = first
 
 
 class NotFoundError(PxosError):

@@ -8,6 +8,8 @@ from typing import Any, Optional
 def validate_genesis(kernel: Any, subject: Any = None, context: Optional[dict] = None) -> dict:
     """Run every registered guardrail against ``subject`` (``None``: the current world)."""
     guardrails = kernel.registry("guardrail")
+    for conflict in guardrails.conflicts.values():  # a guardrail two plugins claim cannot be judged by either
+        raise conflict
     ctx = {"kernel": kernel, **(context or {})}
     items = []
     for name in guardrails:

@@ -32,8 +32,8 @@ def pxos_addhooks(pluginmanager: pluggy.PluginManager) -> None:
 
         @hookimpl
         def pxos_addhooks(pluginmanager):
-            from pxos_ledger import reducer_hookspecs
-            pluginmanager.add_hookspecs(reducer_hookspecs)
+            from pxos_ledger import hookspecs   # pxos-ledger's own: pxos_ledger_reducers
+            pluginmanager.add_hookspecs(hookspecs)
     """
 
 

@@ -29,7 +29,7 @@ def inspect_self(kernel: Any) -> dict:
         "plugins": {name: {"distribution": i.distribution, "loaded": i.loaded, "errors": i.errors}
                     for name, i in kernel.plugins.info.items()},
         "registries": registries,
-        "problems": problems + list(kernel.plugins.warnings),
+        "problems": list(dict.fromkeys(problems + list(kernel.plugins.warnings))),
         "world": {"name": world.name, "source": world.source, "defaults": dict(world.defaults),
                   "missing_defaults": missing_defaults,
                   "missing_plugins": [d for d in world.expects if d not in loaded]},

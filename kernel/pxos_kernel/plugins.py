@@ -18,7 +18,7 @@ import pluggy
 
 from pxos_kernel import hookspecs
 from pxos_kernel.entrypoints import PluginEntryPoint, find_entry_points
-from pxos_kernel.errors import ConflictError, NotFoundError, PluginError
+from pxos_kernel.errors import ConflictError, NotFoundError, PluginError, did_you_mean
 from pxos_kernel.registrations import FAMILIES, REGISTRATION_TYPES
 
 GROUP = "pxos"
@@ -57,18 +57,27 @@ class Entry(Generic[T]):
 
 
 class Registry(Generic[T]):
-    """The registrations of one family, by name."""
+    """The registrations of one family, by name.
 
-    def __init__(self, family: str, entries: Mapping[str, Entry[T]]) -> None:
+    A name two plugins registered is in ``conflicts``: using it raises the
+    :class:`ConflictError` naming both, while the rest of the family works.
+    """
+
+    def __init__(self, family: str, entries: Mapping[str, Entry[T]],
+                 conflicts: Optional[Mapping[str, ConflictError]] = None) -> None:
         self.family = family
         self._entries = dict(sorted(entries.items()))
+        self.conflicts = dict(conflicts or {})
 
     def get(self, name: str) -> T:
+        if name in self.conflicts:
+            raise self.conflicts[name]
         try:
             return self._entries[name].value
         except KeyError:
             known = ", ".join(self._entries) or "none installed"
-            raise NotFoundError(f"no {self.family} named {name!r} (available: {known})") from None
+            raise NotFoundError(f"no {self.family} named {name!r}{did_you_mean(name, self._entries)} "
+                                f"(available: {known})") from None
 
     def owner(self, name: str) -> str:
         return self._entries[name].plugin
@@ -89,6 +98,11 @@ class Registry(Generic[T]):
         return len(self._entries)
 
 
+def _normal(name: str) -> str:
+    """A plugin or distribution name as compared: case and ``-_.`` runs ignored (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def parse_name_list(variable: str, value: Optional[str]) -> Optional[set[str]]:
     """Parse ``a,b,c`` from an environment variable; PluginError on anything else."""
     if value is None or value.strip() == "":
@@ -97,7 +111,7 @@ def parse_name_list(variable: str, value: Optional[str]) -> Optional[set[str]]:
         raise PluginError(
             f"{variable}={value!r} is malformed: give comma-separated plugin names, e.g. {variable}=pxos-pixelfs,pxos-ledger"
         )
-    return {part.strip() for part in value.split(",") if part.strip()}
+    return {_normal(part.strip()) for part in value.split(",") if part.strip()}
 
 
 class Plugins:
@@ -112,7 +126,6 @@ class Plugins:
         self.info: dict[str, PluginInfo] = {}
         self.warnings: list[str] = []
         self._registries: dict[str, Registry] = {}
-        self._conflicts: dict[str, ConflictError] = {}
         if builtin is not None:
             from pxos_kernel import __version__
 
@@ -122,7 +135,9 @@ class Plugins:
 
     def load_entry_points(self, eps: Optional[list[PluginEntryPoint]] = None) -> None:
         """Load every selected entry point of group ``pxos``, skipping broken ones."""
-        for ep in find_entry_points(GROUP) if eps is None else eps:
+        eps = find_entry_points(GROUP) if eps is None else eps
+        self._check_selection(eps)
+        for ep in eps:
             dist, version = ep.distribution, ep.version
             info = PluginInfo(ep.name, dist, version, ep.value)
             if not self._selected(ep.name, dist):
@@ -144,13 +159,28 @@ class Plugins:
         self._add(PluginInfo(name, distribution, version, getattr(module, "__name__", repr(module))), module)
 
     def _selected(self, name: str, dist: str) -> bool:
-        if name in self.disabled or dist in self.disabled:
+        names = {_normal(name), _normal(dist)}
+        if names & self.disabled:
             return False
-        return self.only is None or name in self.only or dist in self.only
+        return self.only is None or bool(names & self.only)
+
+    def _check_selection(self, eps: list[PluginEntryPoint]) -> None:
+        """A name in PXOS_PLUGINS / PXOS_DISABLE_PLUGINS that matches no installed plugin is one warning."""
+        installed = sorted({n for ep in eps for n in (ep.name, ep.distribution)} | {KERNEL_PLUGIN, "pxos-kernel"})
+        known = {_normal(n) for n in installed}
+        for variable, names in (("PXOS_PLUGINS", self.only or set()), ("PXOS_DISABLE_PLUGINS", self.disabled)):
+            for name in sorted(names - known):
+                self._warn(f"{variable} names {name!r}, which is not an installed plugin or distribution"
+                           f"{did_you_mean(name, installed)}")
 
     def _add(self, info: PluginInfo, module: Any) -> None:
         try:
             self.pm.register(module, name=info.name)
+        except pluggy.PluginValidationError as exc:
+            if self.pm.get_plugin(info.name) is not None:  # pluggy keeps the hooks it took before the bad one
+                self.pm.unregister(name=info.name)
+            self._fail(info, _validation_problem(exc))
+            return
         except Exception as exc:
             self._fail(info, f"cannot register: {exc}")
             return
@@ -164,11 +194,40 @@ class Plugins:
     def _fail(self, info: PluginInfo, problem: str) -> None:
         info.errors.append(problem)
         self.info[info.name] = info
-        message = f"plugin {info.name!r} ({info.distribution} {info.version}) skipped: {problem}"
+        self._warn(f"plugin {info.name!r} ({info.distribution} {info.version}) skipped: {problem}")
+
+    def _warn(self, message: str) -> None:
+        """One warning line, or with PXOS_STRICT_PLUGINS=1 a PluginError."""
         if self.strict:
             raise PluginError(message + " [PXOS_STRICT_PLUGINS is set]")
         self.warnings.append(message)
         print(f"pxos-kernel: warning: {message}", file=sys.stderr)
+
+    def check_hooks(self) -> None:
+        """Warn about hook implementations no specification knows (a misspelled hook registers nothing).
+
+        Called once every plugin is loaded and ``pxos_addhooks`` has added the
+        plugins' own specifications; ``@hookimpl(optionalhook=True)`` is exempt.
+        """
+        specified = [name for name in dir(self.pm.hook) if name.startswith("pxos_")
+                     and getattr(self.pm.hook, name).spec is not None]
+        for name in dir(self.pm.hook):
+            caller = getattr(self.pm.hook, name)
+            if name.startswith("_") or not hasattr(caller, "get_hookimpls") or caller.spec is not None:
+                continue
+            for impl in caller.get_hookimpls():
+                if impl.optionalhook:
+                    continue
+                info = self.info.get(impl.plugin_name)
+                who = f"plugin {impl.plugin_name!r}" + (f" ({info.distribution} {info.version})" if info else "")
+                problem = f"{name} is not a pxos hook{did_you_mean(name, specified)}, so it registers nothing"
+                if info is not None:
+                    info.errors.append(problem)
+                self._warn(f"{who}: {problem}")
+
+    def describe(self, plugin: str) -> str:
+        """``plugin 'NAME' (DISTRIBUTION)`` for messages."""
+        return self._describe(plugin)
 
     # -- registries -------------------------------------------------------------------
 
@@ -178,8 +237,6 @@ class Plugins:
 
     def registry(self, family: str) -> Registry:
         """All registrations of ``family`` (see :data:`~pxos_kernel.registrations.FAMILIES`)."""
-        if family in self._conflicts:
-            raise self._conflicts[family]
         if family not in self._registries:
             self._registries[family] = self._collect(family)
         return self._registries[family]
@@ -189,6 +246,7 @@ class Plugins:
         hook = FAMILIES[family].hook
         caller = getattr(self.pm.hook, hook)
         entries: dict[str, Entry] = {}
+        conflicts: dict[str, ConflictError] = {}
         for known in self.info.values():
             known.registered.pop(family, None)
         for impl in caller.get_hookimpls():  # in registration order
@@ -205,33 +263,40 @@ class Plugins:
                 continue
             for value in values:
                 name = value.name
-                if name in entries:
-                    first = self._describe(entries[name].plugin)
+                if name in entries or name in conflicts:
+                    first = self._describe(entries[name].plugin if name in entries else conflicts[name].first)
                     second = self._describe(impl.plugin_name)
                     error = ConflictError(
                         f"{family} {name!r} is registered by both {first} and {second}; "
-                        f"uninstall one or set PXOS_DISABLE_PLUGINS={impl.plugin_name}"
-                    )
-                    self._conflicts[family] = error
-                    for plugin in (entries[name].plugin, impl.plugin_name):
+                        f"uninstall one or set PXOS_DISABLE_PLUGINS={impl.plugin_name}",
+                        entries[name].plugin if name in entries else conflicts[name].first)
+                    conflicts[name] = error
+                    entries.pop(name, None)
+                    for plugin in (error.first, impl.plugin_name):
                         if plugin in self.info:
                             self.info[plugin].errors.append(str(error))
-                    raise error
+                    self._warn(str(error))
+                    continue
                 entries[name] = Entry(value, impl.plugin_name)
                 if info is not None:
                     info.registered.setdefault(family, []).append(name)
-        return Registry(family, entries)
+        return Registry(family, entries, conflicts)
 
     def _describe(self, plugin: str) -> str:
         info = self.info.get(plugin)
         return f"plugin {plugin!r} ({info.distribution})" if info else f"plugin {plugin!r}"
 
     def collect_all(self) -> list[str]:
-        """Build every registry, returning conflict messages instead of raising."""
-        problems = []
-        for family in FAMILIES:
-            try:
-                self.registry(family)
-            except ConflictError as exc:
-                problems.append(str(exc))
-        return problems
+        """Build every registry; the conflict messages of every family."""
+        return [str(error) for family in FAMILIES for error in self.registry(family).conflicts.values()]
+
+
+def _validation_problem(exc: pluggy.PluginValidationError) -> str:
+    """pluggy's three-line validation message as one line: the hook and what is wrong."""
+    text = str(exc)
+    hook = re.search(r"for hook '(\w+)'", text)
+    arguments = re.search(r"Argument\(s\) (\{.*?\})", text)
+    where = f"hook {hook.group(1)}" if hook else "a hook implementation"
+    if arguments:
+        return f"{where} takes argument(s) {arguments.group(1)} that the hook does not pass"
+    return f"{where} is invalid: {' '.join(text.split())}"

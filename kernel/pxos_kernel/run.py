@@ -128,7 +128,7 @@ def run_program(kernel: Any, spec: str, args: Sequence[str] = (), *, cartridge: 
     except Exception as exc:
         pre = kernel.checkpoint("RUN", "run_program", {**base, "sandbox": sandbox}, corridor=PRE)
         kernel.checkpoint("RUN", "run_program", {
-            **base, "pre": pre["id"], "status": "unresolved", "exit_code": 2, "error": str(exc),
+            **base, "pre": pre["id"], "status": "unresolved", "exit_code": getattr(exc, "exit_code", 1), "error": str(exc),
             "duration": time.perf_counter() - started}, corridor=POST)
         raise
     sandboxed = sandbox or program.sandbox

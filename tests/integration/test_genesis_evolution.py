@@ -135,7 +135,7 @@ class ScriptedAgent:
                         reasoning="split(' ') miscounts runs of whitespace")
 
 
-def test_agent_proposals_go_through_the_kernel_and_are_llm_built(wordcount, pxos_kernel, capsys):
+def test_agent_proposals_go_through_the_kernel_and_are_llm_built(wordcount, pxos_kernel):
     plugin = types.SimpleNamespace(pxos_agents=hookimpl(lambda: AgentSpec("scripted", lambda s: ScriptedAgent(),
                                                                            "fixed answers for tests")))
     pxos_kernel.plugins.register(plugin, "scripted-agent")

@@ -107,3 +107,30 @@ def test_ledger_verify_and_repair(pxos_cli, pxos_home):
     assert pxos_cli("ledger", "verify")[0] == 0
 
 
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["log", "-n", "0"], "pxos-kernel: error: -n must be at least 1, not 0"),
+    (["storage", "get", "no-scheme-here"], "pxos-kernel: error: 'no-scheme-here' is not a storage URI of the form "
+                                           "SCHEME://KEY"),
+])
+def test_usage_errors_exit_2_with_one_line(pxos_cli, argv, message):
+    assert pxos_cli(*argv) == (2, "", message + "\n")
+
+
+def test_an_argparse_usage_error_is_2_through_the_fixture(pxos_cli):
+    code, out, err = pxos_cli("log", "-n", "not-a-number")
+    assert code == 2 and "invalid int value: 'not-a-number'" in err
+
+
+def test_the_ledger_records_the_exit_code_the_process_exits_with(pxos_cli, pxos_kernel):
+    code, _, err = pxos_cli("run", "no-such-program")
+    post = list(pxos_kernel.ledger.records())[-1]
+    assert post["payload"]["status"] == "unresolved" and post["payload"]["exit_code"] == code == 1
+    code = pxos_cli("run", "sample_programs:exit_code", "--", "7")[0]
+    assert list(pxos_kernel.ledger.records())[-1]["payload"]["exit_code"] == code == 7
+
+
+def test_a_sandboxed_programs_output_reaches_the_fixture(pxos_cli):
+    code, out, _ = pxos_cli("run", "hello", "--sandbox")
+    assert code == 0 and "Hello, world, from pxOS!" in out

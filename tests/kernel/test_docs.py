@@ -44,3 +44,21 @@ def test_user_guide_examples_run(pxos_home, command, expected):
     assert done.returncode == (3 if argv[1] == "genesis" else 0), done.stderr
     if expected:
         assert done.stdout.splitlines() == expected
+
+
+def test_hookspec_examples_import_modules_that_exist():
+    """An example may name a plugin's module: it must be one in this repository (or the kernel's)."""
+    import inspect
+
+    from pxos_kernel import hookspecs
+
+    root = DOCS.parent
+    sources = [str(root / "kernel"), *(str(p) for p in (root / "plugins").iterdir())]
+    for name, function in inspect.getmembers(hookspecs, inspect.isfunction):
+        for module, names in re.findall(r"from (pxos_[a-z0-9_.]+) import ([a-z_, ]+)", function.__doc__ or ""):
+            for imported in [module, *(f"{module}.{n.strip()}" for n in names.split(","))]:
+                relative = Path(*imported.split("."))
+                found = [s for s in sources if (Path(s) / relative).with_suffix(".py").exists()
+                         or (Path(s) / relative / "__init__.py").exists()]
+                if imported == module:
+                    assert found, f"{name}'s example imports {module}, which does not exist"

@@ -58,8 +58,9 @@ def test_conflicting_names_are_an_error_naming_both_plugins():
     p = plugins()
     p.register(Greeter(), "greeter", "greeter-dist")
     p.register(AnotherGreeter(), "copycat", "copycat-dist")
+    registry = p.registry("program")  # the family still works; only the name is unusable
     with pytest.raises(ConflictError) as info:
-        p.registry("program")
+        registry.get("greet")
     message = str(info.value)
     assert "'greeter' (greeter-dist)" in message and "'copycat' (copycat-dist)" in message
     assert "PXOS_DISABLE_PLUGINS=copycat" in message
@@ -136,12 +137,29 @@ def test_entry_points_txt_parsing(tmp_path):
                      PluginEntryPoint("other", "my_plugin.more:obj", "my-plugin", "1.2.3")]
 
 
+class Silent:
+    """An engine that meets the Engine interface and says nothing about itself."""
+
+    def models(self):
+        return []
+
+    def generate(self, request):
+        return iter(())
+
+    def close(self):
+        pass
+
+
+class SettingsEngine(Silent, dict):
+    """An engine that is its settings."""
+
+
 class Settings:
     @hookimpl
     def pxos_inference_engines(self):
         from pxos_kernel import InferenceEngine
 
-        return InferenceEngine("settings-echo", lambda settings: dict(settings), "an engine that is its settings")
+        return InferenceEngine("settings-echo", lambda settings: SettingsEngine(settings), "an engine that is its settings")
 
 
 def test_engine_settings_given_for_one_instance_override_the_config(pxos_home):
@@ -162,17 +180,17 @@ class Described:
     def pxos_inference_engines(self):
         from pxos_kernel import InferenceEngine, InferenceError
 
-        class Engine:
+        class Engine(Silent):
             def describe(self):
                 return {"adapter": "a test adapter", "summary": ["engine described on a test adapter"]}
 
-        class Broken:
+        class Broken(Silent):
             def describe(self):
                 raise InferenceError("no adapter here")
 
         return [InferenceEngine("described", lambda settings: Engine(), "reports where it computes"),
                 InferenceEngine("broken", lambda settings: Broken(), "cannot say"),
-                InferenceEngine("silent", lambda settings: object(), "has no report")]
+                InferenceEngine("silent", lambda settings: Silent(), "has no report")]
 
 
 def test_inspect_shows_each_engines_own_report(pxos_home):

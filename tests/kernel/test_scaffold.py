@@ -147,11 +147,9 @@ def listed_plugin(venv: PluginVenv, name: str, home: Path) -> dict:
 def test_skeleton_installs_and_passes_its_own_tests(venv, tmp_path, kind):
     name = DOC_NAMES.get(kind, f"my-{kind}")
     root = write_skeleton(name, kind, tmp_path / name)
-    examples = {path: body for path, body in doc_files(DOCS / "testing.md").items() if path.startswith(f"{name}/")}
-    for path, body in examples.items():  # docs/testing.md's conformance example for this kind
-        (tmp_path / path).write_text(body)
+    examples = [path for path in doc_files(DOCS / "testing.md") if path.startswith(f"{name}/")]
     report = install_and_test(venv, root, tmp_path)
-    for path in examples:
+    for path in examples:  # docs/testing.md's example is this skeleton's own test file
         assert re.search(rf"^{re.escape(path.split('/', 1)[1])}::\S+ PASSED", report, re.M), report[-3000:]
     mine = listed_plugin(venv, name, tmp_path / "home")
     assert mine["loaded"] and mine["errors"] == [] and mine["distribution"] == name
@@ -160,8 +158,17 @@ def test_skeleton_installs_and_passes_its_own_tests(venv, tmp_path, kind):
 
 # -- the authoring guide's plugin ------------------------------------------------------------
 
-def test_testing_doc_has_an_example_for_every_conformance_suite():
-    assert set(doc_files(DOCS / "testing.md")) == {f"{name}/tests/test_conformance.py" for name in DOC_NAMES.values()}
+SKELETON_TESTS = {"storage": "test_store.py", "sink": "test_sink.py", "inference": "test_engine.py",
+                  "agent": "test_agent.py"}
+
+
+def test_testing_doc_shows_each_skeletons_own_test_file(tmp_path):
+    shown = doc_files(DOCS / "testing.md")
+    assert set(shown) == {f"{DOC_NAMES[kind]}/tests/{f}" for kind, f in SKELETON_TESTS.items()}
+    for kind, test_file in SKELETON_TESTS.items():
+        name = DOC_NAMES[kind]
+        root = write_skeleton(name, kind, tmp_path / name)
+        assert shown[f"{name}/tests/{test_file}"] == (root / "tests" / test_file).read_text(encoding="utf-8")
 
 
 def test_guide_shows_a_complete_plugin():

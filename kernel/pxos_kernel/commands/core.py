@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pxos_kernel.errors import UsageError
 from pxos_kernel.output import add_json_flag, print_json, print_table
 
 
@@ -123,9 +124,7 @@ def configure_log(parser) -> None:
 
 def run_log(args) -> int:
     if args.n < 1:
-        from pxos_kernel.errors import PxosError
-
-        raise PxosError(f"-n must be at least 1, not {args.n}")
+        raise UsageError(f"-n must be at least 1, not {args.n}")
     posts: list[dict] = []
     for record in args.kernel.ledger.records_newest_first():  # the last N runs cost N, whatever the ledger's size
         if record.get("type") == "RUN" and record.get("corridor", "").endswith("NODE_POST"):

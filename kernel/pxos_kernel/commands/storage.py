@@ -6,14 +6,14 @@ import sys
 from dataclasses import asdict
 
 from pxos_kernel.output import add_json_flag, print_json, print_table
-from pxos_kernel.errors import PxosError, StorageError
+from pxos_kernel.errors import PxosError, StorageError, UsageError
 
 
 def split_uri(uri: str) -> tuple[str, str]:
     """``pixelfs://a/b.png`` -> ``("pixelfs", "a/b.png")``."""
     scheme, sep, key = uri.partition("://")
     if not sep or not scheme:
-        raise StorageError(f"{uri!r} is not a storage URI of the form SCHEME://KEY")
+        raise UsageError(f"{uri!r} is not a storage URI of the form SCHEME://KEY")
     return scheme, key
 
 

@@ -28,14 +28,22 @@ def pxos_kernel(pxos_home):
 
 
 @pytest.fixture
-def pxos_cli(pxos_home, capsys):
-    """Run ``pxos-kernel`` in-process: ``code, out, err = pxos_cli("plugins", "--json")``."""
+def pxos_cli(pxos_home, capfd):
+    """Run ``pxos-kernel`` in-process: ``code, out, err = pxos_cli("plugins", "--json")``.
+
+    A usage error gives ``(2, out, err)`` as the real command does (argparse's
+    ``SystemExit`` is caught), and ``err`` holds its one line. Output is captured
+    at the file descriptors, so what a sandboxed child prints is in ``out`` too.
+    """
     from pxos_kernel.cli import main
 
     def run(*argv: str):
-        capsys.readouterr()
-        code = main(list(argv))
-        captured = capsys.readouterr()
+        capfd.readouterr()
+        try:
+            code = main(list(argv))
+        except SystemExit as exit:  # argparse: a usage error (2) or --help (0)
+            code = exit.code if isinstance(exit.code, int) else 1
+        captured = capfd.readouterr()
         return code, captured.out, captured.err
 
     return run

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from pxos_kernel import AgentError, Proposal, PxosError, Review, Task
+from pxos_kernel import AgentError, Proposal, PxosError, Review, Task, UsageError
 
 from pxos_agents.memory import MemoryStore, task_key
 from pxos_agents.prompts import digest
@@ -64,9 +64,9 @@ class Coach:
                  threshold: float = 0.5, test_timeout: float = 60.0, worker: str = "coach",
                  allow_unisolated: bool = False) -> None:
         if max_rounds < 1:
-            raise PxosError(f"--rounds must be at least 1, not {max_rounds}")
+            raise UsageError(f"--rounds must be at least 1, not {max_rounds}")
         if not 0.0 <= threshold <= 1.0:
-            raise PxosError(f"--threshold must be within [0, 1], not {threshold}")
+            raise UsageError(f"--threshold must be within [0, 1], not {threshold}")
         self.kernel = kernel
         self.generator_name = generator
         self.reviewer_name = reviewer
@@ -97,7 +97,7 @@ class Coach:
     def run(self, *, phase: Optional[str] = None, max_tasks: int = 1) -> list[TaskOutcome]:
         """Coach up to ``max_tasks`` claimed tasks; returns how each ended."""
         if max_tasks < 1:
-            raise PxosError(f"--max-tasks must be at least 1, not {max_tasks}")
+            raise UsageError(f"--max-tasks must be at least 1, not {max_tasks}")
         outcomes: list[Any] = []
         while len(outcomes) < max_tasks:
             queued = self.queue.claim(self.worker, phase)

@@ -6,7 +6,7 @@ import shlex
 import shutil
 from pathlib import Path
 
-from pxos_kernel import NotFoundError, PxosError, Task, print_json, print_table
+from pxos_kernel import NotFoundError, PxosError, Task, UsageError, print_json, print_table
 
 
 def _read_files(paths: list[str]) -> dict[str, str]:
@@ -30,7 +30,7 @@ def _test_command(text: str | None) -> list[str]:
     try:
         return shlex.split(text)
     except ValueError as exc:
-        raise PxosError(f"test command {text!r} cannot be parsed: {exc}") from None
+        raise UsageError(f"test command {text!r} cannot be parsed: {exc}") from None
 
 
 # -- agent list / propose ------------------------------------------------------------------
@@ -291,7 +291,7 @@ def run_serve(args) -> int:
     from pxos_agents.serve.server import serve
 
     if args.max_tokens < 1 or args.max_body < 1024:
-        raise PxosError("--max-tokens must be at least 1 and --max-body at least 1024 bytes")
+        raise UsageError("--max-tokens must be at least 1 and --max-body at least 1024 bytes")
     try:
         server = serve(args.kernel, args.host, args.port, Limits(args.max_body, args.max_tokens))
     except OSError as exc:

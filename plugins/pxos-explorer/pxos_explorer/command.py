@@ -9,7 +9,7 @@ import threading
 import webbrowser
 from typing import Any
 
-from pxos_kernel import PxosError
+from pxos_kernel import UsageError
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 
@@ -39,7 +39,7 @@ def run_explore(args: Any) -> int:
     from pxos_explorer.server import bind, describe
 
     if not 0 <= args.port <= 65535:
-        raise PxosError(f"--port {args.port} is not a port number (0 to 65535; 0 picks a free one)")
+        raise UsageError(f"--port {args.port} is not a port number (0 to 65535; 0 picks a free one)")
     host = args.host
     if not is_loopback(host):
         if not args.allow_remote:

@@ -11,7 +11,7 @@ import re
 import sys
 from pathlib import Path
 
-from pxos_kernel import LedgerError, NotFoundError, add_json_flag, print_json, print_table
+from pxos_kernel import LedgerError, NotFoundError, UsageError, add_json_flag, print_json, print_table
 
 _BRANCH = re.compile(r"^[a-z0-9_]{1,40}$")
 
@@ -63,7 +63,7 @@ def _branch_ledger(kernel, name: str, *, create: bool = False):
     root.mkdir(parents=True, exist_ok=True)
     settings = {k: v for k, v in kernel.section("ledger").items() if k != "path"}
     settings.update(root=str(root), table=f"{settings.get('table', 'pxos_ledger')}_fork_{name}")
-    sink = kernel.registry("sink").get(kernel.default_name("sink")).factory(settings)
+    sink = kernel.build("sink", kernel.default_name("sink"), settings)
     return Ledger(sink, key=kernel.ledger.key)
 
 
@@ -296,7 +296,7 @@ def run_ledger_tokens(args) -> int:
     from pxos_ledger.tokens import token_stream
 
     if args.limit < 1:
-        raise LedgerError("--limit must be at least 1")
+        raise UsageError("--limit must be at least 1")
     record = _find(args.kernel, args.atom_id)
     tokens = token_stream(record["payload"], args.limit)
     if args.json:

@@ -140,7 +140,7 @@ def run_eval(args: argparse.Namespace) -> int:
     data = text_path.read_bytes()
     if args.bytes is not None:
         if args.bytes < 2:
-            raise InferenceError(f"--bytes must be at least 2, got {args.bytes}")
+            raise UsageError(f"--bytes must be at least 2, got {args.bytes}")
         data = data[: args.bytes]
     opened = open_model(path)
     if args.encoding:  # an in-memory round trip through that encoding, computed by the numpy reference

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
-from pxos_kernel import AgentError, NotFoundError, PxosError, Task
+from pxos_kernel import AgentError, NotFoundError, PxosError, Task, UsageError
 
 from pxos_genesis.evolve import CORRIDOR_PROPOSE
 from pxos_genesis.evolve.patches import PatchError, touched_paths
@@ -141,10 +141,10 @@ def propose(kernel: Any, *, goal: str = "", cartridge: Optional[str] = None, par
         source = {"kind": "patch-file", "path": str(Path(patch_file).absolute())}
     else:
         if not goal.strip():
-            raise PxosError("--goal is empty: say what the change should achieve")
+            raise UsageError("--goal is empty: say what the change should achieve")
         patch, reasoning, text, by, source = _ask_agent(kernel, agent, goal, name, base, files)
     if not goal.strip():
-        raise PxosError("--goal is empty: say what the change should achieve")
+        raise UsageError("--goal is empty: say what the change should achieve")
     try:
         touched = touched_paths(patch)
     except PatchError:
