@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pixellm_testmodels import random_tensors
-from pxos_kernel.errors import InferenceError
+from pxos_kernel import InferenceError
 from pxos_pixellm import native
 from pxos_pixellm.config import ModelConfig
 from pxos_pixellm.container import open_model, save_model
