@@ -409,15 +409,10 @@ def _write_tokenizer(writer: Any, model: Any, config: ModelConfig) -> None:
         writer.add_tokenizer_model("none")
         return
     if section["kind"] == "bytes":
-        spelling = _bytes_to_unicode()
-        tokens = [spelling[b] for b in range(256)]
-        tokens += [f"[PAD{i}]" for i in range(256, config.vocab_size)]
+        # llama.cpp has no byte vocabulary (a gpt2 one needs merges): it reads the file as vocabulary "none"
+        # and evaluates token ids; pxOS reads pxos.tokenizer back.
         writer.add_string("pxos.tokenizer", "bytes")
-        writer.add_tokenizer_model("gpt2")
-        writer.add_tokenizer_pre("default")
-        writer.add_token_list(tokens)
-        writer.add_token_types([NORMAL] * 256 + [UNUSED] * (config.vocab_size - 256))
-        writer.add_token_merges([])
+        writer.add_tokenizer_model("none")
         return
     blob = model.tokenizer_json()
     spec = json.loads(blob)

@@ -142,6 +142,7 @@ class HFTokenizer:
         self.eos_token_ids = tuple(int(i) for i in section.get("eos_token_ids") or ())
         self.chat_template = section.get("chat_template") or None
         self.unk_token_id = self._unk_id()
+        self._every_text_encodes = self._byte_complete()
 
     @property
     def library(self) -> Any:
@@ -156,6 +157,15 @@ class HFTokenizer:
         unk_id = getattr(model, "unk_id", None)  # Unigram
         return unk_id if isinstance(unk_id, int) else None
 
+    def _byte_complete(self) -> bool:
+        """Whether every text has tokens: a byte-level vocabulary, or BPE with byte fallback."""
+        import json
+
+        spec = json.loads(self._tok.to_str())
+        if (spec.get("model") or {}).get("byte_fallback"):
+            return True
+        return "ByteLevel" in json.dumps(spec.get("pre_tokenizer")) and (spec.get("model") or {}).get("type") == "BPE"
+
     def encode(self, text: "str | bytes", *, add_special_tokens: bool = True) -> list[int]:
         if isinstance(text, bytes):
             try:
@@ -167,8 +177,10 @@ class HFTokenizer:
             encoding = self._tok.encode(text, add_special_tokens=add_special_tokens)
         except Exception as exc:
             raise InferenceError(f"the tokenizer cannot encode the prompt ({_first_line(exc)})") from None
-        self._check_covered(text, encoding)
-        return list(encoding.ids)
+        ids = encoding.ids
+        if not self._every_text_encodes or (self.unk_token_id is not None and self.unk_token_id in ids):
+            self._check_covered(text, encoding)
+        return ids
 
     def _check_covered(self, text: str, encoding: Any) -> None:
         """Refuse text the vocabulary cannot represent (unknown tokens, or characters dropped silently)."""
@@ -184,7 +196,7 @@ class HFTokenizer:
                 raise InferenceError(_unencodable(text, index))
 
     def decode(self, ids: Sequence[int]) -> str:
-        return self._tok.decode([int(i) for i in ids], skip_special_tokens=True)
+        return self._tok.decode(ids if isinstance(ids, list) else [int(i) for i in ids], skip_special_tokens=True)
 
     def stream(self) -> TokenStream:
         return _HFStream(self)
