@@ -26,7 +26,7 @@ SECTIONS = {
     "The running kernel": ("pxos_kernel.core", "pxos_kernel.run", "pxos_kernel.programcall",
                            "pxos_kernel.sandbox", "pxos_kernel.config"),
     "Command output": ("pxos_kernel.output",),
-    "Files and canonical JSON": ("pxos_kernel.files", "pxos_kernel.canonical"),
+    "Files, canonical JSON and redaction": ("pxos_kernel.files", "pxos_kernel.canonical", "pxos_kernel.redaction"),
     "The ledger core": ("pxos_kernel.ledger", "pxos_kernel.jsonl_sink", "pxos_kernel.checkpoints"),
 }
 

@@ -49,6 +49,7 @@ _EXPORTS: dict[str, str] = {
         # files and formats
         "pxos_kernel.files": ("atomic_write", "atomic_writer", "file_sha256"),
         "pxos_kernel.canonical": ("canonical_json", "format_number"),
+        "pxos_kernel.redaction": ("redact_url",),
         # the ledger core: records, chain, Merkle tree, sinks and queues
         "pxos_kernel.ledger": (
             "Ledger", "ATOM_ID", "CORRIDOR", "GENESIS_PREV", "check_record", "check_corridor", "record_hash",
@@ -81,6 +82,7 @@ if TYPE_CHECKING:  # what type checkers see; tests/kernel/test_public_api.py kee
         merkle_root, node_hash, record_hash)
     from pxos_kernel.output import add_json_flag, add_sandbox_flags, print_json, print_table, sandbox_flags
     from pxos_kernel.programcall import load_entry
+    from pxos_kernel.redaction import redact_url
     from pxos_kernel.registrations import (
         AgentSpec, BootEmitter, SinkSpec, Guardrail, InferenceEngine, Program, StorageBackend, Subcommand,
         lazy)

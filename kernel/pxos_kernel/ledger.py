@@ -256,7 +256,9 @@ class Ledger:
         problem = check_head_signature(head, self.key)
         if problem:
             return problem
-        size = head["tree_size"]
+        size = head.get("tree_size")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            return f"the sealed head's tree_size {size!r} is not a record count"
         leaves: list[str] = []
         last: dict = {}
         for record in self.sink.read(1):

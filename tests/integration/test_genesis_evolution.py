@@ -74,7 +74,7 @@ def test_improving_proposal_passes_every_guardrail_and_stays_experimental(wordco
     assert items["G7.3"]["status"] == "passed" and proposal in items["G7.3"]["evidence"]
     # the compliance file inside the built archive maps every MUST item to evidence
     out_dir = pxos_home / "unpacked"
-    assert wordcount("cartridge", "unpack", "-d", str(out_dir), str(_archive_of(pxos_home, record["sha256"])))[0] == 0
+    assert wordcount("cartridge", "unpack", "-o", str(out_dir), str(_archive_of(pxos_home, record["sha256"])))[0] == 0
     text = (out_dir / "GENESIS_COMPLIANCE.md").read_text()
     for ident in items:
         assert f"| {ident} |" in text

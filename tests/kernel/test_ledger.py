@@ -261,3 +261,15 @@ def test_non_canonical_bytes_are_refused_even_with_a_recomputed_hash(path, canon
     report = verify(path)
     assert not report.ok and report.problem.index == 2 and report.records == 1
     assert "canonical" in report.problem.what
+
+
+def test_a_sealed_head_whose_tree_size_is_not_a_count_is_one_line(tmp_path):
+    """An unsigned head re-hashed after its tree_size was made a string: a problem named, not a TypeError."""
+    from pxos_kernel.jsonl_sink import JsonlSink
+    from pxos_kernel.ledger import Ledger, _sign
+
+    ledger = Ledger(JsonlSink(tmp_path / "l.jsonl"))
+    ledger.append("TEST", "one", {})
+    head = {"format": "pxos-ledger-head", "tree_size": "1", "head_hash": "0" * 64, "root": "0" * 64, "signed": False}
+    head["signature"] = _sign(head, None)
+    assert ledger.check_head(head) == "the sealed head's tree_size '1' is not a record count"

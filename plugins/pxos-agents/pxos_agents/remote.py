@@ -24,7 +24,7 @@ import os
 from typing import Any, Mapping, Optional
 from urllib.parse import urlsplit
 
-from pxos_kernel import AgentError, NetworkConsentError, Proposal, PxosError, Readiness, Task
+from pxos_kernel import AgentError, NetworkConsentError, Proposal, PxosError, Readiness, Task, redact_url
 
 from pxos_agents.base import as_agent_error, build_proposal, prior_work, setting
 from pxos_agents.consent import check_consent
@@ -54,13 +54,18 @@ class OpenAICompatibleAgent:
     # -- plumbing ------------------------------------------------------------------------
 
     @property
+    def shown_url(self) -> str:
+        """``base_url`` as printed and recorded: credentials in it are redacted."""
+        return redact_url(self.base_url or "")
+
+    @property
     def host(self) -> str:
         if not self.base_url:
             raise AgentError(f"agent {NAME}: no base_url configured (set agents.{NAME}.base_url in config.yaml, "
                              "e.g. http://127.0.0.1:8000/v1)")
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise AgentError(f"agent {NAME}: base_url {self.base_url!r} is not an http(s) URL")
+            raise AgentError(f"agent {NAME}: base_url {self.shown_url!r} is not an http(s) URL")
         return parts.hostname
 
     def _check_consent(self, host: str) -> None:
@@ -94,13 +99,13 @@ class OpenAICompatibleAgent:
         if isinstance(cause, NetworkConsentError):
             return cause
         if isinstance(exc, openai.APITimeoutError):
-            return AgentError(f"agent {NAME}: {self.base_url} timed out after {self.timeout:g} s "
+            return AgentError(f"agent {NAME}: {self.shown_url} timed out after {self.timeout:g} s "
                               f"({self.max_retries} retries)")
         if isinstance(exc, openai.APIConnectionError):
-            return AgentError(f"agent {NAME}: cannot reach {self.base_url} ({cause or exc})")
+            return AgentError(f"agent {NAME}: cannot reach {self.shown_url} ({cause or exc})")
         if isinstance(exc, openai.APIStatusError):
-            return AgentError(f"agent {NAME}: {self.base_url} answered HTTP {exc.status_code}: {exc.message}")
-        return AgentError(f"agent {NAME}: request to {self.base_url} failed: {type(exc).__name__}: {exc}")
+            return AgentError(f"agent {NAME}: {self.shown_url} answered HTTP {exc.status_code}: {exc.message}")
+        return AgentError(f"agent {NAME}: request to {self.shown_url} failed: {type(exc).__name__}: {exc}")
 
     def _models(self, timeout: float) -> list[str]:
         import openai
@@ -114,11 +119,11 @@ class OpenAICompatibleAgent:
     def _chosen_model(self, models: list[str]) -> str:
         if self.model:
             if self.model not in models:
-                raise AgentError(f"agent {NAME}: {self.base_url} has no model {self.model!r} "
+                raise AgentError(f"agent {NAME}: {self.shown_url} has no model {self.model!r} "
                                  f"(it has: {', '.join(models) or 'none'})")
             return self.model
         if not models:
-            raise AgentError(f"agent {NAME}: {self.base_url} lists no models")
+            raise AgentError(f"agent {NAME}: {self.shown_url} lists no models")
         return models[0]
 
     # -- the Agent protocol --------------------------------------------------------------
@@ -130,7 +135,7 @@ class OpenAICompatibleAgent:
             model = self._chosen_model(self._models(self.ready_timeout))
         except PxosError as exc:
             return Readiness(False, str(exc))
-        return Readiness(True, f"{self.base_url}, model {model}")
+        return Readiness(True, f"{self.shown_url}, model {model}")
 
     def propose(self, task: Task) -> Proposal:
         import openai
@@ -159,7 +164,7 @@ class OpenAICompatibleAgent:
         reasoning = reasoning_of(text)  # the model's own words, or nothing: never a stand-in
         return build_proposal(NAME, model, task, text, files, reasoning, {
             "prompt_digest": digest(prompt), "memory": [m["atom_id"] for m in memory],
-            "finish_reason": finish, "base_url": self.base_url})
+            "finish_reason": finish, "base_url": self.shown_url})
 
 
 def factory(settings: Mapping[str, Any]) -> OpenAICompatibleAgent:

@@ -91,7 +91,7 @@ def run_members(args) -> int:
 
 def configure_unpack(parser) -> None:
     parser.add_argument("archive", help="a .pxa file")
-    parser.add_argument("-d", "--dest", required=True, help="directory to extract into")
+    parser.add_argument("-o", "--output", dest="dest", required=True, help="directory to extract into")
 
 
 def run_unpack(args) -> int:

@@ -48,7 +48,7 @@ def configure_info(parser: argparse.ArgumentParser) -> None:
 
 def configure_picture(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", nargs="?", default=None, help="model name or .pxi path (default: shipped)")
-    parser.add_argument("--out", "-o", required=True, help="PNG file to write")
+    parser.add_argument("-o", "--output", dest="out", required=True, help="PNG file to write")
     parser.add_argument("--tensor", default=None,
                         help="show only this tensor (default: every tensor, stacked top to bottom)")
 
@@ -56,7 +56,7 @@ def configure_picture(parser: argparse.ArgumentParser) -> None:
 def configure_convert(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", help="a Hugging Face model directory (config.json + *.safetensors), "
                         "a .gguf file, or a .pxi model to export")
-    parser.add_argument("--out", "-o", required=True,
+    parser.add_argument("-o", "--output", dest="out", required=True,
                         help="the .pxi to write (import); exporting a .pxi: a .gguf file, or a directory "
                         "(safetensors + tokenizer.json)")
     parser.add_argument("--encoding", default="fp16", choices=("fp32", "fp16", "bf16", "int8", "uint8"),
@@ -80,7 +80,7 @@ def configure_eval(parser: argparse.ArgumentParser) -> None:
 
 def configure_inspect(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", nargs="?", default=None, help="model name or .pxi path (default: shipped)")
-    parser.add_argument("--out", "-o", default=None,
+    parser.add_argument("-o", "--output", dest="out", default=None,
                         help="directory to write a picture of each tensor into (NNN-NAME.png, red positive, "
                         "blue negative)")
     parser.add_argument("--tensor", default=None, help="also print where this tensor's pixels lie in the PNG")
