@@ -17,6 +17,9 @@ Settings (the ``inference.pixellm-gpu`` section of the config):
 ``max_buffer_bytes``
     the largest weight buffer to make (default: the adapter's limit); larger
     matrices are split by rows.
+``workgroup``
+    threads per workgroup, a power of two from 8 to 256 (default 64 on a
+    hardware adapter, 16 on a software one).
 ``default_model``, ``pixellm_root``
     as for pixellm (``pixellm_root`` defaults to pixellm's state directory
     beside this engine's).
@@ -42,6 +45,9 @@ class GpuEngine:
         self.offload = str(self.settings.get("offload") or "all")
         self.batch = _positive(self.settings, "batch", 32)
         self.max_buffer = _positive(self.settings, "max_buffer_bytes", None)
+        self.workgroup = _positive(self.settings, "workgroup", None)
+        if self.workgroup is not None and (self.workgroup not in (8, 16, 32, 64, 128, 256)):
+            raise ConfigError(f"inference.{NAME}.workgroup must be a power of two from 8 to 256, got {self.workgroup}")
         self.models_engine = pixellm.pixel_engine(self.settings)
         self._gpu: Any = None
         self._kernels: Any = None
@@ -57,7 +63,7 @@ class GpuEngine:
             from .kernels import Kernels
 
             self._gpu = open_gpu(self.settings)
-            self._kernels = Kernels(self._gpu)
+            self._kernels = Kernels(self._gpu, self.workgroup)
         return self._gpu
 
     def describe(self) -> dict[str, Any]:

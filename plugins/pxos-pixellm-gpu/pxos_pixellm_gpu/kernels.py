@@ -3,8 +3,8 @@
 Each kernel is a file in ``wgsl/`` (package data, read through
 ``importlib.resources``). Its text is completed per use: the weight slots get
 their decoders (:mod:`pxos_pixellm_gpu.decode`), and a few words are
-substituted (``WG`` the workgroup size; ``VECTOR``, ``BIAS``, ``ACCUMULATE``
-in ``linear``). Pipelines are compiled once per distinct text.
+substituted (``WG`` the workgroup size, ``TB`` the token block of the matrix
+kernels; ``VECTOR``, ``BIAS``, ``ACCUMULATE`` in ``linear``). Pipelines are compiled once per distinct text.
 
 Bind group 0 holds a kernel's own parameters (binding 0), the step
 parameters shared by every kernel of a forward pass (binding 1: first
@@ -25,6 +25,8 @@ from .decode import decoder
 #: SIMD lanes of one CPU thread, and do better with few of them.
 HARDWARE_WORKGROUP = 64
 SOFTWARE_WORKGROUP = 16
+#: Tokens one matrix kernel's workgroup computes together (each weight decoded once for all of them).
+TOKEN_BLOCK = 8
 
 
 def _source(name: str) -> str:
@@ -44,18 +46,18 @@ class Dispatch:
 class Kernels:
     """The compiled kernels of one device, and helpers to make buffers and dispatches on it."""
 
-    def __init__(self, gpu: Gpu):
+    def __init__(self, gpu: Gpu, workgroup: Optional[int] = None):
         self.gpu = gpu
         self.device = gpu.device
         self.usage = gpu.wgpu.BufferUsage
-        self.workgroup = SOFTWARE_WORKGROUP if gpu.info.software else HARDWARE_WORKGROUP
+        self.workgroup = workgroup or (SOFTWARE_WORKGROUP if gpu.info.software else HARDWARE_WORKGROUP)
         self._pipelines: dict[tuple[str, str], Any] = {}
 
     def pipeline(self, kernel: str, entry: str = "main", slots: Sequence[tuple[str, str]] = (),
                  words: Optional[dict[str, str]] = None) -> Any:
         """The pipeline of ``kernel`` with weight ``slots`` ((name, encoding) pairs) and substitutions."""
         text = _source(kernel)
-        for word, value in {"WG": f"{self.workgroup}u", **(words or {})}.items():
+        for word, value in {"WG": f"{self.workgroup}u", "TB": f"{TOKEN_BLOCK}u", **(words or {})}.items():
             text = text.replace(word, value)
         text = "\n".join(decoder(slot, index, encoding) for index, (slot, encoding) in enumerate(slots)) + "\n" + text
         key = (text, entry)

@@ -60,7 +60,8 @@ class GpuModel:
                 self.weights = upload(kernels, source.payload, source.directory,
                                       layer_tensors(source.directory, offload), max_buffer)
                 self.stack = GpuStack(kernels, self.config, self.weights, offload.layers, embed=offload.ends,
-                                      head=offload.ends, rope=pixellm.rope_tables(self.config), batch=batch)
+                                      head=offload.ends, rope=pixellm.rope_tables(self.config), batch=batch,
+                                      max_buffer=max_buffer)
 
     def new_cache(self, capacity: Optional[int] = None) -> SplitCache:
         """An empty cache for up to ``capacity`` positions (default: the model's context)."""

@@ -26,11 +26,10 @@ import numpy as np
 
 from pxos_kernel import InferenceError
 
-from .kernels import Dispatch, Kernels, row_groups
-from .weights import GpuTensor, Upload
+from .kernels import TOKEN_BLOCK, Dispatch, Kernels, row_groups
+from .weights import GpuTensor, Upload, buffer_limit
 
 _STEP_FORMAT = "4I"
-_MAX_HEAD_DIM = 512  # the attention kernel keeps one query row in workgroup memory
 
 
 @dataclass(frozen=True)
@@ -77,18 +76,17 @@ class GpuStack:
     """Layers ``layers`` of a model on the GPU, with the embedding (``embed``) and head (``head``) if asked."""
 
     def __init__(self, kernels: Kernels, config: Any, weights: Upload, layers: range, *, embed: bool, head: bool,
-                 rope: tuple[np.ndarray, np.ndarray], batch: int = 32):
+                 rope: tuple[np.ndarray, np.ndarray], batch: int = 32, max_buffer: Optional[int] = None):
         self.kernels = kernels
+        self.limit, self.limit_text = buffer_limit(kernels, max_buffer)
         self.dims = dims = Dims.of(config)
         self.weights = weights
         self.layers = layers
         self.embed = embed
         self.head = head
-        if dims.head_dim > _MAX_HEAD_DIM:
-            raise InferenceError(f"head width {dims.head_dim} is above the {_MAX_HEAD_DIM} the attention kernel holds")
         per_token_scores = dims.heads * dims.context * 4
         self.check_size("the attention scores of one token", per_token_scores)
-        self.batch = max(1, min(batch, kernels.gpu.max_binding // per_token_scores))
+        self.batch = max(1, min(batch, self.limit // per_token_scores))
         k = kernels
         b = self.batch
         self.step = k.device.create_buffer(label="step", size=16, usage=k.usage.UNIFORM | k.usage.COPY_DST)
@@ -127,10 +125,9 @@ class GpuStack:
     # -- building --------------------------------------------------------------------
 
     def check_size(self, what: str, size: int) -> None:
-        limit = self.kernels.gpu.max_binding
-        if size > limit:
-            raise InferenceError(f"{what} takes {size} bytes, more than this adapter's largest storage buffer "
-                                 f"({limit} bytes); use a model with a shorter context")
+        if size > self.limit:
+            raise InferenceError(f"{what} takes {size} bytes, more than {self.limit_text}; "
+                                 "use a model with a shorter context")
 
     def tensor(self, name: str) -> GpuTensor:
         return self.weights.tensors[name]
@@ -154,7 +151,7 @@ class GpuStack:
                 bindings.update(bias.chunks[0].bindings(1))
             gx, gy = row_groups(chunk.rows)
             out.append(self.kernels.dispatch(f"linear {weight.name}", pipeline, [params, self.step, x, y], bindings,
-                                             _per_token(gx, gy, last_only)))
+                                             _per_block(gx, gy, last_only)))
         return out
 
     def _norm(self, weight: GpuTensor, x: Any, y: Any, last_only: bool = False) -> list[Dispatch]:
@@ -196,8 +193,8 @@ class GpuStack:
         for g, u in zip(gate.chunks, up.chunks):
             params = self.kernels.params("5I", g.rows, gate.cols, gate.rows, g.row0, 0)
             gx, gy = row_groups(g.rows)
-            after.append(self.kernels.dispatch(f"swiglu {index}", swiglu, [params, self.xn, self.hidden],
-                                               {**g.bindings(0), **u.bindings(1)}, _per_token(gx, gy, False)))
+            after.append(self.kernels.dispatch(f"swiglu {index}", swiglu, [params, self.step, self.xn, self.hidden],
+                                               {**g.bindings(0), **u.bindings(1)}, _per_block(gx, gy, False)))
         after += self._linear(self.tensor(p + "mlp.down_proj.weight"), self.hidden, self.x, accumulate=True)
         return before, after
 
@@ -268,6 +265,13 @@ class GpuStack:
             compute.dispatch_workgroups(*dispatch.groups(n))
         compute.end()
         device.queue.submit([encoder.finish()])
+
+
+def _per_block(gx: int, gy: int, last_only: bool) -> Callable[[int], tuple[int, int, int]]:
+    """Workgroup counts of the matrix kernels: (gx, gy) per block of TOKEN_BLOCK tokens, or the last token only."""
+    if last_only:
+        return lambda n: (gx, gy, 1)
+    return lambda n: (gx, gy, -(-n // TOKEN_BLOCK))
 
 
 def _per_token(gx: int, gy: int, last_only: bool) -> Callable[[int], tuple[int, int, int]]:

@@ -109,6 +109,14 @@ class Upload:
         return rows
 
 
+def buffer_limit(kernels: Any, configured: Optional[int]) -> tuple[int, str]:
+    """The largest buffer to make (the adapter's binding limit, or the configured one below it), and its name."""
+    adapter_limit = kernels.gpu.max_binding
+    if configured is not None and configured < adapter_limit:
+        return configured, f"the configured max_buffer_bytes ({configured} bytes)"
+    return adapter_limit, f"this adapter's largest storage buffer ({adapter_limit} bytes)"
+
+
 def chunk_rows(name: str, shape: Sequence[int], encoding: str, limit: int, limit_text: str) -> int:
     """Rows per chunk for a tensor in buffers of at most ``limit`` bytes (all rows when it fits).
 
@@ -141,11 +149,7 @@ def upload(kernels: Any, payload: "bytes | memoryview", directory: Sequence[Mapp
     that cannot fit, or a device that refuses the memory.
     """
     view = memoryview(payload)
-    adapter_limit = kernels.gpu.max_binding
-    if limit is not None and limit < adapter_limit:
-        limit_text = f"the configured max_buffer_bytes ({limit} bytes)"
-    else:
-        limit, limit_text = adapter_limit, f"this adapter's largest storage buffer ({adapter_limit} bytes)"
+    limit, limit_text = buffer_limit(kernels, limit)
     wanted = set(names) if names is not None else None
     entries = [e for e in directory if wanted is None or e["name"] in wanted]
     for entry in entries:

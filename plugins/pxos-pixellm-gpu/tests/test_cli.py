@@ -24,7 +24,7 @@ def home(tmp_path):
 
 
 def greedy(*extra, home):
-    result = cli("model", "generate", "--temperature", "0", "--max-tokens", "48", *extra, PROMPT, home=home)
+    result = cli("model", "generate", "--temperature", "0", "--max-tokens", "24", *extra, PROMPT, home=home)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -44,7 +44,7 @@ def test_offload_from_the_config_and_a_bad_one_in_one_line(lavapipe, home):
 
 
 def test_run_pixellm_on_the_gpu(lavapipe, home):
-    args = ["--temperature", "0", "--max-tokens", "48", PROMPT]
+    args = ["--temperature", "0", "--max-tokens", "24", PROMPT]
     numpy_run = cli("run", "pixellm", "--", *args, home=home)
     gpu_run = cli("run", "pixellm", "--", "--engine", "pixellm-gpu", *args, home=home)
     assert gpu_run.returncode == 0 and numpy_run.returncode == 0, gpu_run.stderr + numpy_run.stderr

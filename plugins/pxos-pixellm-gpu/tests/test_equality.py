@@ -85,3 +85,16 @@ def test_greedy_generation_is_token_for_token_the_numpy_engine(engine, numpy_eng
     reference = "".join(c.text for c in numpy_engine.generate(
         GenerationRequest("The pixel", model=str(path), max_tokens=64, temperature=0)))
     assert text == reference and used == 64
+
+
+@pytest.mark.parametrize("workgroup", [64, 8])
+def test_the_hardware_workgroup_size_gives_the_same_logits(lavapipe, numpy_engine, models_dir, workgroup):
+    """64 threads a workgroup is what a hardware adapter gets; lavapipe runs that configuration here too."""
+    from pxos_pixellm_gpu.engine import GpuEngine
+
+    engine = GpuEngine({"workgroup": workgroup})
+    for config, encoding in ((TINY, "int8"), (ODD, "bf16")):
+        path = make_model(models_dir, config, encoding)
+        ids = IDS[:38] % config.vocab_size
+        np.testing.assert_allclose(engine.load(str(path)).forward(ids), numpy_logits(numpy_engine, path, ids),
+                                   atol=1e-3, rtol=0)

@@ -39,10 +39,10 @@ def test_every_buffer_holds_the_payload_bytes_of_its_tensor(engine, models_dir, 
 
 def test_big_matrices_are_split_into_buffers_of_the_same_bytes(lavapipe, numpy_engine, models_dir):
     path = make_model(models_dir, TINY, "int8")
-    engine = GpuEngine({"max_buffer_bytes": 2048})  # a 256 x 32 embedding is 8 KiB of codes: 4 chunks
+    engine = GpuEngine({"max_buffer_bytes": 4000})  # a 256 x 32 embedding is 8 KiB of codes: 3 chunks
     model = engine.load(str(path))
     embedding = model.weights.tensors["model.embed_tokens.weight"]
-    assert [c.rows for c in embedding.chunks] == [64, 64, 64, 64]
+    assert [c.rows for c in embedding.chunks] == [96, 96, 64]
     assert all(row["equal"] for row in engine.verify_upload(str(path)))
     ids = np.arange(0, 256, 7)
     np.testing.assert_allclose(model.forward(ids), numpy_engine.transformer(str(path)).forward(ids),
@@ -54,3 +54,13 @@ def test_a_tensor_that_cannot_be_split_small_enough_is_refused_with_the_sizes(la
     with pytest.raises(InferenceError, match=r"tensor model.embed_tokens.weight: 32 rows take 4096 bytes, more "
                                              r"than the configured max_buffer_bytes \(64 bytes\)"):
         engine.load(str(make_model(models_dir, TINY, "fp32")))
+
+
+def test_a_kv_cache_larger_than_a_buffer_is_refused_with_the_sizes(lavapipe, models_dir):
+    # int8 weights of TINY fit 3000-byte buffers (chunks of 64 rows); one layer's keys for the whole context
+    # (2 heads x 48 positions x 8 x 4 bytes = 3072) do not.
+    engine = GpuEngine({"max_buffer_bytes": 3000})
+    model = engine.load(str(make_model(models_dir, TINY, "int8")))
+    with pytest.raises(InferenceError, match=r"the KV cache of one layer takes 3072 bytes, more than the configured "
+                                             r"max_buffer_bytes \(3000 bytes\); use a model with a shorter context"):
+        model.new_cache()

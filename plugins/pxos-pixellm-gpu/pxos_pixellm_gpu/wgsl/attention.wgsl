@@ -2,8 +2,9 @@
 //
 // One workgroup per (query head, token). The row at position pos = start + t
 // sees cached positions first..pos (first > 0 only with a sliding window).
-// Three phases share a scores row in storage: scores and their maximum, the
-// exponentials and their sum, then each output dimension's weighted sum.
+// The phases share a scores row in storage: scores and their maximum, the
+// exponentials and their sum, the probabilities (divided once each, as numpy
+// does), then each output dimension's weighted sum.
 
 struct Params { heads: u32, kv_heads: u32, head_dim: u32, capacity: u32, window: u32, scale: f32 }
 struct Step { start: u32, n: u32, unused0: u32, unused1: u32 }
@@ -16,7 +17,6 @@ struct Step { start: u32, n: u32, unused0: u32, unused1: u32 }
 @group(0) @binding(5) var<storage, read_write> scores: array<f32>;
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
 
-var<workgroup> query: array<f32, 512>;
 var<workgroup> part: array<f32, WG>;
 
 @compute @workgroup_size(WG)
@@ -31,10 +31,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     let visible = pos + 1u - first;
     let q0 = (t * p.heads + head) * p.head_dim;
-    for (var i = tid; i < p.head_dim; i += WG) {
-        query[i] = q[q0 + i];
-    }
-    workgroupBarrier();
     let row = (t * p.heads + head) * p.capacity;
     let cache0 = kv * p.capacity * p.head_dim;
 
@@ -43,7 +39,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let key = cache0 + (first + j) * p.head_dim;
         var s = 0.0;
         for (var i = 0u; i < p.head_dim; i++) {
-            s += query[i] * k_cache[key + i];
+            s += q[q0 + i] * k_cache[key + i];
         }
         s *= p.scale;
         scores[row + j] = s;
@@ -75,13 +71,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         workgroupBarrier();
     }
     let sum = part[0];
+    for (var j = tid; j < visible; j += WG) {
+        scores[row + j] = scores[row + j] / sum;
+    }
     storageBarrier();
-    workgroupBarrier();
 
     for (var i = tid; i < p.head_dim; i += WG) {
         var acc = 0.0;
         for (var j = 0u; j < visible; j++) {
-            acc += scores[row + j] / sum * v_cache[cache0 + (first + j) * p.head_dim + i];
+            acc += scores[row + j] * v_cache[cache0 + (first + j) * p.head_dim + i];
         }
         out[q0 + i] = acc;
     }
