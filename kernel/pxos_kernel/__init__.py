@@ -27,7 +27,7 @@ _EXPORTS: dict[str, str] = {
         "pxos_kernel.hookspecs": ("hookimpl", "hookspec"),
         "pxos_kernel.registrations": (
             "StorageBackend", "InferenceEngine", "SinkSpec", "AgentSpec", "Guardrail", "BootEmitter",
-            "Program", "Subcommand", "lazy"),
+            "Program", "Subcommand", "ConfigSection", "lazy"),
         "pxos_kernel.interfaces": (
             "Storage", "Sink", "Engine", "Agent",
             "ObjectInfo", "GenerationRequest", "GenerationChunk", "Task", "Proposal", "Review", "Readiness",
@@ -84,8 +84,8 @@ if TYPE_CHECKING:  # what type checkers see; tests/kernel/test_public_api.py kee
     from pxos_kernel.programcall import load_entry
     from pxos_kernel.redaction import redact_url
     from pxos_kernel.registrations import (
-        AgentSpec, BootEmitter, SinkSpec, Guardrail, InferenceEngine, Program, StorageBackend, Subcommand,
-        lazy)
+        AgentSpec, BootEmitter, ConfigSection, Guardrail, InferenceEngine, Program, SinkSpec, StorageBackend,
+        Subcommand, lazy)
     from pxos_kernel.run import RunResult
     from pxos_kernel.sandbox import (
         SandboxInterrupted, SandboxLimitError, SandboxLimits, SandboxOutcome, SandboxUnavailable)

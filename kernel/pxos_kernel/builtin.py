@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pxos_kernel.hookspecs import hookimpl
-from pxos_kernel.registrations import SinkSpec, Program, Subcommand, lazy
+from pxos_kernel.registrations import ConfigSection, Program, SinkSpec, Subcommand, lazy
 
 
 def _jsonl_sink(settings: dict):
@@ -18,6 +18,22 @@ def _jsonl_sink(settings: dict):
 @hookimpl
 def pxos_sinks():
     return SinkSpec("jsonl", _jsonl_sink, "one JSON record a line in PXOS_HOME/ledger/ledger.jsonl (stdlib only)")
+
+
+@hookimpl
+def pxos_config_sections():
+    """The sections the kernel reads; each family's settings section holds one mapping per name."""
+    return [
+        ConfigSection("defaults", "the backend of each family when a command names none"),  # checked by config.py
+        ConfigSection("ledger", "the ledger and the settings given to its sink",
+                      {"hmac_key_file": str, "durability": str, "path": str}, open=True),
+        ConfigSection("sandbox", "limits of sandboxed runs"),  # checked by SandboxLimits.from_settings
+        ConfigSection("network", "hosts agents may contact", {"consent": list}),
+        ConfigSection("plugins", "plugin selection"),
+        ConfigSection("storage", "settings of each storage backend, by scheme"),
+        ConfigSection("inference", "settings of each inference engine, by name"),
+        ConfigSection("agents", "settings of each agent, by name"),
+    ]
 
 
 @hookimpl

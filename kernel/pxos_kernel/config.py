@@ -37,6 +37,36 @@ def config_sections() -> tuple[str, ...]:
     return (*KERNEL_SECTIONS, *(f.settings for f in FAMILIES.values() if f.settings))
 
 
+def check_sections(data: Mapping[str, Any], sections: Any, path: Path) -> list[str]:
+    """Check ``data`` against the declared :class:`~pxos_kernel.registrations.ConfigSection` registry.
+
+    Returns a warning per unknown section or key (with a "did you mean");
+    raises ConfigError, naming the key path, for a value of the wrong type.
+    """
+    from pxos_kernel.errors import did_you_mean
+
+    warnings = []
+    known = sections.names()
+    for name, value in data.items():
+        if name not in sections:
+            warnings.append(f"config file {path}: unknown section {name!r}{did_you_mean(name, known)}; "
+                            "no installed plugin reads it")
+            continue
+        section = sections.get(name)
+        if not section.keys or not isinstance(value, dict):
+            continue
+        for key, item in value.items():
+            kind = section.keys.get(key)
+            if kind is None:
+                if not section.open:
+                    warnings.append(f"config file {path}: unknown key {name}.{key}"
+                                    f"{did_you_mean(key, section.keys)}; {name} knows {', '.join(section.keys)}")
+            elif item is not None and (not isinstance(item, kind) or isinstance(item, bool) and kind is not bool):
+                expected = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+                raise ConfigError(f"config file {path}: {name}.{key} must be a {expected}, not {item!r}")
+    return warnings
+
+
 def check_defaults(defaults: Any, where: str) -> dict:
     """A ``defaults:`` mapping of family name to registration name, checked against the family table."""
     from pxos_kernel.errors import did_you_mean

@@ -9,6 +9,7 @@ read the world manifest.
 from __future__ import annotations
 
 import os
+import sys
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Optional
@@ -43,8 +44,14 @@ class Kernel:
 
     @cached_property
     def config(self) -> dict:
-        """``PXOS_HOME/config.yaml``, validated."""
-        return load_config(self.home)
+        """``PXOS_HOME/config.yaml``, validated against the sections every plugin declares."""
+        from pxos_kernel.config import check_sections
+
+        data = load_config(self.home)
+        if data:
+            for warning in check_sections(data, self.registry("config"), self.home / "config.yaml"):
+                print(f"pxos-kernel: warning: {warning}", file=sys.stderr)
+        return data
 
     @cached_property
     def world(self) -> World:

@@ -86,6 +86,21 @@ def pxos_sinks() -> Union["SinkSpec", Iterable["SinkSpec"]]:
 
 
 @hookspec
+def pxos_config_sections() -> Union["ConfigSection", Iterable["ConfigSection"]]:
+    """Declare the ``config.yaml`` sections your plugin reads, with their keys and types.
+
+    Contract: return :class:`~pxos_kernel.registrations.ConfigSection` values.
+    The kernel warns about a section nobody declared and a key a closed section
+    does not list (both with a "did you mean"), and refuses a value of the wrong
+    type in one line naming its key path; the file is never changed. Example::
+
+        @hookimpl
+        def pxos_config_sections():
+            return ConfigSection("my-plugin", "my plugin's settings", {"colour": str, "size": int})
+    """
+
+
+@hookspec
 def pxos_agents() -> Union["AgentSpec", Iterable["AgentSpec"]]:
     """Register agents, which turn tasks into proposals.
 
@@ -232,6 +247,7 @@ def pxos_kernel_shutdown(kernel: Any) -> None:
 from pxos_kernel.registrations import (  # noqa: E402  (names used in annotations above)
     AgentSpec,
     BootEmitter,
+    ConfigSection,
     SinkSpec,
     Guardrail,
     InferenceEngine,

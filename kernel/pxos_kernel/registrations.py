@@ -205,6 +205,27 @@ class Subcommand:
 
 
 @dataclass(frozen=True)
+class ConfigSection:
+    """A top-level section of ``config.yaml`` that a plugin reads, and the keys it knows.
+
+    ``keys`` maps each key to its type (or a tuple of types); a value of another
+    type is refused in one line naming the key path. Unless ``open`` is set, a
+    key not listed is warned about, with a "did you mean". With no ``keys`` the
+    section's content is the plugin's to check::
+
+        ConfigSection("genesis", "evolution settings", {"cartridge": str, "network_clients": list}, open=True)
+    """
+
+    name: str
+    summary: str
+    keys: Mapping[str, Any] = field(default_factory=dict)
+    open: bool = False
+
+    def __post_init__(self) -> None:
+        _check_name("config section", self.name)
+
+
+@dataclass(frozen=True)
 class Family:
     """One kind of thing plugins register, and every name it goes by.
 
@@ -233,6 +254,7 @@ FAMILIES: dict[str, Family] = {family.name: family for family in (
     Family("boot", "pxos_boot_emitters", BootEmitter, "boot target", has_default=True),
     Family("program", "pxos_programs", Program, "program"),
     Family("subcommand", "pxos_subcommands", Subcommand, "command"),
+    Family("config", "pxos_config_sections", ConfigSection, "config section"),
 )}
 
 #: The types a registration hook may return.

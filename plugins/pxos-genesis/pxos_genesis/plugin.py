@@ -6,7 +6,7 @@ standard library; the checks and the pipeline load when they are used.
 
 from __future__ import annotations
 
-from pxos_kernel import Subcommand, hookimpl, lazy
+from pxos_kernel import ConfigSection, Subcommand, hookimpl, lazy
 
 
 @hookimpl
@@ -18,6 +18,12 @@ def pxos_guardrails():
 
 def _lazy(name: str):
     return lazy(f"pxos_genesis.evolve.commands:{name}")
+
+
+@hookimpl
+def pxos_config_sections():
+    return ConfigSection("genesis", "the evolution pipeline and the guardrails",
+                         {"cartridge": str, "network_clients": list}, open=True)
 
 
 @hookimpl
