@@ -376,6 +376,8 @@ class _Png:
             meta = json.loads(text.decode("utf-8"))
         except (ValueError, zlib.error, UnicodeDecodeError) as exc:
             raise self.error(f"has unreadable pxos metadata ({exc})") from None
+        except RecursionError:  # json recurses per nesting level: hostile metadata must not crash readers
+            raise self.error("has pxos metadata nested too deeply to read") from None
         if not isinstance(meta, dict):
             raise self.error("has pxos metadata that is not a JSON object")
         self.meta = meta
