@@ -47,8 +47,8 @@ from pxos_kernel.errors import FormatError, IntegrityError, PxosError
 from pxos_kernel.files import atomic_writer
 
 __all__ = [
-    "FORMAT", "VERSION", "write_container", "read_container", "read_container_meta", "iter_payload",
-    "read_range", "default_width", "ContainerOptionError",
+    "FORMAT", "VERSION", "write_container", "read_container", "read_container_buffer", "read_container_meta",
+    "iter_payload", "read_range", "default_width", "ContainerOptionError",
 ]
 
 FORMAT = "pxos-container"
@@ -768,6 +768,125 @@ def read_container(src: Source, *, verify: bool = True, plain: bool = False,
             for part in parts:
                 buffer.write(part)
         return buffer.getvalue(), meta
+
+
+def read_container_buffer(src: Source, *, verify: bool = True, plain: bool = False,
+                          max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[bytearray, dict]:
+    """As :func:`read_container`, with the payload in one writable buffer allocated once at its final size.
+
+    Each inflated piece is copied straight into place, so the payload is
+    assembled with one copy and no regrowing: for callers that view the bytes
+    in place (numpy ``frombuffer``), such as model weights. The checks are the
+    same: PNG chunk CRCs, zlib's Adler-32 (or the sha256 with ``verify``),
+    except on the fast path: without ``verify``, an image whose zlib stream is
+    stored blocks of unfiltered rows (what ``level=0`` writes) is not inflated
+    at all; each IDAT chunk is read once, its CRC-32 checked, the stream's
+    Adler-32 computed over the blocks' data, and its rows copied into place.
+    """
+    with _open_container(src, plain=plain, max_pixels=max_pixels) as (png, meta):
+        if not verify and _seekable(png.stream):
+            mark, pending = png.stream.tell(), png._pending
+            whole = bytearray(png.height * png.row_bytes)
+            if _stored_into(png, whole):
+                del whole[meta["length"]:]  # the padding of the last row (shrinking at the end copies nothing)
+                return whole, meta
+            png.stream.seek(mark)  # a compressed block or a filtered row: inflate after all
+            png._pending, png.ended = pending, False
+        buffer = bytearray(meta["length"])
+        view, at = memoryview(buffer), 0
+        for parts in _payload_parts(png, meta, verify):
+            for part in parts:
+                view[at:at + len(part)] = part
+                at += len(part)
+        return buffer, meta
+
+
+def _stored_into(png: _Png, buffer: bytearray) -> bool:
+    """Fill ``buffer`` (``height * row_bytes`` long) from a zlib stream of stored deflate blocks of filter-0 rows.
+
+    The blocks' data are gathered chunk by chunk, and their whole rows moved
+    into place in one strided copy each time (numpy when importable, bytearray
+    slicing otherwise). Returns False (the caller rewinds and inflates) at the
+    first compressed block or non-zero row filter; raises FormatError for a
+    stream that is broken either way.
+    """
+    stride, row_bytes = png.row_bytes + 1, png.row_bytes
+    expected = png.height * stride
+    zlib_head, block_head, pending, tail = bytearray(), bytearray(), bytearray(), bytearray()
+    adler = zlib.adler32(b"")
+    block_left = 0      # bytes of the current stored block still to come
+    final = done = False
+    raw = trailer = 0   # inflated bytes seen (filter bytes included); Adler-32 bytes seen
+    rows_done = 0
+    for piece in png.idat():  # each chunk whole and CRC-checked before it is used
+        data, i = memoryview(piece), 0
+        while i < len(data):
+            if done:
+                tail += data[i:i + 5]
+                trailer += len(data) - i
+                break
+            if len(zlib_head) < 2:
+                take = 2 - len(zlib_head)
+                zlib_head += data[i:i + take]
+                i += take
+                if len(zlib_head) == 2:
+                    _check_zlib_header(png, zlib_head)
+            elif block_left == 0:
+                take = min(5 - len(block_head), len(data) - i)
+                block_head += data[i:i + take]
+                i += take
+                if (block_head[0] >> 1) & 3:
+                    return False  # a compressed block
+                if len(block_head) == 5:
+                    size, check = struct.unpack("<HH", block_head[1:5])
+                    if size ^ check != 0xFFFF:
+                        raise png.error("has corrupt compressed image data (a stored block's length check fails)")
+                    final, block_left, block_head = bool(block_head[0] & 1), size, bytearray()
+                    done = final and size == 0
+            else:
+                take = min(block_left, len(data) - i)
+                segment = data[i:i + take]
+                adler = zlib.adler32(segment, adler)
+                pending += segment
+                i += take
+                block_left -= take
+                raw += take
+                done = final and block_left == 0
+        if raw > expected:
+            raise png.error(f"has more image data than its declared size {png.width}x{png.height}")
+        rows = len(pending) // stride
+        if rows:
+            if not _move_rows(pending, rows, stride, buffer, rows_done * row_bytes):
+                return False  # a filtered row: unfiltering needs the general path
+            del pending[:rows * stride]
+            rows_done += rows
+    if not done or raw != expected or pending:
+        raise png.error(f"is truncated (image data ends after {raw} of {expected} bytes)")
+    if trailer != 4:
+        raise png.error("has data after the end of its compressed image stream" if trailer > 4
+                        else "is truncated (its compressed image stream does not end)")
+    if struct.unpack(">I", bytes(tail[:4]))[0] != adler:
+        raise png.error("has corrupt compressed image data (incorrect data check)")
+    return True
+
+
+def _move_rows(raw: bytearray, rows: int, stride: int, out: bytearray, at: int) -> bool:
+    """Copy ``rows`` rows of ``raw`` (each a filter byte and the pixels) to ``out[at:]``; False if one is filtered."""
+    row_bytes = stride - 1
+    if _numpy_wanted():
+        import numpy as np
+
+        grid = np.frombuffer(raw, dtype=np.uint8, count=rows * stride).reshape(rows, stride)
+        if grid[:, 0].any():
+            return False
+        np.frombuffer(out, dtype=np.uint8, count=rows * row_bytes, offset=at).reshape(rows, row_bytes)[:] = grid[:, 1:]
+        return True
+    block = raw[:rows * stride]
+    if block[0::stride].count(0) != rows:
+        return False
+    del block[0::stride]
+    out[at:at + len(block)] = block
+    return True
 
 
 def iter_payload(src: Source, *, verify: bool = True, plain: bool = False,

@@ -420,3 +420,30 @@ def test_zlib_stream_damage_is_caught_with_and_without_the_sha256(verify):
     one_byte_chunks = [(k, d) for k, d in chunks(png) if k != b"IDAT"]
     one_byte_chunks[2:2] = [(b"IDAT", stream[i:i + 1]) for i in range(len(stream))]
     assert read_container(io.BytesIO(build(one_byte_chunks)), verify=verify)[0] == b"some payload bytes"
+
+
+@pytest.mark.parametrize("level", [0, 6])
+@pytest.mark.parametrize("size,width", [(0, None), (1, None), (5000, 7), (3 * 70_000 + 7, None), (3 << 20, 100_000)])
+def test_read_container_buffer_gives_the_payload_in_one_writable_buffer(tmp_path, level, size, width):
+    from pxos_kernel.container import read_container_buffer
+
+    payload = os.urandom(size)
+    write_container(tmp_path / "c.pxi", payload, kind="blob", level=level, width=width)
+    for verify in (True, False):
+        buffer, meta = read_container_buffer(tmp_path / "c.pxi", verify=verify)
+        assert isinstance(buffer, bytearray) and buffer == payload and meta["length"] == size
+
+
+def test_read_container_buffer_checks_the_stream_on_its_fast_path(tmp_path):
+    """A stored-block payload byte changed with its chunk CRC recomputed: the Adler-32 still objects."""
+    from pxos_kernel.container import read_container_buffer
+
+    write_container(tmp_path / "c.pxi", os.urandom(100_000), kind="blob", level=0)
+    data = bytearray((tmp_path / "c.pxi").read_bytes())
+    at = data.index(b"IDAT") - 4
+    length = struct.unpack(">I", data[at:at + 4])[0]
+    data[at + 8 + length // 2] ^= 0x55
+    data[at + 8 + length: at + 12 + length] = struct.pack(">I", zlib.crc32(bytes(data[at + 4: at + 8 + length])))
+    (tmp_path / "c.pxi").write_bytes(bytes(data))
+    with pytest.raises(FormatError, match="incorrect data check"):
+        read_container_buffer(tmp_path / "c.pxi", verify=False)

@@ -36,7 +36,7 @@ from typing import Any, Iterator, Mapping, Optional
 import numpy as np
 
 from pxos_kernel import FormatError, IntegrityError
-from pxos_kernel.container import read_container, read_container_meta, write_container
+from pxos_kernel.container import read_container_buffer, read_container_meta, write_container
 
 from .config import ModelConfig
 from .model import check_shapes
@@ -71,7 +71,7 @@ class TensorEntry:
 class ModelFile:
     """An opened model container: its config, tensor directory, tokenizer and payload bytes."""
 
-    def __init__(self, path: str, payload: bytes, meta: dict) -> None:
+    def __init__(self, path: str, payload: "bytes | bytearray", meta: dict) -> None:
         if meta.get("kind") != KIND:
             raise FormatError(f"{path}: a container of kind {meta.get('kind')!r}, not a model")
         self.path = path
@@ -156,7 +156,7 @@ def open_model(src: str | os.PathLike, *, verify: bool = True) -> ModelFile:
     payload or the config, IntegrityError for a bad checksum.
     """
     where = os.fspath(src)
-    payload, meta = read_container(src, verify=verify)
+    payload, meta = read_container_buffer(src, verify=verify)  # inflated into its final buffer, viewed in place
     return ModelFile(where, payload, meta)
 
 

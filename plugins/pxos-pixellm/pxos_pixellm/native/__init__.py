@@ -169,6 +169,7 @@ class NativeTransformer:
         self._keep: list[Any] = [opened.payload]
         self.converted: list[str] = []
         self.resident_bytes = 0
+        names = {e.name for e in opened.tensors}
 
         def matrix(name: str, bias: Optional[str] = None) -> Matrix:
             entry = opened.entry(name)
@@ -189,7 +190,7 @@ class NativeTransformer:
                 array = self._own(opened.array(name))
                 m.data = array.ctypes.data
                 self.converted.append(name)
-            if bias is not None and bias in {e.name for e in opened.tensors}:
+            if bias is not None and bias in names:
                 m.bias = self._own(opened.array(bias)).ctypes.data
             return m
 
