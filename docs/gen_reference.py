@@ -55,9 +55,24 @@ def _dataclasses(module, title: str) -> list[str]:
     for name, cls in inspect.getmembers(module, inspect.isclass):
         if cls.__module__ != module.__name__ or not dataclasses.is_dataclass(cls):
             continue
-        fields = ", ".join(f"`{f.name}`" for f in dataclasses.fields(cls))
-        lines += [f"### `{name}`", "", f"Fields: {fields}", "", _doc(cls), ""]
+        lines += [f"### `{name}`", "", _doc(cls), "", "| field | type | default |", "|---|---|---|"]
+        for f in dataclasses.fields(cls):
+            lines.append(f"| `{f.name}` | `{_type(f.type)}` | {_default(f)} |")
+        lines.append("")
     return lines
+
+
+def _type(annotation) -> str:
+    return str(annotation if isinstance(annotation, str) else getattr(annotation, "__name__", annotation)) \
+        .replace("'", "").replace("|", "\\|")
+
+
+def _default(f: "dataclasses.Field") -> str:
+    if f.default is not dataclasses.MISSING:
+        return f"`{f.default!r}`"
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return f"`{f.default_factory()!r}` (a new one each time)"  # type: ignore[misc]
+    return "required"
 
 
 def _protocols() -> list[str]:
@@ -69,7 +84,8 @@ def _protocols() -> list[str]:
         for method, function in cls.__dict__.items():
             if inspect.isfunction(function) and not method.startswith("_"):
                 signature = str(inspect.signature(function)).replace("'", "")
-                lines += [f"- `{method}{signature}`: {_doc(function).splitlines()[0] if function.__doc__ else ''}"]
+                contract = " ".join(_doc(function).split()) or "(no contract written)"
+                lines += [f"- `{method}{signature}`: {contract}"]
         lines.append("")
     return lines
 

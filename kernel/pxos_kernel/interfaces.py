@@ -62,6 +62,11 @@ class Storage(Protocol):
 class Sink(Protocol):
     """Persists ledger records. The kernel chains them; a sink never alters one.
 
+    ``location`` (an attribute, ``str``): where the records are kept, as
+    ``ledger verify`` and ``inspect`` print it: a file path, or a database and
+    table with any credentials redacted (:func:`pxos_kernel.redact_url`).
+    Without it they print the class name, which tells a user nothing.
+
     Optional methods the kernel uses where a sink has them (every built-in sink does):
 
     * ``read_rows(start_seq)`` yields ``(where, stored text)``: verify then checks the
