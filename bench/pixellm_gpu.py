@@ -57,7 +57,8 @@ def main() -> None:
     import numpy as np
 
     import pxos_pixellm
-    from _timing import interleaved, median, report, verdict
+    from _pixellm import decode_rate, greedy, prefill_rate, rounds
+    from _timing import report, verdict
     from pxos_pixellm_gpu.engine import GpuEngine
 
     numpy_engine = pxos_pixellm.PixelEngine({})
@@ -71,27 +72,19 @@ def main() -> None:
     tensor_bytes = sum(entry.length for entry in payload.tensors)
     prompt = list(b"def read_config(path):\n    ")
 
-    def decode(model) -> list[int]:
-        cache = model.new_cache()
-        logits = model.forward(prompt, cache, last_only=True)[-1]
-        out = []
-        for _ in range(args.tokens):
-            token = int(np.argmax(logits))
-            out.append(token)
-            logits = model.forward([token], cache, last_only=True)[-1]
-        return out
-
-    same = decode(gpu_model) == decode(cpu_model)
-    samples = interleaved({"gpu": lambda: decode(gpu_model), "numpy": lambda: decode(cpu_model)},
-                          rounds=args.rounds, warmup=1)
-    gpu_tps, numpy_tps = args.tokens / median(samples["gpu"]), args.tokens / median(samples["numpy"])
+    runs = rounds({"gpu": lambda: greedy(gpu_model, prompt, args.tokens),
+                   "numpy": lambda: greedy(cpu_model, prompt, args.tokens)}, args.rounds)
+    same = runs["gpu"][0].tokens == runs["numpy"][0].tokens
+    gpu_tps, numpy_tps = decode_rate(runs["gpu"]), decode_rate(runs["numpy"])
     adapter = gpu_engine.gpu.info
     weights = sum(n for label, n in moved.items() if ":" in label)  # "tensor:part" buffers
     tables = sum(n for label, n in moved.items() if label in ("cos", "sin"))
     report(f"decode, batch 1, KV cache, {args.tokens} greedy tokens after a {len(prompt)}-byte prompt, shipped model "
            f"(fp16), numpy on {args.threads} thread(s), median of {args.rounds}; adapter {adapter.line()}", [
-               ("pixellm-gpu", f"{gpu_tps:.1f} tok/s"),
-               ("pixellm numpy", f"{numpy_tps:.1f} tok/s"),
+               ("pixellm-gpu", f"{gpu_tps:.1f} tok/s decode, {prefill_rate(runs['gpu'], len(prompt)):.1f} tok/s "
+                               "prompt"),
+               ("pixellm numpy", f"{numpy_tps:.1f} tok/s decode, {prefill_rate(runs['numpy'], len(prompt)):.1f} tok/s "
+                                 "prompt"),
                ("ratio", f"{gpu_tps / numpy_tps:.3f}x  (report only"
                          f"{': a software adapter runs WGSL on the CPU, not expected to win' if adapter.software else ''})"),
                ("same tokens", "yes" if same else "NO"),

@@ -6,7 +6,8 @@ the Llama layout, about 100M parameters (vocab 32000, width 768, 12 layers,
 model container and exported with `pxos-kernel model convert` to GGUF (F16)
 for llama.cpp. Each engine prefills the same prompt ids and decodes the same
 number of tokens greedily, batch 1, one token a step with a KV cache; rounds
-alternate between engines; medians. llama.cpp runs through llama-cpp-python
+alternate between engines; medians of the decode steps (the prompt is not
+counted). llama.cpp runs through llama-cpp-python
 (pip install llama-cpp-python builds it from source, about 10 minutes) with
 as many threads as numpy uses (--threads); without it its row says so.
 
@@ -26,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -66,7 +67,8 @@ def main() -> int:
     import numpy as np
 
     import pxos_pixellm
-    from _timing import interleaved, median, report, verdict
+    from _pixellm import Decoded, decode_rate, greedy, rounds
+    from _timing import report, verdict
     from pxos_pixellm_gpu.engine import GpuEngine
 
     gpu_engine = GpuEngine({"adapter": "auto"})
@@ -82,24 +84,15 @@ def main() -> int:
         cpu_model = pxos_pixellm.PixelEngine({}).transformer(str(path))
         prompt = list(range(32, 96))
 
-        def decode(model) -> list[int]:
-            cache = model.new_cache()
-            logits = model.forward(prompt, cache, last_only=True)[-1]
-            out = []
-            for _ in range(args.tokens):
-                token = int(np.argmax(logits))
-                out.append(token)
-                logits = model.forward([token], cache, last_only=True)[-1]
-            return out
-
-        candidates: dict[str, Callable[[], object]] = {"pixellm-gpu": lambda: decode(gpu_model),
-                                                       "pixellm numpy": lambda: decode(cpu_model)}
+        candidates: dict[str, Callable[[], Decoded]] = {
+            "pixellm-gpu": lambda: greedy(gpu_model, prompt, args.tokens),
+            "pixellm numpy": lambda: greedy(cpu_model, prompt, args.tokens)}
         llama = llama_cpp_decoder(path, Path(tmp), prompt, args)
         if callable(llama):
             candidates["llama.cpp (CPU)"] = llama
-        same = decode(gpu_model) == decode(cpu_model)
-        samples = interleaved(candidates, rounds=args.rounds, warmup=1)
-    speed = {name: args.tokens / median(times) for name, times in samples.items()}
+        runs = rounds(candidates, args.rounds)
+    same = runs["pixellm-gpu"][0].tokens == runs["pixellm numpy"][0].tokens
+    speed = {name: decode_rate(results) for name, results in runs.items()}
     ratio = speed["pixellm-gpu"] / speed["pixellm numpy"]
     rows = [(name, f"{tps:.1f} tok/s") for name, tps in speed.items()]
     if not callable(llama):
@@ -130,17 +123,23 @@ def llama_cpp_decoder(path: Path, directory: Path, prompt: list[int], args: argp
     llm = llama_cpp.Llama(model_path=str(gguf), n_ctx=len(prompt) + args.tokens + 8, n_threads=args.threads,
                           n_batch=len(prompt), logits_all=True, verbose=False)
 
-    def decode() -> list[int]:
+    def decode() -> Any:
+        import time
+
         import numpy as np
 
+        from _pixellm import Decoded
+
+        started = time.perf_counter()
         llm.reset()
         llm.eval(prompt)
+        prefilled = time.perf_counter()
         out = []
         for _ in range(args.tokens):
             token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
             out.append(token)
             llm.eval([token])
-        return out
+        return Decoded(out, prefilled - started, time.perf_counter() - prefilled)
 
     return decode
 

@@ -7,8 +7,9 @@ substituted (``WG`` the workgroup size, ``TB`` the token block of the matrix
 kernels; ``VECTOR``, ``BIAS``, ``ACCUMULATE`` in ``linear``). Pipelines are compiled once per distinct text.
 
 Bind group 0 holds a kernel's own parameters (binding 0), the step
-parameters shared by every kernel of a forward pass (binding 1: first
-position and token count) and its activations; bind group 1 its weights.
+parameters shared by every kernel of a forward pass (binding 1, ``Step`` in
+``common.wgsl``: first position and token count) and its activations; bind
+group 1 its weights.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ class Kernels:
         text = _source(kernel)
         for word, value in {"WG": f"{self.workgroup}u", "TB": f"{TOKEN_BLOCK}u", **(words or {})}.items():
             text = text.replace(word, value)
-        text = "\n".join(decoder(slot, index, encoding) for index, (slot, encoding) in enumerate(slots)) + "\n" + text
+        decoders = "\n".join(decoder(slot, index, encoding) for index, (slot, encoding) in enumerate(slots))
+        text = _source("common") + decoders + "\n" + text
         key = (text, entry)
         if key not in self._pipelines:
             module = self.device.create_shader_module(label=kernel, code=text)

@@ -20,7 +20,7 @@ G5.3  the kernels read the pixel weights directly: every weight buffer, read
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from pxos_genesis.checks import Outcome, bad, check, judge, plural, unknown
 from pxos_genesis.subject import memo
@@ -33,6 +33,19 @@ SPLITS = ("none", "layers 0-0", "all")
 
 ABOUT_THE_SYSTEM = ("G5 judges the running system's GPU engine, not a cartridge: run pxos-kernel genesis "
                     "(without --cartridge)")
+
+
+def system_check(name: str) -> Callable[[Callable[[Mapping[str, Any]], Outcome]], Any]:
+    """Register ``function(context)`` as a world check that answers unchecked when a cartridge is judged."""
+
+    def register(function: Callable[[Mapping[str, Any]], Outcome]) -> Any:
+        def judged(candidate: Any, context: Mapping[str, Any]) -> Outcome:
+            return unknown(ABOUT_THE_SYSTEM) if candidate is not None else function(context)
+
+        judged.__name__ = judged.__qualname__ = function.__name__
+        return check(name, cartridge=False)(judged)
+
+    return register
 
 
 def _engine(context: Mapping[str, Any], offload: Optional[str] = None) -> tuple[Any, str]:
@@ -80,10 +93,8 @@ def _ran(context: Mapping[str, Any], offload: str) -> tuple[Optional[str], Optio
         return None, bad(f"{ENGINE} (offload {offload}) failed to generate", [f"{ENGINE} failed: {exc}"])
 
 
-@check("gpu_only_execution", cartridge=False)
-def gpu_only_execution(candidate: Any, context: Mapping[str, Any]) -> Outcome:
-    if candidate is not None:
-        return unknown(ABOUT_THE_SYSTEM)
+@system_check("gpu_only_execution")
+def gpu_only_execution(context: Mapping[str, Any]) -> Outcome:
     text, failed = _ran(context, "all")
     if failed is not None:
         return failed
@@ -104,10 +115,8 @@ def gpu_only_execution(candidate: Any, context: Mapping[str, Any]) -> Outcome:
                  f"({text!r})")
 
 
-@check("gpu_incremental_migration", cartridge=False)
-def gpu_incremental_migration(candidate: Any, context: Mapping[str, Any]) -> Outcome:
-    if candidate is not None:
-        return unknown(ABOUT_THE_SYSTEM)
+@system_check("gpu_incremental_migration")
+def gpu_incremental_migration(context: Mapping[str, Any]) -> Outcome:
     texts = {}
     for split in SPLITS:
         text, failed = _ran(context, split)
@@ -122,10 +131,8 @@ def gpu_incremental_migration(candidate: Any, context: Mapping[str, Any]) -> Out
                  f"as pixellm: {reference!r}")
 
 
-@check("gpu_reads_pixel_weights", cartridge=False)
-def gpu_reads_pixel_weights(candidate: Any, context: Mapping[str, Any]) -> Outcome:
-    if candidate is not None:
-        return unknown(ABOUT_THE_SYSTEM)
+@system_check("gpu_reads_pixel_weights")
+def gpu_reads_pixel_weights(context: Mapping[str, Any]) -> Outcome:
     from pxos_kernel import PxosError
 
     engine, why = _engine(context, "all")

@@ -7,7 +7,6 @@
 // does), then each output dimension's weighted sum.
 
 struct Params { heads: u32, kv_heads: u32, head_dim: u32, capacity: u32, window: u32, scale: f32 }
-struct Step { start: u32, n: u32, unused0: u32, unused1: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<uniform> step: Step;

@@ -15,7 +15,6 @@ struct Params {
     last_only: u32, // 1: read the last token of the step only, write output row 0
 }
 
-struct Step { start: u32, n: u32, unused0: u32, unused1: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<uniform> step: Step;

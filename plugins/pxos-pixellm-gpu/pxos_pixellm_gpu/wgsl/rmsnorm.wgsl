@@ -1,7 +1,6 @@
 // y[t, :] = x[t, :] / sqrt(mean(x[t, :]^2) + eps) * W[:], one workgroup per token.
 
 struct Params { width: u32, eps: f32, last_only: u32, unused: u32 }
-struct Step { start: u32, n: u32, unused0: u32, unused1: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<uniform> step: Step;

@@ -2,7 +2,6 @@
 // cache at position start + t. Cache layout: [kv head][position][head dim].
 
 struct Params { kv_heads: u32, head_dim: u32, capacity: u32, unused: u32 }
-struct Step { start: u32, n: u32, unused0: u32, unused1: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<uniform> step: Step;

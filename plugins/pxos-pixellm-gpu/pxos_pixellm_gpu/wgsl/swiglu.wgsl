@@ -8,7 +8,6 @@ struct Params { rows: u32, cols: u32, y_stride: u32, row0: u32, unused: u32 }
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
-struct Step { start: u32, n: u32, unused0: u32, unused1: u32 }
 
 var<workgroup> gate_part: array<f32, WG * TB>;
 var<workgroup> up_part: array<f32, WG * TB>;
