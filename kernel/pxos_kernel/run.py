@@ -245,7 +245,7 @@ def _post(kernel: Any, op: str, payload: dict) -> dict:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _interrupted(signum: int, name: str, post_id: str) -> Exception:
+def _interrupted(signum: int, name: str, post_id: str) -> BaseException:
     from pxos_kernel.sandbox import SandboxInterrupted
 
     return SandboxInterrupted(signum, f"interrupted by {signal.Signals(signum).name}: the sandboxed run of {name} "

@@ -434,16 +434,14 @@ def run_command(argv: Sequence[str], *, cwd: Optional[str] = None, read_only: Se
 
     cgroup = TreeCgroup.create(limits.memory_mb << 20, limits.processes, _cgroups())
     try:
-        command, tmpdir, held = _wrap(chosen, argv, limits, cwd, read_only_paths, writable_paths, python,
-                                      site_packages, hidden, staging)
+        command, tmpdir, held, confine = _wrap(chosen, argv, limits, cwd, read_only_paths, writable_paths, python,
+                                               site_packages, hidden, staging)
         child_env = _environment(scratch, tmpdir, env)
-        ruleset = held.pop("landlock", None)
-        confine = _Confinement(ruleset, held.pop("isolate_network", False), chosen != "bubblewrap")
         try:
             outcome = _supervise(command, cwd, child_env, limits, cgroup, capture, capture_limit, confine)
         finally:
-            if ruleset is not None:
-                os.close(ruleset)
+            if confine.ruleset is not None:
+                os.close(confine.ruleset)
         held.update(_limits_held(limits, cgroup), allow_unisolated=allow_unisolated)
         outcome.protections = held
         if _result:
@@ -457,13 +455,15 @@ def run_command(argv: Sequence[str], *, cwd: Optional[str] = None, read_only: Se
 
 
 def _wrap(chosen: str, argv: list[str], limits: SandboxLimits, cwd: str, read_only: list[str], writable: list[str],
-          python: bool, site_packages: bool, hidden: Sequence[str], staging: str) -> tuple[list[str], str, dict]:
-    """The command that runs ``argv`` under ``chosen``, the child's TMPDIR, and what that gives."""
+          python: bool, site_packages: bool, hidden: Sequence[str],
+          staging: str) -> tuple[list[str], str, dict, "_Confinement"]:
+    """The command that runs ``argv`` under ``chosen``, the child's TMPDIR, what that gives, and what the
+    child must do to itself before exec."""
     from pxos_kernel import sandbox_view as views
 
     runtime = views.python_runtime(site_packages) if python else []
-    visible = [p for p in views.minimal_paths([*runtime, *read_only])
-               if not any(p == d or p.startswith(d + "/") for d in views.SYSTEM_DIRS if not os.path.islink(d))]
+    visible = tuple(p for p in views.minimal_paths([*runtime, *read_only])
+                    if not any(p == d or p.startswith(d + "/") for d in views.SYSTEM_DIRS if not os.path.islink(d)))
     view = views.View(read_only=visible, writable=views.minimal_paths(writable), cwd=cwd,
                       hidden=tuple(views.hidden_paths(hidden)), network=limits.network)
     held = {"mechanism": chosen, "filesystem": chosen, "network": "allowed" if limits.network else "isolated"}
@@ -471,24 +471,25 @@ def _wrap(chosen: str, argv: list[str], limits: SandboxLimits, cwd: str, read_on
         probe = _bwrap_probe()
         command = views.bwrap_command(probe["binary"], view, argv, disable_userns=probe["disable_userns"])
         held["tree"] = "pid namespace"
-        return command, "/tmp", held
+        return command, "/tmp", held, _Confinement()
     tmpdir = os.path.join(staging, "work", ".tmp")
     os.mkdir(tmpdir)
     landlock = _landlock_probe()
-    held["isolate_network"] = not limits.network and landlock["unshare_net"]
-    if not held["isolate_network"] and not limits.network:
+    isolate = not limits.network and bool(landlock["unshare_net"])
+    if not isolate and not limits.network:
         held["network"] = "allowed (no network namespace here)"
+    held["tree"] = "cgroup" if _cgroups() else "process group"
+    ruleset = None
     if chosen == "landlock":
         from pxos_kernel import sandbox_landlock
 
         system = [d for d in views.SYSTEM_DIRS + views.SYSTEM_FILES if os.path.exists(d)]
-        held["landlock"] = sandbox_landlock.ruleset([*system, *view.read_only, "/dev/urandom", "/dev/zero"],
-                                                    [*view.writable, "/dev/null"])
+        ruleset = sandbox_landlock.ruleset([*system, *view.read_only, "/dev/urandom", "/dev/zero"],
+                                           [*view.writable, "/dev/null"])
         held["unix_sockets"] = "refused" if landlock["unix_blocked"] else "reachable"
-        held["tree"] = "cgroup" if _cgroups() else "process group"
-        return argv, tmpdir, held
-    held.update(filesystem="none", unix_sockets="reachable", tree="cgroup" if _cgroups() else "process group")
-    return argv, tmpdir, held
+    else:
+        held.update(filesystem="none", unix_sockets="reachable")
+    return argv, tmpdir, held, _Confinement(ruleset, isolate, drop_capabilities=True)
 
 
 def _child_path() -> str:
@@ -518,35 +519,56 @@ def _limits_held(limits: SandboxLimits, cgroup: Any) -> dict:
 
 
 class _Capture:
-    """The first and last bytes of one stream, and how many were left out between them."""
+    """The first and last bytes of one stream, and how many were left out between them.
+
+    Every buffer is allocated once, here: reads go into a fixed chunk buffer
+    (``os.readv``) and the tail is a ring, so reading any amount of output
+    allocates nothing more. (Growing and trimming a bytearray, with a new
+    ``bytes`` per read, fragmented the heap into hundreds of MB when the
+    reader fell behind on a loaded machine.)
+    """
+
+    CHUNK = 1 << 16
 
     def __init__(self, limit: int) -> None:
-        self.head_limit = limit // 2
-        self.tail_limit = limit - self.head_limit
-        self.head = bytearray()
-        self.tail = bytearray()
-        self.dropped = 0
+        self.head = bytearray(limit // 2)
+        self.ring = bytearray(limit - len(self.head))
+        self.chunk = bytearray(self.CHUNK)
+        self.view = memoryview(self.chunk)
+        self.head_used = self.ring_used = self.ring_at = self.total = 0
 
-    def feed(self, data: bytes) -> None:
-        room = self.head_limit - len(self.head)
+    def read_from(self, fd: int) -> int:
+        """Read once from ``fd`` into the capture; the number of bytes (0 at end of stream)."""
+        count = os.readv(fd, [self.chunk])
+        if count:
+            self.feed(self.view[:count])
+        return count
+
+    def feed(self, data: memoryview) -> None:
+        self.total += len(data)
+        room = len(self.head) - self.head_used
         if room > 0:
-            self.head += data[:room]
-            data = data[room:]
-        if data:
-            self.tail += data
-            if len(self.tail) > 2 * self.tail_limit:
-                cut = len(self.tail) - self.tail_limit
-                self.dropped += cut
-                del self.tail[:cut]
+            taken = min(room, len(data))
+            self.head[self.head_used:self.head_used + taken] = data[:taken]
+            self.head_used += taken
+            data = data[taken:]
+        size = len(self.ring)
+        while len(data) and size:
+            taken = min(size - self.ring_at, len(data))
+            self.ring[self.ring_at:self.ring_at + taken] = data[:taken]
+            self.ring_at = (self.ring_at + taken) % size
+            self.ring_used = min(size, self.ring_used + taken)
+            data = data[taken:]
 
     def text(self) -> str:
-        if len(self.tail) > self.tail_limit:
-            cut = len(self.tail) - self.tail_limit
-            self.dropped += cut
-            del self.tail[:cut]
-        middle = (f"\n[pxos sandbox: {self.dropped} bytes of output left out here; the first "
-                  f"{self.head_limit} and last {self.tail_limit} bytes are kept]\n").encode() if self.dropped else b""
-        return bytes(self.head + middle + self.tail).decode("utf-8", "replace")
+        if self.ring_used < len(self.ring):
+            tail = bytes(self.ring[:self.ring_used])
+        else:
+            tail = bytes(self.ring[self.ring_at:]) + bytes(self.ring[:self.ring_at])
+        dropped = self.total - self.head_used - len(tail)
+        middle = (f"\n[pxos sandbox: {dropped} bytes of output left out here; the first {len(self.head)} and "
+                  f"last {len(self.ring)} bytes are kept]\n").encode() if dropped else b""
+        return (bytes(self.head[:self.head_used]) + middle + tail).decode("utf-8", "replace")
 
 
 @dataclass(frozen=True)
@@ -688,14 +710,13 @@ def _watch(proc: subprocess.Popen, captures: dict, deadline: float, limits: Sand
 def _read(stream: Any, capture: _Capture, selector: Optional[selectors.BaseSelector]) -> bool:
     """Read what is there; False at end of stream."""
     try:
-        data = os.read(stream.fileno(), 1 << 16)
+        count = capture.read_from(stream.fileno())
     except BlockingIOError:
         return True
-    if not data:
+    if not count:
         if selector is not None:
             selector.unregister(stream)
         return False
-    capture.feed(data)
     return True
 
 

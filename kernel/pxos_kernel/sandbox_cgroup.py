@@ -48,7 +48,8 @@ class Hierarchy:
 
 def _mounts() -> tuple[Optional[Path], dict[str, tuple[Path, str]]]:
     """The cgroup2 mount point, and each v1 controller's mount point with the hierarchy path it shows."""
-    unified, v1 = None, {}
+    unified: Optional[Path] = None
+    v1: dict[str, tuple[Path, str]] = {}
     try:
         lines = Path("/proc/self/mountinfo").read_text().splitlines()
     except OSError:

@@ -131,7 +131,8 @@ def test_files_given_read_only_are_readable_but_not_writable(isolated, tmp_path)
     assert given.read_text() == "data"
 
 
-def test_the_environment_is_scrubbed(isolated, monkeypatch):
+def test_the_environment_is_scrubbed(any_isolation, monkeypatch):
+    isolated = any_isolation
     monkeypatch.setenv("SECRET_TOKEN", "hunter2")
     env = run(isolated, "environment").value
     assert "SECRET_TOKEN" not in env
@@ -199,7 +200,8 @@ def test_a_program_that_ends_leaves_nothing_behind(isolated):
     assert alive_with(f"3{token}") == []
 
 
-def test_forking_past_the_process_cap_is_refused(isolated):
+def test_forking_past_the_process_cap_is_refused(any_isolation):
+    isolated = any_isolation
     result = run(isolated, "fork_many", 100, limits={"processes": 20})
     assert result.status == "pids", (result.status, result.error, result.stdout)
     started = int(result.stdout.split()[1])
@@ -227,19 +229,22 @@ def test_without_a_writable_cgroup_the_limits_are_per_process_and_say_so(isolate
     assert result.status == "cpu" and "RLIMIT_CPU" in result.error
 
 
-def test_memory_limit_of_one_process(isolated):
+def test_memory_limit_of_one_process(any_isolation):
+    isolated = any_isolation
     result = run(isolated, "hog_memory", limits={"memory_mb": 300, "timeout": 30})
     assert result.status == "memory" and "300 MB" in result.error
     assert posts(isolated)[-1]["payload"]["status"] == "memory"
 
 
-def test_cpu_limit(isolated):
+def test_cpu_limit(any_isolation):
+    isolated = any_isolation
     result = run(isolated, "burn_cpu", limits={"cpu_seconds": 1, "timeout": 30})
     assert result.status == "cpu"
     assert posts(isolated)[-1]["payload"]["status"] == "cpu"
 
 
-def test_timeout_kills_and_logs(isolated):
+def test_timeout_kills_and_logs(any_isolation):
+    isolated = any_isolation
     result = run(isolated, "sleep_forever", limits={"timeout": 1})
     assert result.status == "timeout" and result.exit_code == 124 and "1 s timeout" in result.error
     assert 1 <= result.duration < 5
@@ -247,28 +252,32 @@ def test_timeout_kills_and_logs(isolated):
 
 # -- outcomes the supervisor decides ---------------------------------------------------------------
 
-def test_a_forged_result_file_is_not_believed(isolated):
+def test_a_forged_result_file_is_not_believed(any_isolation):
+    isolated = any_isolation
     result = run(isolated, "forge_result")
     assert result.status == "killed" and result.value is None and "SIGKILL" in result.error
     assert posts(isolated)[-1]["payload"]["status"] == "killed"
 
 
 @pytest.mark.parametrize("entry, problem", [("malformed_result", "not JSON"), ("huge_result", "byte limit")])
-def test_a_malformed_or_huge_result_is_refused_with_pre_and_post_records(isolated, entry, problem):
+def test_a_malformed_or_huge_result_is_refused_with_pre_and_post_records(any_isolation, entry, problem):
+    isolated = any_isolation
     result = run(isolated, entry)
     assert result.status == "error" and problem in result.error and result.value is None
     pre, post = list(isolated.ledger.records())[-2:]
     assert post["payload"]["pre"] == pre["id"] and post["payload"]["status"] == "error"
 
 
-def test_values_and_errors_come_back(isolated):
+def test_values_and_errors_come_back(any_isolation):
+    isolated = any_isolation
     assert run(isolated, "add", 2, 40).status == "failed"
     assert run(isolated, "describe", "x").value == {"args": ["x"], "cwd_is_scratch": True}
     result = run(isolated, "fail")
     assert result.status == "error" and "this program always fails" in result.error
 
 
-def test_the_module_is_never_imported_by_the_parent(isolated, tmp_path, monkeypatch):
+def test_the_module_is_never_imported_by_the_parent(any_isolation, tmp_path, monkeypatch):
+    isolated = any_isolation
     marker = tmp_path / "imported-in-parent"
     (tmp_path / "noisy_module.py").write_text(
         "import os, sys\n"
@@ -279,7 +288,8 @@ def test_the_module_is_never_imported_by_the_parent(isolated, tmp_path, monkeypa
     assert result.value == "ran" and not marker.exists()
 
 
-def test_a_missing_module_is_reported_by_the_child(isolated):
+def test_a_missing_module_is_reported_by_the_child(any_isolation):
+    isolated = any_isolation
     result = isolated.hypervisor.run_program("no_such_module_xyz:main", sandbox=True)
     assert result.status == "error" and "no module named 'no_such_module_xyz'" in result.error
 
@@ -303,7 +313,8 @@ def test_1_5_gb_of_stdout_keeps_the_parent_bounded(any_isolation):
     assert int(rss_mb) < 150, f"the supervisor grew to {rss_mb} MB reading 1.5 GB of output"
 
 
-def test_sigterm_to_the_kernel_kills_the_tree_and_writes_the_post_record(pxos_home, mechanism):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_the_kernel_kills_the_tree_and_writes_the_post_record(pxos_home, mechanism, signum):
     token = str(uuid.uuid4().int)[:12]
     env = {**os.environ, "PXOS_HOME": str(pxos_home), "PYTHONPATH": str(HERE)}
     proc = subprocess.Popen([sys.executable, "-m", "pxos_kernel", "run", "sample_programs:setsid_grandchild",
@@ -313,10 +324,10 @@ def test_sigterm_to_the_kernel_kills_the_tree_and_writes_the_post_record(pxos_ho
     while not alive_with(f"3{token}") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert alive_with(f"3{token}"), "the sandboxed program never started"
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 128 + signal.SIGTERM, err
-    assert "interrupted by SIGTERM" in err and len(err.strip().splitlines()) == 1
+    assert proc.returncode == 128 + signum, err
+    assert f"interrupted by {signal.Signals(signum).name}" in err and len(err.strip().splitlines()) == 1
     assert alive_with(f"3{token}") == []
     from pxos_kernel.core import Kernel
 

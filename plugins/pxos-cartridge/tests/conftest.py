@@ -61,6 +61,8 @@ def raw_archive():
 @pytest.fixture
 def clean_modules():
     """Forget modules and meta-path finders a test added."""
+    import yaml  # noqa: F401 - libyaml's C module cannot be imported twice: keep it out of what is forgotten
+
     before_modules, before_path = set(sys.modules), list(sys.meta_path)
     yield
     for name in set(sys.modules) - before_modules:

@@ -27,6 +27,20 @@ def test_a_cartridge_that_is_not_current_runs_sandboxed(kernel, registered):
     assert pre["payload"]["cartridge"] == "greeter" and pre["payload"]["sandbox"] is True
 
 
+def test_an_experimental_cartridge_refuses_to_run_without_isolation_unless_allowed(cli, kernel, greeter_tree,
+                                                                                    tmp_path, monkeypatch):
+    pack_tree(greeter_tree, tmp_path / "g.pxa")
+    CartridgeRegistry(kernel).register(tmp_path / "g.pxa")  # experimental: it may only run sandboxed
+    monkeypatch.setenv("PXOS_SANDBOX_MECHANISM", "none")
+    code, out, err = cli("run", "greet", "--cartridge", "greeter")
+    assert code == 3 and "without filesystem isolation" in err and "--allow-unisolated" in err
+    assert err.count("\n") == 1
+    code, out, err = cli("run", "greet", "--cartridge", "greeter", "--allow-unisolated", "--json")
+    assert code == 0 and json.loads(out)["protections"]["filesystem"] == "none"
+    pre = [r for r in kernel.ledger.records() if r["corridor"].endswith("NODE_PRE")][-1]
+    assert pre["payload"]["allow_unisolated"] is True and pre["payload"]["isolation"] == "none"
+
+
 def test_the_current_cartridge_runs_in_process(kernel, registered, capsys):
     registered.test("greeter")
     registered.promote("greeter@1.0.0", approved_by="alice", reason="release")
