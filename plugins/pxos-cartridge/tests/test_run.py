@@ -36,7 +36,7 @@ def test_an_experimental_cartridge_refuses_to_run_without_isolation_unless_allow
     assert code == 3 and "without filesystem isolation" in err and "--allow-unisolated" in err
     assert err.count("\n") == 1
     code, out, err = cli("run", "greet", "--cartridge", "greeter", "--allow-unisolated", "--json")
-    assert code == 0 and json.loads(out)["protections"]["filesystem"] == "none"
+    assert code == 0 and json.loads(out[out.index("{"):])["protections"]["filesystem"] == "none"
     pre = [r for r in kernel.ledger.records() if r["corridor"].endswith("NODE_PRE")][-1]
     assert pre["payload"]["allow_unisolated"] is True and pre["payload"]["isolation"] == "none"
 
