@@ -31,7 +31,6 @@ def main() -> None:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)  # before numpy and torch load their BLAS
 
-    import numpy as np
     import torch
     import transformers
 
@@ -40,6 +39,7 @@ def main() -> None:
     from pxos_pixellm.container import open_model
     from pxos_pixellm.convert import export_hf_directory
     from pxos_pixellm.engine import shipped_model_path
+    from pxos_pixellm.generate import token_ids
     from pxos_pixellm.model import build_transformer
 
     torch.set_num_threads(args.threads)
@@ -52,15 +52,8 @@ def main() -> None:
                                                                dtype=torch.float32).eval()
     prompt = list(b"def read_config(path):\n    ")
 
-    def pixellm_decode() -> list[int]:
-        cache = ours.new_cache()
-        logits = ours.forward(prompt, cache, last_only=True)[0]
-        out = []
-        for _ in range(args.tokens):
-            token = int(np.argmax(logits))
-            out.append(token)
-            logits = ours.forward([token], cache, last_only=True)[0]
-        return out
+    def pixellm_decode() -> list[int]:  # the engine's own generation loop, greedy
+        return list(token_ids(ours, prompt, max_tokens=args.tokens, temperature=0))
 
     def torch_decode() -> list[int]:
         with torch.inference_mode():

@@ -76,20 +76,14 @@ def worker(args: argparse.Namespace) -> None:
     else:
         from pxos_pixellm import native
         from pxos_pixellm.container import open_model
+        from pxos_pixellm.generate import token_ids
         from pxos_pixellm.model import build_transformer
 
         model = build_transformer(open_model(args.model, verify=False), "native")
         native.set_threads(args.threads)
 
-        def decode() -> list[int]:
-            cache = model.new_cache()
-            logits = model.forward(PROMPT, cache, last_only=True)[0]
-            out = []
-            for _ in range(args.tokens):
-                token = int(np.argmax(logits))
-                out.append(token)
-                logits = model.forward([token], cache, last_only=True)[0]
-            return out
+        def decode() -> list[int]:  # the engine's own generation loop, greedy
+            return list(token_ids(model, PROMPT, max_tokens=args.tokens, temperature=0))
     loaded = rss_bytes()
     decode()  # warm-up
     times = []

@@ -16,7 +16,8 @@ a path to a ``.pxi`` file
 Settings (the ``inference.pixellm`` section of the config): ``root``,
 ``default_model`` (a name or path used when a request names none),
 ``compute`` (``auto``: the compiled kernels when they build, else numpy;
-``native``; ``numpy``) and ``threads`` (default: the CPUs this process may use).
+``native``; ``numpy``) and ``threads`` (default: half the CPUs this process
+may use, at least one, as llama.cpp's default).
 
 Besides generating, the engine lets a model look at itself (Genesis G9.2):
 :meth:`PixelEngine.describe_self` returns the model's tensor directory with
@@ -80,7 +81,7 @@ class PixelEngine:
         self.root = Path(settings["root"]) if settings.get("root") else None
         self.default_model = settings.get("default_model") or DEFAULT_MODEL
         self.compute = settings.get("compute") or os.environ.get("PXOS_PIXELLM_COMPUTE") or "auto"
-        self.threads = int(settings.get("threads") or len(os.sched_getaffinity(0)))
+        self.threads = int(settings.get("threads") or max(1, len(os.sched_getaffinity(0)) // 2))
         self._loaded: dict[Path, LoadedEngineModel] = {}
 
     @property

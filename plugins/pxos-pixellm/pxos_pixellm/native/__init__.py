@@ -128,7 +128,14 @@ def _build() -> tuple[Optional[ctypes.CDLL], Optional[str]]:
     lib.pxl_logits.argtypes = [ctypes.POINTER(Model), ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
     lib.pxl_set_threads.restype = ctypes.c_int
     lib.pxl_set_threads.argtypes = [ctypes.c_int]
+    lib.pxl_set_threads(default_threads())
     return lib, None
+
+
+def default_threads() -> int:
+    """Half the CPUs this process may use, at least one: llama.cpp's default (one thread a physical core on
+    the usual two-way SMT machine), and what keeps OpenMP's spinning barriers from fighting other work."""
+    return max(1, len(os.sched_getaffinity(0)) // 2)
 
 
 def _cpu_flags() -> str:
