@@ -30,11 +30,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional, Sequence
 
-from pxos_kernel import ConfigError, GenerationChunk, GenerationRequest, InferenceError
+from pxos_kernel import ConfigError, GenerationChunk, GenerationRequest, InferenceError, did_you_mean
 
 from . import pixellm
 
 NAME = "pixellm-gpu"
+#: Every setting the engine reads (``root`` comes from the kernel).
+SETTINGS = ("root", "offload", "adapter", "batch", "max_buffer_bytes", "workgroup", "default_model", "pixellm_root")
 
 
 class GpuEngine:
@@ -42,6 +44,10 @@ class GpuEngine:
 
     def __init__(self, settings: Optional[Mapping[str, Any]] = None):
         self.settings = dict(settings or {})
+        for key in self.settings:
+            if key not in SETTINGS:
+                raise ConfigError(f"inference.{NAME}.{key}: not a setting of this engine{did_you_mean(key, SETTINGS)} "
+                                  f"(it has: {', '.join(SETTINGS[1:])})")
         self.offload = str(self.settings.get("offload") or "all")
         self.batch = _positive(self.settings, "batch", 32)
         self.max_buffer = _positive(self.settings, "max_buffer_bytes", None)

@@ -44,3 +44,11 @@ def numpy_engine():
     from pxos_pixellm import PixelEngine
 
     return PixelEngine({"compute": "numpy"})  # the numpy reference, not the compiled kernels
+
+
+@pytest.fixture(scope="session")
+def pixellm_engine():
+    """pixellm as users run it: its compiled kernels where they build (int8 activations quantized)."""
+    from pxos_pixellm import PixelEngine
+
+    return PixelEngine({})

@@ -44,3 +44,13 @@ def test_a_lost_device_during_generation_is_an_error_not_garbage(lavapipe, model
     assert text and whole.startswith(text)
     with pytest.raises(InferenceError, match="was lost earlier"):
         list(engine.generate(request))
+
+
+def test_a_misspelt_setting_is_refused_with_a_suggestion():
+    from pxos_kernel import ConfigError
+
+    with pytest.raises(ConfigError, match=r"inference.pixellm-gpu.offlaod: not a setting of this engine "
+                                          r"\(did you mean 'offload'\?\)"):
+        GpuEngine({"offlaod": "all"})
+    with pytest.raises(ConfigError, match="workgroup must be a power of two from 8 to 256, got 48"):
+        GpuEngine({"workgroup": 48})
