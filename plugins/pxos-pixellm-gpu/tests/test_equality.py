@@ -97,7 +97,7 @@ def test_greedy_generation_is_token_for_token_the_numpy_engine(engine, numpy_eng
     assert text == reference and used == 64
 
 
-@pytest.mark.parametrize("workgroup", [64, 8])
+@pytest.mark.parametrize("workgroup", [64])
 def test_the_hardware_workgroup_size_gives_the_same_logits(lavapipe, numpy_engine, models_dir, workgroup):
     """64 threads a workgroup is what a hardware adapter gets; lavapipe runs that configuration here too."""
     from pxos_pixellm_gpu.engine import GpuEngine
