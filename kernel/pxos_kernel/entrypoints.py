@@ -6,6 +6,12 @@ distribution's metadata with the email parser; the CLI's start-up budget is
 (and ``*.egg-info`` for old-style installs), and the distribution's name and
 version are in the directory's name. The first distribution of a name found
 on ``sys.path`` wins, as with ``importlib.metadata``.
+
+A finder on ``sys.meta_path`` that serves distributions from elsewhere (the
+archive finder of a system cartridge, see ``pxos.py``) answers first, through
+``pxos_distributions()``: pairs of a ``*.dist-info`` directory name and a
+function reading one of its files. A finder with ``exclusive = True`` is then
+the only source: the system cartridge's plugins, not the host's.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 _DIST_DIR = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+?)(-py[^-]*)?\.(dist|egg)-info$")
 _SECTION = re.compile(r"^\[(?P<name>[^\]]+)\]\s*$")
@@ -42,26 +48,45 @@ def find_entry_points(group: str, path: Optional[Iterable[str]] = None) -> list[
     """Entry points of ``group`` from every distribution on ``path`` (default ``sys.path``)."""
     seen: set[str] = set()
     found: list[PluginEntryPoint] = []
+
+    def add(entry: str, read: Callable[[], Optional[str]]) -> None:
+        match = _DIST_DIR.match(entry)
+        if not match:
+            return
+        dist = match["name"].replace("_", "-").lower()
+        if dist in seen:
+            return
+        seen.add(dist)
+        text = read()
+        if text is not None:
+            found.extend(PluginEntryPoint(n, v, dist, match["version"]) for n, v in _parse(text, group))
+
+    if path is None:
+        for finder in sys.meta_path:
+            listing = getattr(finder, "pxos_distributions", None)
+            if listing is None:
+                continue
+            for entry, read_file in listing():
+                add(entry, lambda read_file=read_file: read_file("entry_points.txt"))
+            if getattr(finder, "exclusive", False):
+                return found
     for directory in sys.path if path is None else path:
         try:
             names = sorted(os.listdir(directory or "."))
         except OSError:
             continue
         for entry in names:
-            match = _DIST_DIR.match(entry)
-            if not match:
-                continue
-            dist = match["name"].replace("_", "-").lower()
-            if dist in seen:
-                continue
-            seen.add(dist)
-            try:
-                with open(os.path.join(directory, entry, "entry_points.txt"), encoding="utf-8") as stream:
-                    text = stream.read()
-            except OSError:
-                continue
-            found.extend(PluginEntryPoint(n, v, dist, match["version"]) for n, v in _parse(text, group))
+            add(entry, lambda entry=entry, directory=directory: _read(os.path.join(directory, entry,
+                                                                                   "entry_points.txt")))
     return found
+
+
+def _read(path: str) -> Optional[str]:
+    try:
+        with open(path, encoding="utf-8") as stream:
+            return stream.read()
+    except OSError:
+        return None
 
 
 def _parse(text: str, group: str) -> Iterable[tuple[str, str]]:

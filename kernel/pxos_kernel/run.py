@@ -121,6 +121,13 @@ def run_program(kernel: Any, spec: str, args: Sequence[str] = (), *, cartridge: 
     args = [str(a) for a in args]
     started = time.perf_counter()
     base = {"program": spec, "args": args, "cartridge": cartridge}
+    from pxos_kernel.system import booted_system
+
+    system = booted_system()
+    if system is not None:
+        base["system"] = f"{system['name']}@{system['version']}" + ("" if system["current"] else " (not current)")
+        # A system cartridge that is not the current one is on trial: all of its programs run sandboxed.
+        sandbox = sandbox or not system["current"]
     overrides = {**(limits or {}), **({"timeout": timeout} if timeout is not None else {})}
     checked = sandbox_limits(kernel, overrides) if sandbox or overrides else None
     try:

@@ -869,8 +869,16 @@ def run_program(entry: str, args: Sequence[str] = (), *, limits: Optional[Sandbo
 
     spec = {"entry": entry, "args": [str(a) for a in args], "result": result, "path": search,
             "packages": editable_packages() if options.get("site_packages", True) else {}}
+    from pxos_kernel.system import booted_system, python_command
+
+    system = booted_system()
+    if system is not None:  # from a system cartridge the child boots the same archive, checking its sha256 first
+        command = python_command("pxos_kernel.sandbox_child", [json.dumps(spec)])
+        read_only = [*read_only, system["archive"], system["shim"]]
+    else:
+        command = [sys.executable, "-I", "-S", "-c", _BOOT, json.dumps(spec)]
     try:
-        return run_command([sys.executable, "-I", "-S", "-c", _BOOT, json.dumps(spec)], limits=limits, capture=capture,
+        return run_command(command, limits=limits, capture=capture,
                            read_only=[*read_only, *([own] if own else [])], allow_unisolated=allow_unisolated,
                            _result=result, **options)
     finally:

@@ -39,3 +39,10 @@ def main(spec: dict) -> None:
         with open(spec["result"], "w", encoding="utf-8") as stream:
             stream.write(report)
     os._exit(code if 0 <= code < 256 else 1)  # no atexit handler of the program's runs after the verdict
+
+
+if __name__ == "__main__":  # how the boot shim starts a child on a system cartridge (pxos_kernel.system)
+    sys.modules.setdefault("pxos_kernel.sandbox_child", sys.modules[__name__])  # the child knows what it is
+    child = json.loads(sys.argv[1])
+    sys.path[:0] = child["path"]  # after the archive's finder, which answers for pxOS first
+    main(child)

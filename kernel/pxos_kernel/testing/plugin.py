@@ -5,6 +5,12 @@ from __future__ import annotations
 import pytest
 
 
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "source_tree: needs the repository's source tree itself (builds a wheel from "
+                            "it, reads a file beside the package); 'world test' deselects it, since a system "
+                            "cartridge carries the installed packages, not their source tree")
+
+
 @pytest.fixture
 def pxos_home(tmp_path, monkeypatch):
     """A fresh, empty ``PXOS_HOME`` for one test (set in the environment too)."""
