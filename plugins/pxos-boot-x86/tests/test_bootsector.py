@@ -78,6 +78,7 @@ def test_emit_builds_the_shell_by_default_and_on_request():
     assert other.data == image.data
 
 
+@pytest.mark.source_tree
 def test_the_packaged_shell_is_the_canonical_boot_source():
     """The package carries a real copy of boot/pxos_shell.pxs (a symlink cannot go into a pixel archive)."""
     packaged = Path(__file__).resolve().parents[1] / "pxos_boot_x86" / "data" / "pxos_shell.pxs"
@@ -87,6 +88,7 @@ def test_the_packaged_shell_is_the_canonical_boot_source():
     assert default_source()[1] == (BOOT / "pxos_shell.pxs").read_text()
 
 
+@pytest.mark.source_tree
 def test_a_wheel_carries_the_shell_source(tmp_path):
     """A non-editable install gets the shell from the wheel."""
     plugin = REPO / "plugins" / "pxos-boot-x86"

@@ -16,42 +16,28 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import struct
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator, Mapping, Union
 
 from pxos_kernel import FormatError, NotFoundError, file_sha256
 
+from pxos_cartridge import boot
 from pxos_cartridge.errors import ArchiveError, HostileArchiveError, MemberIntegrityError, PackError
 from pxos_cartridge.manifest import DEFAULT_EXCLUDES, find_manifest, load_manifest, matches, selected
 
 KIND = "archive"
 #: Largest payload (and decoded image) :func:`open_archive` accepts unless told otherwise.
 DEFAULT_MAX_SIZE = 512 * 1024 * 1024
-MAX_MEMBERS = 200_000
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+MAX_MEMBERS = boot.MAX_MEMBERS
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # PNG colour type -> samples per pixel
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-@dataclass(frozen=True)
-class Member:
-    """One file inside an archive: where its bytes are in the payload and what they hash to."""
-
-    path: str
-    offset: int
-    size: int
-    sha256: str
-    mode: int
-
-    def as_dict(self) -> dict:
-        return {"path": self.path, "offset": self.offset, "size": self.size, "sha256": self.sha256,
-                "mode": self.mode}
+Member = boot.Member  # (path, offset, size, sha256, mode)
 
 
 # -- packing ------------------------------------------------------------------------------
@@ -89,8 +75,6 @@ def pack_tree(source: PathLike, dest: Union[PathLike, BinaryIO], *,
     exists. The result is deterministic: file order is sorted, modes are
     normalised to 0o644 or 0o755, and no time stamps are recorded.
     """
-    from pxos_kernel.container import write_container
-
     root = Path(source)
     if not root.is_dir():
         raise PackError(f"cannot pack {source}: not a directory")
@@ -105,19 +89,43 @@ def pack_tree(source: PathLike, dest: Union[PathLike, BinaryIO], *,
             exclude.append(Path(dest).resolve().relative_to(root.resolve()).as_posix())
         except ValueError:
             pass
-    members, chunks, offset = [], [], 0
+    files: dict[str, tuple[bytes, int]] = {}
     for rel, full in _walk(root, include, exclude):
         try:
             content = full.read_bytes()
             executable = full.stat().st_mode & 0o111
         except OSError as exc:
             raise PackError(f"cannot pack {source}: reading {rel} failed ({exc.strerror})") from None
-        members.append({"path": rel, "offset": offset, "size": len(content),
-                        "sha256": hashlib.sha256(content).hexdigest(), "mode": 0o755 if executable else 0o644})
+        files[rel] = (content, 0o755 if executable else 0o644)
+    return pack_members(dest, files, {"cartridge": data}, level=level)
+
+
+def pack_members(dest: Union[PathLike, BinaryIO], files: Mapping[str, tuple[bytes, int]],
+                 meta: Mapping[str, Any], *, level: int = 6) -> dict:
+    """Write ``{member path: (bytes, mode)}`` as an archive, members in path order; return the metadata.
+
+    ``meta`` adds keys to the container metadata (``cartridge``: the manifest;
+    ``system``: what a system cartridge holds). Modes are normalised to 0o644
+    or 0o755, and nothing else about the files is recorded, so the same files
+    always give the same bytes.
+    """
+    from pxos_kernel.container import write_container
+
+    members, chunks, offset = [], [], 0
+    for path in sorted(files):
+        content, mode = files[path]
+        members.append({"path": checked_member_path(path), "offset": offset, "size": len(content),
+                        "sha256": hashlib.sha256(content).hexdigest(), "mode": 0o755 if mode & 0o111 else 0o644})
         chunks.append(content)
         offset += len(content)
-    return write_container(dest, b"".join(chunks), kind=KIND, meta={"members": members, "cartridge": data},
-                           level=level)
+    return write_container(dest, b"".join(chunks), kind=KIND, meta={**meta, "members": members}, level=level)
+
+
+def checked_member_path(path: str) -> str:
+    """``path`` if it is a safe member path (relative, posix, no '..'), else PackError naming it."""
+    if path.startswith("/") or "\\" in path or any(part in ("", ".", "..") for part in path.split("/")):
+        raise PackError(f"cannot pack member {path!r}: not a relative posix path without '.' or '..'")
+    return path
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -135,98 +143,28 @@ def _png_geometry(path: Path) -> tuple[int, int]:
     return height, (width * _CHANNELS[colour] * depth + 7) // 8
 
 
-def _check_member_path(archive: Path, path: Any) -> str:
-    if not isinstance(path, str) or not path:
-        raise HostileArchiveError(f"{archive}: a member has no valid path ({path!r})")
-    if path.startswith("/") or "\\" in path or "\x00" in path or re.match(r"^[A-Za-z]:", path):
-        raise HostileArchiveError(f"{archive}: member {path!r} has an absolute path")
-    if any(part in ("", ".", "..") for part in path.split("/")):
-        raise HostileArchiveError(f"{archive}: member {path!r} has a '..', '.' or empty path component")
-    return path
+class Archive(boot.Archive):
+    """A validated pixel archive held in memory. Build one with :func:`open_archive`.
 
-
-def _members(archive: Path, meta: dict, length: int) -> dict[str, Member]:
-    """Validate the member table against the payload length: paths, duplicates, exact tiling."""
-    table = meta.get("members")
-    if not isinstance(table, list):
-        raise ArchiveError(f"{archive}: metadata has no member list")
-    if len(table) > MAX_MEMBERS:
-        raise HostileArchiveError(f"{archive}: {len(table)} members is more than the limit of {MAX_MEMBERS}")
-    members: dict[str, Member] = {}
-    end = 0
-    for entry in table:
-        if not isinstance(entry, dict):
-            raise ArchiveError(f"{archive}: a member entry is not an object")
-        path = _check_member_path(archive, entry.get("path"))
-        if path in members:
-            raise HostileArchiveError(f"{archive}: member {path!r} appears twice")
-        numbers = [entry.get("offset"), entry.get("size"), entry.get("mode")]
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in numbers):
-            raise ArchiveError(f"{archive}: member {path!r} has a non-integer offset, size or mode")
-        offset, size, mode = (v for v in numbers if isinstance(v, int))
-        digest = entry.get("sha256")
-        if offset < 0 or size < 0 or offset + size > length:
-            raise HostileArchiveError(f"{archive}: member {path!r} (offset {offset}, size {size}) points outside "
-                                      f"the {length}-byte payload")
-        if offset != end:
-            raise HostileArchiveError(f"{archive}: member {path!r} starts at {offset}, not at {end} where the "
-                                      "previous member ends (members must not overlap or leave gaps)")
-        if not isinstance(digest, str) or not _SHA256.match(digest) or not 0 <= mode <= 0o7777:
-            raise ArchiveError(f"{archive}: member {path!r} has an invalid sha256 or mode")
-        end = offset + size
-        members[path] = Member(path, offset, size, digest, mode)
-    if end != length:
-        raise HostileArchiveError(f"{archive}: members cover {end} bytes but the payload has {length}")
-    directories = {p.rsplit("/", n)[0] for p in members for n in range(1, p.count("/") + 1)}
-    clash = directories & members.keys()
-    if clash:
-        raise HostileArchiveError(f"{archive}: {sorted(clash)[0]!r} is both a file and a directory")
-    return members
-
-
-class Archive:
-    """A validated pixel archive held in memory. Build one with :func:`open_archive`."""
-
-    def __init__(self, path: Path, metadata: dict, payload: bytes, members: dict[str, Member]) -> None:
-        self.path = path
-        self.metadata = metadata
-        self.members = members
-        self._payload = memoryview(payload)
-        self._dirs = {p.rsplit("/", n)[0] for p in members for n in range(1, p.count("/") + 1)}
+    The reading side (members, ``read``, ``is_dir``, ``extract``) is the boot
+    shim's own (:class:`pxos_cartridge.boot.Archive`): one implementation
+    serves both cartridges and the system.
+    """
 
     @cached_property
     def sha256(self) -> str:
         """The sha256 of the .pxa file's bytes: its content address in the registry."""
         return file_sha256(self.path)
 
-    @property
-    def manifest(self) -> dict:
-        """The cartridge manifest stored at pack time (``{}`` when there was none)."""
-        return dict(self.metadata.get("cartridge") or {})
-
-    def names(self) -> list[str]:
-        return list(self.members)
-
     def read(self, path: str) -> bytes:
-        """The bytes of member ``path``."""
-        member = self.members.get(path)
-        if member is None:
+        """The bytes of member ``path`` (NotFoundError naming it when there is none)."""
+        if path not in self.members:
             raise NotFoundError(f"{self.path}: no member {path!r}")
-        return self._payload[member.offset:member.offset + member.size].tobytes()
+        return super().read(path)
 
-    def is_dir(self, path: str) -> bool:
-        """Whether ``path`` is a directory implied by the members ("" is the root)."""
-        return path == "" or path.strip("/") in self._dirs
-
-    def extract(self, dest: PathLike) -> Path:
-        """Write every member under ``dest`` (created if needed), with its mode; return ``dest``."""
-        root = Path(dest)
-        for member in self.members.values():
-            target = root.joinpath(*member.path.split("/"))
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(self.read(member.path))
-            os.chmod(target, member.mode & 0o777)
-        return root
+    def extract(self, dest: PathLike, prefix: str = "") -> Path:  # type: ignore[override]
+        """Write every member (below ``prefix``) under ``dest`` (created if needed), with its mode."""
+        return Path(super().extract(os.fspath(dest), prefix))
 
     def __repr__(self) -> str:
         return f"<Archive {self.path} members={len(self.members)} sha256={self.sha256[:12]}>"
@@ -256,7 +194,7 @@ def open_archive(path: PathLike, *, max_size: int = DEFAULT_MAX_SIZE) -> Archive
     if length > max_size:
         raise HostileArchiveError(f"{archive}: refusing a possible decompression bomb: its payload is "
                                   f"{length} bytes (limit {max_size})")
-    members = _members(archive, meta, length)
+    members, directories = boot.check_members(meta, length, str(archive), ArchiveError, HostileArchiveError)
     try:
         payload, meta = read_container(archive, verify=True)
     except FormatError as exc:
@@ -268,5 +206,5 @@ def open_archive(path: PathLike, *, max_size: int = DEFAULT_MAX_SIZE) -> Archive
         if hashlib.sha256(view[member.offset:member.offset + member.size]).hexdigest() != member.sha256:
             raise MemberIntegrityError(f"{archive}: member {member.path!r} does not match its sha256 "
                                        "(the archive was damaged or tampered with)")
-    return Archive(archive, meta, payload, members)
+    return Archive(archive, meta, payload, members, directories, verified=True, integrity=MemberIntegrityError)
 

@@ -13,6 +13,15 @@ def _registry(args):
     return CartridgeRegistry(args.kernel)
 
 
+def _not_the_system(ref, action: str) -> None:
+    """``pxos`` is the system cartridge's reserved name: its versions go through ``world ...``."""
+    from pxos_cartridge.errors import RegistryError
+    from pxos_cartridge.system import SYSTEM
+
+    if ref and str(ref).split("@", 1)[0] == SYSTEM:
+        raise RegistryError(f"{SYSTEM!r} is the system cartridge's reserved name: use 'pxos-kernel world {action}'")
+
+
 def _ref(parser, help_text: str = "NAME or NAME@VERSION") -> None:
     parser.add_argument("cartridge", metavar="NAME[@VERSION]", help=help_text)
 
@@ -123,6 +132,9 @@ def configure_register(parser) -> None:
 def run_register(args) -> int:
     from pxos_cartridge.registry import _user
 
+    from pxos_cartridge.archive import open_archive
+
+    _not_the_system(args.name or open_archive(args.archive).manifest.get("name"), "register")
     record = _registry(args).register(
         args.archive, name=args.name, version=args.cartridge_version, parent=args.parent,
         builder={"kind": args.builder, "who": args.who or _user()}, notes=args.notes,
@@ -174,6 +186,7 @@ def configure_test(parser) -> None:
 
 
 def run_test(args) -> int:
+    _not_the_system(args.cartridge, "test")
     record = _registry(args).test(args.cartridge, limits=sandbox_flags(args), allow_unisolated=args.allow_unisolated)
     if args.json:
         print_json(record)
@@ -204,6 +217,7 @@ def run_rollback(args) -> int:
 
 
 def _transition(args, action: str, ref: str, version) -> int:
+    _not_the_system(ref, action)
     registry = _registry(args)
     method = registry.promote if action == "promote" else registry.rollback
     # A refusal (PromotionRefused) is already in the history and the ledger; the CLI prints it as one line.

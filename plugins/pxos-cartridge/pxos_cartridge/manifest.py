@@ -23,7 +23,7 @@ NAME = re.compile(r"^[a-z][a-z0-9_.-]*$")
 DEFAULT_EXCLUDES = ("__pycache__", "*.pyc", "*.pyo", ".git", ".hg", ".svn", ".pytest_cache", ".tox",
                     ".mypy_cache", ".DS_Store")
 _KEYS = {"name", "version", "summary", "include", "exclude", "programs", "tests", "capabilities",
-         "dependencies", "description", "breaking"}
+         "dependencies", "description", "breaking", "declared_uses"}
 
 
 def find_manifest(source: Path) -> Optional[Path]:
@@ -73,6 +73,12 @@ def validate_manifest(data: dict, where: str = "manifest") -> dict:
                 data[key] = [data[key]]
             if not isinstance(data[key], list) or not all(isinstance(p, str) and p for p in data[key]):
                 raise PackError(f"{where}: {key} must be a list of strings")
+    uses = data.get("declared_uses", [])
+    if not isinstance(uses, list) or not all(
+            isinstance(u, Mapping) and isinstance(u.get("path"), str) and isinstance(u.get("uses"), list)
+            and str(u.get("reason") or "").strip() for u in uses):
+        raise PackError(f"{where}: declared_uses must be a list of {{path, uses: [...], reason}} (see the Genesis "
+                        "guardrails G8.x)")
     programs = data.get("programs", {})
     if not isinstance(programs, Mapping) or not all(
             isinstance(k, str) and isinstance(v, str) and ":" in v for k, v in programs.items()):

@@ -1,4 +1,4 @@
-"""The pxos-cartridge plugin: ``cartridge ...`` commands and ``run PROGRAM --cartridge NAME``.
+"""The pxos-cartridge plugin: ``cartridge ...`` and ``world ...`` commands, ``run PROGRAM --cartridge NAME``.
 
 Only the kernel and the standard library are imported here; each command's
 module is imported when that command runs.
@@ -24,12 +24,27 @@ COMMANDS = (
     ("history", "show every registry transition, refused ones too"),
 )
 
+WORLD_COMMANDS = (
+    ("pack", "pack the running pxOS (kernel, plugins, dependencies) into one system cartridge"),
+    ("register", "add a system cartridge to the registry as a new version"),
+    ("list", "list the registered system versions"),
+    ("show", "show one system version: contents, tests, guardrails, benchmarks"),
+    ("test", "run every plugin's own tests and every guardrail against a system version, in the sandbox"),
+    ("promote", "make a tested system version the one pxos.py boots (a named human only)"),
+    ("rollback", "make an earlier system version boot again"),
+    ("lineage", "show a system version's ancestors"),
+    ("history", "show every system transition, refused ones too"),
+)
+
 
 @hookimpl
 def pxos_subcommands():
     return [Subcommand(f"cartridge {name}", summary, lazy(f"pxos_cartridge.commands:run_{name}"),
                        lazy(f"pxos_cartridge.commands:configure_{name}"))
-            for name, summary in COMMANDS]
+            for name, summary in COMMANDS] + [
+        Subcommand(f"world {name}", summary, lazy(f"pxos_cartridge.world_commands:run_{name}"),
+                   lazy(f"pxos_cartridge.world_commands:configure_{name}"))
+        for name, summary in WORLD_COMMANDS]
 
 
 @hookimpl

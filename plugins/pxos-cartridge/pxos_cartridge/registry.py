@@ -39,6 +39,15 @@ VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 CORRIDOR = "DISTRICT_5.CHAMBER_CARTRIDGE.NODE_{}"
 
 
+class _Any:
+    def __repr__(self) -> str:
+        return "ANY"
+
+
+#: ``expected_current`` default: promote whatever is current.
+ANY: Any = _Any()
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -184,8 +193,12 @@ class CartridgeRegistry:
 
     def register(self, archive: PathLike, *, name: Optional[str] = None, version: Optional[str] = None,
                  parent: Optional[str] = None, builder: Optional[Mapping[str, str]] = None, notes: str = "",
-                 capabilities: Optional[Sequence[str]] = None, breaking: bool = False) -> dict:
-        """Validate ``archive``, store it, and record it as a new ``experimental`` version."""
+                 capabilities: Optional[Sequence[str]] = None, breaking: bool = False,
+                 details: Optional[Mapping[str, Any]] = None) -> dict:
+        """Validate ``archive``, store it, and record it as a new ``experimental`` version.
+
+        ``details`` is kept in the record as ``system`` (what a system cartridge holds).
+        """
         opened = open_archive(archive)
         manifest = opened.manifest
         name = name or manifest.get("name")
@@ -217,8 +230,10 @@ class CartridgeRegistry:
                 "builder": {"kind": builder["kind"], "who": str(builder["who"])}, "created": _now(),
                 "notes": notes, "sha256": sha, "size": stored.stat().st_size, "capabilities": capabilities,
                 "breaking": bool(breaking or manifest.get("breaking", False)), "status": "experimental",
-                "manifest": manifest, "tests": None, "promoted": None,
+                "manifest": manifest, "tests": None, "promoted": None, "benchmarks": None,
             }
+            if details is not None:
+                record["system"] = dict(details)
             versions[version] = record
             self._log(data, "register", record, "done", f"registered generation {generation}",
                       by=f"{builder['kind']}:{builder['who']}")
@@ -242,8 +257,7 @@ class CartridgeRegistry:
         report = self.kernel.hypervisor.validate_genesis(record["name"], {
             "cartridge": record["name"], "version": record["version"], "archive": str(path),
             "record": dict(record)})
-        guardrails = {"counts": report["counts"], "compliant": report["compliant"],
-                      "items": [{k: i[k] for k in ("id", "status", "evidence", "violations")} for i in report["items"]]}
+        guardrails = guardrail_results(report)
         passed = run.status == "ok" and run.exit_code == 0 and report["counts"]["failed"] == 0
         output = run.stdout or ""
         results = {
@@ -254,7 +268,8 @@ class CartridgeRegistry:
         }
         return self._store_tests(record, results)
 
-    def record_tests(self, name: str, version: Optional[str], results: Mapping[str, Any]) -> dict:
+    def record_tests(self, name: str, version: Optional[str], results: Mapping[str, Any],
+                     detail: Optional[str] = None) -> dict:
         """Store test results of a run made elsewhere (the evolution pipeline's sandboxed build).
 
         ``results`` has the shape :meth:`test` stores: at least ``passed``,
@@ -269,9 +284,9 @@ class CartridgeRegistry:
         if results["sha256"] != record["sha256"]:
             raise RegistryError(f"test results for {record['name']}@{record['version']} are for other archive bytes "
                                 f"({str(results['sha256'])[:12]}, registered {record['sha256'][:12]})")
-        return self._store_tests(record, {"ran_at": _now(), **results})
+        return self._store_tests(record, {"ran_at": _now(), **results}, detail)
 
-    def _store_tests(self, record: dict, results: Mapping[str, Any]) -> dict:
+    def _store_tests(self, record: dict, results: Mapping[str, Any], detail: Optional[str] = None) -> dict:
         passed = bool(results["passed"])
         counts = (results.get("guardrails") or {}).get("counts") or {}
         with self._transaction() as data:
@@ -279,23 +294,38 @@ class CartridgeRegistry:
             record["tests"] = dict(results)
             if record["status"] in ("experimental", "failed"):
                 record["status"] = "experimental" if passed else "failed"
-            detail = (f"tests {results['status']} (exit {results['exit_code']}, {results.get('counts') or {}}); "
-                      f"guardrails {counts.get('passed', 0)} passed, {counts.get('failed', 0)} failed")
+            detail = detail or (f"tests {results['status']} (exit {results['exit_code']}, "
+                                f"{results.get('counts') or {}}); guardrails {counts.get('passed', 0)} passed, "
+                                f"{counts.get('failed', 0)} failed")
             self._log(data, "test", record, "passed" if passed else "failed", detail, run_id=results.get("run_id"))
         return record
 
+    def record_benchmarks(self, name: str, version: Optional[str], figures: Mapping[str, Any]) -> dict:
+        """Keep benchmark ``figures`` measured for a version (``world show`` displays them)."""
+        with self._transaction() as data:
+            stored = self._record(data, name, version)
+            stored["benchmarks"] = dict(figures)
+            self._log(data, "benchmark", stored, "done", f"{len(figures)} figure(s) recorded")
+        return stored
+
     def promote(self, name: str, version: Optional[str] = None, *, approved_by: str, reason: str,
-                approver_kind: str = "human") -> dict:
-        """Make a tested version current. Refusals are recorded, then raised as PromotionRefused."""
-        return self._make_current("promote", name, version, approved_by, reason, approver_kind)
+                approver_kind: str = "human", expected_current: Any = ANY) -> dict:
+        """Make a tested version current. Refusals are recorded, then raised as PromotionRefused.
+
+        ``expected_current`` (a version or None) is what the caller saw as current when it decided;
+        if another promotion changed it in the meantime, this one is refused, so of two concurrent
+        promotions exactly one wins (both decide under the registry lock).
+        """
+        return self._make_current("promote", name, version, approved_by, reason, approver_kind, expected_current)
 
     def rollback(self, name: str, to_version: Optional[str] = None, *, approved_by: str, reason: str,
-                 approver_kind: str = "human") -> dict:
+                 approver_kind: str = "human", expected_current: Any = ANY) -> dict:
         """Make an earlier version current again (default: the one current before), with the same checks."""
-        return self._make_current("rollback", name, to_version, approved_by, reason, approver_kind)
+        return self._make_current("rollback", name, to_version, approved_by, reason, approver_kind,
+                                  expected_current)
 
     def _make_current(self, action: str, name: str, version: Optional[str], approved_by: str, reason: str,
-                      approver_kind: str) -> dict:
+                      approver_kind: str, expected_current: Any = ANY) -> dict:
         if not str(approved_by or "").strip() or not str(reason or "").strip():
             raise RegistryError(f"{action} needs an approver (--approved-by) and a reason (--reason)")
         if approver_kind not in BUILDER_KINDS:
@@ -319,6 +349,10 @@ class CartridgeRegistry:
                 raise RegistryError(f"promote needs a version: {name}@VERSION")
             record = self._record(data, name, version)
             refusal = self._refusal(record, current, approver_kind)
+            if refusal is None and expected_current is not ANY and entry["current"] != expected_current:
+                refusal = (f"the current version changed to {entry['current'] or 'none'} (from "
+                           f"{expected_current or 'none'}) while this {action} was being decided: another "
+                           f"{action} won; look at the history and decide again")
             if refusal:
                 self._log(data, action, record, "refused", refusal, by=by, reason=reason)
             else:
@@ -342,7 +376,7 @@ class CartridgeRegistry:
         if tests is None:
             return "it has never been tested (run: pxos-kernel cartridge test NAME@VERSION)"
         if not tests["passed"]:
-            return f"its tests did not pass ({tests['status']}, exit code {tests['exit_code']})"
+            return f"its last test run failed: {failure_summary(tests)}"
         if tests.get("sha256") != record["sha256"]:
             return "its test results are for different archive bytes"
         breaking = record["breaking"] or bool(current and current["breaking"])
@@ -362,6 +396,39 @@ class CartridgeRegistry:
             raise IntegrityError(f"the archive of {record['name']}@{record['version']} at {path} no longer "
                                  "matches its sha256")
         return path
+
+
+def guardrail_results(report: Mapping[str, Any]) -> dict:
+    """What a test record keeps of a Genesis report: counts, and each item's status, evidence and violations."""
+    return {"counts": report["counts"], "compliant": report["compliant"],
+            "items": [{k: i[k] for k in ("id", "status", "evidence", "violations")} for i in report["items"]]}
+
+
+def failure_summary(tests: Mapping[str, Any], most: int = 3) -> str:
+    """What made a test run fail, named: the tests that failed, then each failed guardrail and its violation."""
+    parts = []
+    for suite in tests.get("suites") or []:
+        if not suite.get("passed"):
+            parts.append(f"the tests of {suite['distribution']} failed ({_counts(suite)})")
+    if not tests.get("suites") and (tests.get("status") != "ok" or tests.get("exit_code") != 0):
+        parts.append(f"its tests ended {tests.get('status')} with exit code {tests.get('exit_code')} "
+                     f"({_counts(tests)})" + (f": {tests['error']}" if tests.get("error") and
+                                              not str(tests["error"]).startswith("exit code") else ""))
+    if tests.get("scope") == "partial":
+        parts.append(f"only the tests of {', '.join(tests.get('distributions') or [])} ran (a full test run is "
+                     "needed)")
+    failed = [i for i in ((tests.get("guardrails") or {}).get("items") or []) if i.get("status") == "failed"]
+    for item in failed[:most]:
+        why = (item.get("violations") or [item.get("evidence")])[0]
+        parts.append(f"guardrail {item['id']} failed: {why}")
+    if len(failed) > most:
+        parts.append(f"and {len(failed) - most} more guardrail(s) failed")
+    return "; ".join(parts) or "it did not pass (no failure was recorded)"
+
+
+def _counts(tests: Mapping[str, Any]) -> str:
+    counts = tests.get("counts") or {}
+    return ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no test counts"
 
 
 def _user() -> str:

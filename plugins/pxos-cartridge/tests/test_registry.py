@@ -118,7 +118,7 @@ def test_failing_tests_make_a_cartridge_unpromotable(registry, kernel, greeter_t
     record = registry.test("greeter@1.1.0")
     assert record["status"] == "failed" and record["tests"]["passed"] is False
     assert record["tests"]["counts"] == {"failed": 1, "passed": 2} and record["tests"]["exit_code"] == 1
-    with pytest.raises(PromotionRefused, match="its tests did not pass"):
+    with pytest.raises(PromotionRefused, match=r"its tests ended failed with exit code 1 \(1 failed, 2 passed\)$"):
         registry.promote("greeter@1.1.0", approved_by="alice", reason="ship it")
     assert registry.get("greeter")["status"] == "failed"
     refused = registry.history()[-1]
@@ -168,7 +168,9 @@ def test_a_failing_guardrail_blocks_promotion(registry, kernel, v1):
     tests = registry.test("greeter")["tests"]
     assert tests["exit_code"] == 0 and tests["passed"] is False
     assert tests["guardrails"]["items"][0]["violations"] == ["version 1.0.0 is not allowed"]
-    with pytest.raises(PromotionRefused):
+    # The refusal names the guardrail and its violation, not "tests did not pass (ok, exit code 0)".
+    with pytest.raises(PromotionRefused, match=r"refused: its last test run failed: guardrail no-1.0 failed: "
+                                               r"version 1.0.0 is not allowed$"):
         registry.promote("greeter@1.0.0", approved_by="alice", reason="r")
 
 
@@ -181,7 +183,7 @@ def test_promote_then_rollback_through_the_same_checks(registry, kernel, v1, gre
     registry.promote("greeter@1.0.0", approved_by="alice", reason="first")
     registry.promote("greeter@2.0.0", approved_by="alice", reason="second")
     assert registry.get("greeter@1.0.0")["status"] == "superseded"
-    with pytest.raises(PromotionRefused, match="tests did not pass"):
+    with pytest.raises(PromotionRefused, match="its tests ended failed"):
         registry.rollback("greeter", "3.0.0", approved_by="alice", reason="try the failed one")
     record = registry.rollback("greeter", approved_by="bob", reason="2.0.0 greets wrongly in prod")
     assert record["version"] == "1.0.0" and record["status"] == "current"
