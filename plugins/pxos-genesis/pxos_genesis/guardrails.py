@@ -66,11 +66,18 @@ def run_item(item: "Item", subject: Any, context: Mapping[str, Any]) -> "Verdict
     if item.check not in checks:
         raise ConfigError(f"Genesis item {item.id} names check {item.check!r}, which pxos-genesis does not have")
     spec = checks[item.check]
+    whole_world = subject is None and context.get("cartridge") is None
     try:
-        candidate = resolve(subject, context)
+        # Judging the world: checks of the whole registry see all of it; checks of one cartridge judge the
+        # system that runs (pxos_genesis.subject.current_system).
+        candidate = None if whole_world and not spec.cartridge else resolve(subject, context)
     except PxosError as exc:
         return Verdict("failed", f"the cartridge to judge could not be loaded: {exc}",
                        (Violation(item.id, str(exc), str(subject)),))
+    if candidate is not None and candidate.on_the_fly and spec.record:
+        from pxos_genesis.checks.testing import ON_THE_FLY
+
+        return Verdict("unchecked", ON_THE_FLY)
     if spec.cartridge and candidate is None:
         return Verdict("unchecked", "judges a cartridge, and none was named "
                        "(run: pxos-kernel genesis --cartridge NAME)")

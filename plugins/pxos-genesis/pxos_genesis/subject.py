@@ -34,6 +34,7 @@ class Candidate:
     proposal: Optional[dict] = None
     building: bool = False
     testing_now: bool = False  # judged from inside `cartridge test`, before its results are stored
+    on_the_fly: bool = False   # the installed system, packed just for this report (never registered or tested)
 
     @cached_property
     def archive(self) -> Any:
@@ -86,11 +87,11 @@ def resolve(subject: Any, context: Mapping[str, Any]) -> Optional[Candidate]:
 def _resolve(subject: Any, context: Mapping[str, Any]) -> Optional[Candidate]:
     if isinstance(subject, Candidate):
         return subject
+    kernel = context["kernel"]
     if subject is None:
         subject = context.get("cartridge")
         if subject is None:
-            return None
-    kernel = context["kernel"]
+            return current_system(kernel, context)
     if isinstance(subject, Mapping):
         if "name" not in subject or "version" not in subject:
             raise NotFoundError("guardrail subject is a mapping without 'name' and 'version'")
@@ -105,11 +106,40 @@ def _resolve(subject: Any, context: Mapping[str, Any]) -> Optional[Candidate]:
                           record=record, tests=record.get("tests"))
     if context.get("tests") is not None:
         candidate.tests = context["tests"]
+        candidate.testing_now = bool(context.get("archive"))  # a test run that hands over its own results
     elif candidate.tests is None and context.get("archive"):
         # Called from `cartridge test`: its sandboxed run just ended and its result is not stored yet.
         candidate.tests = _just_ran(kernel, str(context["archive"]))
         candidate.testing_now = True
     return candidate
+
+
+def current_system(kernel: Any, context: Mapping[str, Any]) -> Candidate:
+    """The system that runs: the system cartridge this process booted from, else the installed system
+    packed on the fly into a temporary archive (kept for the report's lifetime)."""
+    from pxos_kernel.system import booted_system
+
+    from pxos_cartridge.world import SYSTEM
+
+    system = booted_system()
+    if system is not None:
+        if system.get("version"):
+            reg = registry(kernel)
+            record = reg.get(SYSTEM, system["version"])
+            return Candidate(SYSTEM, system["version"], Path(system["archive"]), record=record,
+                             tests=record.get("tests"))
+        return Candidate(SYSTEM, "unregistered", Path(system["archive"]), on_the_fly=True)
+    import atexit
+    import shutil
+    import tempfile
+
+    from pxos_cartridge.system import pack_system
+
+    directory = tempfile.mkdtemp(prefix="pxos-genesis-system-")
+    atexit.register(shutil.rmtree, directory, True)
+    path = Path(directory) / "pxos.pxa"
+    meta = pack_system(path)
+    return Candidate(SYSTEM, meta["cartridge"]["version"], path, on_the_fly=True)
 
 
 def _just_ran(kernel: Any, archive: str) -> Optional[dict]:

@@ -54,18 +54,20 @@ class Check:
     name: str
     function: Callable[[Any, Mapping[str, Any]], Outcome]
     cartridge: bool
+    record: bool = False  # judges the registry record (provenance, tests): nothing to judge before registration
 
 
 _CHECKS: dict[str, Check] = {}
 
 
-def check(name: str, *, cartridge: bool = True):
-    """Register a check function under ``name`` (``cartridge=True``: it needs a cartridge to judge)."""
+def check(name: str, *, cartridge: bool = True, record: bool = False):
+    """Register a check function under ``name`` (``cartridge=True``: it needs a cartridge to judge;
+    ``record=True``: it judges the cartridge's registry record, which a system packed on the fly lacks)."""
 
     def register(function):
         if name in _CHECKS:
             raise ValueError(f"check {name!r} is defined twice")
-        _CHECKS[name] = Check(name, function, cartridge)
+        _CHECKS[name] = Check(name, function, cartridge, record)
         return function
 
     return register
@@ -74,7 +76,8 @@ def check(name: str, *, cartridge: bool = True):
 def all_checks() -> dict[str, Check]:
     """Every check, importing the modules that define them on first use."""
     from pxos_genesis.checks import (  # noqa: F401
-        archive, gpu, hypervisor, network, pixels, provenance, testing, weights)
+        archive, formats, gpu, hypervisor, intelligence, network, pixels, provenance, selfhosting, testing,
+        weights)
 
     return _CHECKS
 

@@ -69,6 +69,8 @@ def packs_into_one_archive(candidate: Candidate, context: Mapping[str, Any]) -> 
 @check("runs_with_declared_deps")
 def runs_with_declared_deps(candidate: Candidate, context: Mapping[str, Any]) -> Any:
     archive = candidate.archive
+    if archive.metadata.get("system"):
+        return _system_deps(archive)
     declared = set((archive.manifest or {}).get("dependencies") or [])
     allowed = set(sys.stdlib_module_names) | RUNTIME_MODULES | local_modules(archive.names()) | declared
     problems, files, tests = [], 0, 0
@@ -85,6 +87,29 @@ def runs_with_declared_deps(candidate: Candidate, context: Mapping[str, Any]) ->
                  f"standard library, pxos_kernel, a module inside the archive or a declared dependency "
                  f"({', '.join(sorted(declared)) or 'none declared'}); {plural(tests, 'test file')} not "
                  "counted (they run under the test command)")
+
+
+def _system_deps(archive: Any) -> Any:
+    from pxos_genesis.checks.dependencies import judge_system
+
+    result, carried, missing = judge_system(archive, is_test_file)
+    notes = []
+    for entry in missing:
+        users = sorted(result.needs_missing.get(entry["name"], ()))
+        notes.append(f"{entry['name']} ({entry['reason']}" + (f"; {', '.join(users)} import it when used)"
+                                                              if users else ")"))
+    absent = "; ".join(notes) or "nothing"
+    from pxos_genesis.checks.declared import declarations, describe, sort
+
+    declared = sort(result.problems, declarations(archive.manifest, "the system manifest"), ("undeclared-import",),
+                    archive.names())
+    problems: list = list(declared.undeclared) + [
+        (f"declared use {use!r} of {d.path} is not needed by the code (remove it from declared_uses)", d.path)
+        for d, use in declared.unused]
+    return judge(problems, f"imports of {plural(result.files, 'source file')} in {plural(len(carried), 'distribution')}"
+                 " read statically: each resolves to the standard library, the distribution itself, or a requirement"
+                 f" it declares ({plural(result.optional, 'optional import')} the code guards); not carried: {absent}; "
+                 f"declared: {describe(declared.accepted)}")
 
 
 @check("archive_complete")

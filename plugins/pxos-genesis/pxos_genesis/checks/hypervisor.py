@@ -71,6 +71,10 @@ def hypervisor_logs(candidate: Any, context: Mapping[str, Any]) -> Any:
 
 @check("experimental_sandboxed")
 def experimental_sandboxed(candidate: Any, context: Mapping[str, Any]) -> Any:
+    from pxos_genesis.checks.selfhosting import is_system, non_current_runs_sandboxed
+
+    if is_system(candidate):
+        return non_current_runs_sandboxed(candidate, context)
     status = candidate.field("status") or ("experimental" if candidate.building else None)
     programs = sorted((candidate.archive.manifest or {}).get("programs") or {})
     if not programs:

@@ -1,5 +1,8 @@
 """Genesis §8 (no backdoors) and §11.3 (open and inspectable), by static analysis of the sources.
 
+What the manifest declares (``declared_uses``, see :mod:`pxos_genesis.checks.declared`)
+is accepted and shown with its reason; anything undeclared fails.
+
 The consented, logged way out of a cartridge is the kernel: ``kernel.agent(name)``
 (pxos-agents refuses hosts the user has not consented to and writes every request
 to the ledger). Config ``genesis.network_clients`` may name further modules the
@@ -12,6 +15,7 @@ from typing import Any, Mapping
 
 from pxos_genesis.checks import check, judge, plural
 from pxos_genesis.checks.archive import python_sources
+from pxos_genesis.checks.declared import declarations, describe, sort
 from pxos_genesis.checks.sourcescan import BINARY_CODE_SUFFIXES, Finding, scan_source
 from pxos_genesis.subject import Candidate, memo
 
@@ -42,27 +46,39 @@ def _scope(count: int, context: Mapping[str, Any]) -> str:
     return f"imports and calls of {plural(count, 'Python source')} read with ast (consented network clients: {allowed})"
 
 
+def _judge_declared(candidate: Candidate, context: Mapping[str, Any], kinds: tuple[str, ...], scope: str,
+                    what: str) -> Any:
+    """Findings of ``kinds``: each must be declared in the manifest, and each declaration must be needed."""
+    count, found = findings(candidate, context)
+    declared = declarations(candidate.archive.manifest, f"the manifest of {candidate.label}")
+    result = sort(found, declared, kinds, candidate.archive.names())
+    problems: list = list(result.undeclared)
+    problems += [(f"declared use {use!r} of {d.path} is not found in the code (remove it from declared_uses)",
+                  d.path) for d, use in result.unused]
+    accepted = sum(len(v) for v in result.accepted.values())
+    return judge(problems, f"{scope}: {plural(len(result.undeclared), 'undeclared ' + what)}, "
+                 f"{plural(accepted, 'declared use')} accepted: {describe(result.accepted)}")
+
+
 @check("no_direct_network")
 def no_direct_network(candidate: Candidate, context: Mapping[str, Any]) -> Any:
-    count, found = findings(candidate, context)
-    problems = [f for f in found if f.kind == "network-import"]
-    return judge(problems, f"{_scope(count, context)}: {plural(len(problems), 'network module import')} found")
+    count, _ = findings(candidate, context)
+    return _judge_declared(candidate, context, ("network-import",), _scope(count, context), "network module import")
 
 
 @check("network_through_logged_client")
 def network_through_logged_client(candidate: Candidate, context: Mapping[str, Any]) -> Any:
-    count, found = findings(candidate, context)
-    problems = [f for f in found if f.kind == "network-call"]
-    return judge(problems, f"{_scope(count, context)}: {plural(len(problems), 'network call')} that would bypass "
-                 "the logged client found")
+    count, _ = findings(candidate, context)
+    return _judge_declared(candidate, context, ("network-call",), _scope(count, context),
+                           "network call that would bypass the logged client")
 
 
 @check("no_hidden_code")
 def no_hidden_code(candidate: Candidate, context: Mapping[str, Any]) -> Any:
-    count, found = findings(candidate, context)
-    problems = [f for f in found if f.kind in ("hidden-code", "unparsable")]
-    return judge(problems, f"{plural(count, 'Python source')} read with ast: {plural(len(problems), 'use')} of "
-                 "exec/eval/compile or computed imports found")
+    count, _ = findings(candidate, context)
+    return _judge_declared(candidate, context, ("hidden-code", "unparsable"),
+                           f"{plural(count, 'Python source')} read with ast",
+                           "use of exec/eval/compile or computed imports")
 
 
 @check("sources_inspectable")

@@ -30,8 +30,29 @@ def png_header(data: bytes) -> tuple[int, int, int, int]:
     return width, height, depth, colour
 
 
+def pillow_available() -> bool:
+    try:
+        import PIL.Image  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def decoder() -> str:
+    """Which PNG decoder judges the pixels: Pillow, else pxOS's own (a pure-Python system has no Pillow)."""
+    return "Pillow" if pillow_available() else ("pxOS's own PNG reader (Pillow, the independent decoder, is not in "
+                                                "this system: 'world pack --native' carries it)")
+
+
 def decode_with_pillow(data: bytes) -> bytes:
-    """All pixel bytes of a PNG as Pillow decodes them (raises on any damage)."""
+    """All pixel bytes of a PNG as Pillow decodes them (raises on any damage); without Pillow, as the
+    kernel's container reader decodes them (every chunk CRC, zlib and row filter checked)."""
+    if not pillow_available():
+        from pxos_kernel.container import read_container
+
+        meta = container_meta(data)
+        payload, meta = read_container(io.BytesIO(data), plain=meta is None, verify=True)
+        return payload + bytes(meta["width"] * meta["height"] * 3 - len(payload))  # verify checked the padding
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as image:
@@ -90,7 +111,7 @@ def archive_is_rgb_png(candidate: Candidate, context: Mapping[str, Any]) -> Any:
     archive = candidate.archive
     return judge(problems, f"the cartridge's {plural(len(archive.names()), 'member')} (all its code and data) are "
                  f"the pixels of {candidate.archive_path.name}, an {shapes[0] if shapes else '?'} 8-bit RGB PNG; "
-                 f"{plural(len(shapes), 'pixel file')} decoded by Pillow")
+                 f"{plural(len(shapes), 'pixel file')} decoded by {decoder()}")
 
 
 @check("pixels_lossless")
@@ -110,7 +131,8 @@ def pixels_lossless(candidate: Candidate, context: Mapping[str, Any]) -> Any:
     repack = _repack_problem(candidate)
     if repack:
         problems.append((repack, candidate.archive_path.name))
-    return judge(problems, f"{plural(containers, 'pixel container')} decoded by Pillow give back their exact payload "
+    return judge(problems, f"{plural(containers, 'pixel container')} decoded by {decoder()} give back their exact "
+                 "payload "
                  "(sha256 of the pixels equals the metadata); unpacking and packing the archive again gave the "
                  "same members and payload" + ("" if not repack else " -- NOT"))
 
@@ -158,5 +180,5 @@ def pixels_viewable(candidate: Candidate, context: Mapping[str, Any]) -> Any:
             data_files += 1  # a plain image: its pixels are its data
     if not images:
         return bad("no pixel file was found", ["the cartridge has no pixel file"])
-    return judge(problems, f"{plural(images, 'pixel file')} opened as images by Pillow and "
+    return judge(problems, f"{plural(images, 'pixel file')} opened as images by {decoder()} and "
                  f"{data_files} read back as data (pxOS container reader, sha256 verified)")

@@ -38,7 +38,7 @@ def versions_preserved(candidate: Optional[Candidate], context: Mapping[str, Any
                  "matches the sha256 recorded at registration")
 
 
-@check("history_queryable")
+@check("history_queryable", record=True)
 def history_queryable(candidate: Candidate, context: Mapping[str, Any]) -> Any:
     chain = lineage(candidate, context)
     entries = chain + ([] if candidate.record is not None else [{"version": candidate.version, **candidate.planned}])
@@ -57,7 +57,7 @@ def history_queryable(candidate: Candidate, context: Mapping[str, Any]) -> Any:
                  " each with who built it, when and why")
 
 
-@check("ancestors_restorable")
+@check("ancestors_restorable", record=True)
 def ancestors_restorable(candidate: Candidate, context: Mapping[str, Any]) -> Any:
     from pxos_cartridge.archive import open_archive
 
@@ -94,7 +94,7 @@ def ledger_intact(candidate: Optional[Candidate], context: Mapping[str, Any]) ->
                  f"{plural(kept, 'registered version')} still listed, {failed} of them failed experiments")
 
 
-@check("provenance_fields")
+@check("provenance_fields", record=True)
 def provenance_fields(candidate: Candidate, context: Mapping[str, Any]) -> Any:
     problems = []
     builder = candidate.field("builder") or {}
@@ -132,7 +132,7 @@ def evolution_log_queryable(candidate: Candidate, context: Mapping[str, Any]) ->
                  f"{'ledger render' if renderers else 'missing'}")
 
 
-@check("reasoning_preserved")
+@check("reasoning_preserved", record=True)
 def reasoning_preserved(candidate: Candidate, context: Mapping[str, Any]) -> Any:
     problems = []
     if not str(candidate.field("notes") or "").strip():
@@ -144,7 +144,7 @@ def reasoning_preserved(candidate: Candidate, context: Mapping[str, Any]) -> Any
     return judge(problems, f"{candidate.label}: notes recorded; reasoning source: {source}")
 
 
-@check("builder_recorded")
+@check("builder_recorded", record=True)
 def builder_recorded(candidate: Candidate, context: Mapping[str, Any]) -> Any:
     builder = candidate.field("builder") or {}
     problems = []
@@ -161,7 +161,7 @@ def builder_recorded(candidate: Candidate, context: Mapping[str, Any]) -> Any:
                  + (f", matching the author of proposal {proposal['id']}" if proposal else ""))
 
 
-@check("llm_reasoning_logged")
+@check("llm_reasoning_logged", record=True)
 def llm_reasoning_logged(candidate: Candidate, context: Mapping[str, Any]) -> Any:
     checked, problems = 0, []
     entries = lineage(candidate, context)

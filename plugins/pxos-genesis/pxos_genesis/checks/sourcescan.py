@@ -45,6 +45,9 @@ class Finding:
     path: str
     line: int
     what: str
+    #: What was used, as a manifest's ``declared_uses`` names it: ``import:socket``, ``call:socket.socket``,
+    #: ``run:curl``, ``exec``, ``eval``, ``compile``, ``marshal.loads``, ``import_module``, ``__import__``.
+    construct: str = ""
 
     @property
     def location(self) -> str:
@@ -58,8 +61,16 @@ def is_network_module(module: str, allowed: Iterable[str] = ()) -> bool:
     """Whether importing ``module`` gives network access (``allowed`` lists consented clients)."""
     if any(module == a or module.startswith(a + ".") for a in allowed):
         return False
+    return network_root(module) is not None
+
+
+def network_root(module: str) -> Optional[str]:
+    """The network module ``module`` is or lies in (``socket.AddressFamily`` -> ``socket``), else None."""
     parts = module.split(".")
-    return any(".".join(parts[:n]) in NETWORK_MODULES for n in range(1, len(parts) + 1))
+    for n in range(1, len(parts) + 1):
+        if ".".join(parts[:n]) in NETWORK_MODULES:
+            return ".".join(parts[:n])
+    return None
 
 
 def scan_source(source: str, path: str, allowed: Iterable[str] = ()) -> list[Finding]:
@@ -67,7 +78,8 @@ def scan_source(source: str, path: str, allowed: Iterable[str] = ()) -> list[Fin
     try:
         tree = ast.parse(source, filename=path)
     except SyntaxError as exc:
-        return [Finding("unparsable", path, exc.lineno or 0, f"cannot be parsed, so cannot be inspected: {exc.msg}")]
+        return [Finding("unparsable", path, exc.lineno or 0, f"cannot be parsed, so cannot be inspected: {exc.msg}",
+                        "unparsable")]
     return list(_Scanner(path, tuple(allowed)).scan(tree))
 
 
@@ -97,7 +109,8 @@ class _Scanner:
     def _import(self, node: ast.stmt, module: str) -> Iterator[Finding]:
         if is_network_module(module, self.allowed):
             yield Finding("network-import", self.path, node.lineno, f"imports {module}, which opens network "
-                          "connections outside the kernel's consented, logged client")
+                          "connections outside the kernel's consented, logged client",
+                          f"import:{network_root(module)}")
 
     def _call(self, node: ast.Call) -> Iterator[Finding]:
         name = self._dotted(node.func)
@@ -107,20 +120,23 @@ class _Scanner:
             target = _literal(node.args[0]) if node.args else None
             if target is None:
                 yield Finding("hidden-code", self.path, node.lineno,
-                              f"{name}() with a module name computed at run time")
+                              f"{name}() with a module name computed at run time", name.rpartition(".")[2])
             elif is_network_module(target, self.allowed):
-                yield Finding("network-import", self.path, node.lineno, f"{name}({target!r}) loads a network module")
+                yield Finding("network-import", self.path, node.lineno, f"{name}({target!r}) loads a network module",
+                              f"import:{network_root(target)}")
         elif name in _HIDING_CALLS or name.endswith(".exec_module") and "importlib" in name:
             yield Finding("hidden-code", self.path, node.lineno, f"calls {name}(), which runs code not visible "
-                          "in the source")
+                          "in the source", name if name in _HIDING_CALLS else "exec_module")
         elif name in NETWORK_CALLS or name.endswith(".create_connection") or name.endswith(".urlopen"):
-            yield Finding("network-call", self.path, node.lineno, f"calls {name}(), which opens a connection")
+            yield Finding("network-call", self.path, node.lineno, f"calls {name}(), which opens a connection",
+                          f"call:{name}")
         elif is_network_module(name.rpartition(".")[0] or name, self.allowed) and name.rpartition(".")[0]:
-            yield Finding("network-call", self.path, node.lineno, f"calls {name}()")
+            yield Finding("network-call", self.path, node.lineno, f"calls {name}()", f"call:{name}")
         elif name in _PROCESS_CALLS and node.args:
             program = _program_name(node.args[0])
             if program in NETWORK_PROGRAMS:
-                yield Finding("network-call", self.path, node.lineno, f"{name}() starts {program!r}, a network client")
+                yield Finding("network-call", self.path, node.lineno, f"{name}() starts {program!r}, a network client",
+                              f"run:{program}")
 
     def _dotted(self, node: ast.AST) -> Optional[str]:
         """``a.b.c`` for attribute chains on a name, with the import alias of ``a`` resolved."""

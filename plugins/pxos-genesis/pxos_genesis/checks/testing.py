@@ -14,6 +14,8 @@ from pxos_genesis.principles import must_items
 from pxos_genesis.subject import Candidate, registry
 
 COMPLIANCE_FILE = "GENESIS_COMPLIANCE.md"
+ON_THE_FLY = ("judges the installed system, packed on the fly for this report: it has no registry record and no "
+              "test run; pack, register and test it (pxos-kernel world pack/register/test), then judge that version")
 
 
 def sandboxed_run(tests: Mapping[str, Any], context: Mapping[str, Any]) -> Optional[str]:
@@ -33,6 +35,8 @@ def sandboxed_run(tests: Mapping[str, Any], context: Mapping[str, Any]) -> Optio
 @check("tests_passed_in_sandbox")
 def tests_passed_in_sandbox(candidate: Candidate, context: Mapping[str, Any]) -> Any:
     tests = candidate.tests
+    if not tests and candidate.on_the_fly:
+        return unknown(ON_THE_FLY)
     if not tests:
         return bad(f"{candidate.label} has no test results", [("its tests have never run", candidate.label)])
     problems = []
@@ -42,12 +46,31 @@ def tests_passed_in_sandbox(candidate: Candidate, context: Mapping[str, Any]) ->
                          candidate.label))
     elif proof:
         problems.append((proof, candidate.label))
-    if not tests.get("passed"):
-        problems.append((f"tests failed ({tests.get('status')}, exit code {tests.get('exit_code')})", candidate.label))
+    suites = tests.get("suites")
+    if suites is not None:  # a system cartridge: one suite per distribution it carries tests of
+        for suite in suites:
+            if not suite.get("passed"):
+                problems.append((f"the tests of {suite['distribution']} failed ({_counts(suite)})", candidate.label))
+        if tests.get("scope") == "partial":
+            problems.append((f"only the tests of {', '.join(tests.get('distributions') or [])} ran; every "
+                             "distribution's tests must", candidate.label))
+        if not suites and tests.get("scope") != "partial":
+            problems.append(("the system cartridge carries no tests (packed with --no-tests?), so nothing was "
+                             "tested", candidate.label))
+        ran = "; ".join(f"{s['distribution']}: {_counts(s)}" for s in suites) or "no suites"
+        return judge(problems, f"tests of {candidate.label} ran with 'world test' in the sandbox (ledger run "
+                     f"{tests.get('run_id')}), one suite per distribution: {ran}")
+    if tests.get("status") != "ok" or tests.get("exit_code") != 0:
+        problems.append((f"its tests ended {tests.get('status')} with exit code {tests.get('exit_code')} "
+                         f"({_counts(tests)})", candidate.label))
     command = " ".join(tests.get("command") or []) or "?"
     return judge(problems, f"tests of {candidate.label} ran as {command!r} in the sandbox (ledger run "
                  f"{tests.get('run_id')}): {tests.get('status')}, exit code {tests.get('exit_code')}, "
                  f"counts {tests.get('counts') or {}}")
+
+
+def _counts(tests: Mapping[str, Any]) -> str:
+    return ", ".join(f"{n} {k}" for k, n in sorted((tests.get("counts") or {}).items())) or "no test counts"
 
 
 def _promotions(candidate: Optional[Candidate], context: Mapping[str, Any]):
@@ -117,6 +140,8 @@ def compliance_declared(candidate: Candidate, context: Mapping[str, Any]) -> Any
         return judge([(f"its recorded test run did not judge {i}", candidate.label) for i in missing],
                      f"the recorded test run of {candidate.label} judged {len(ids) - len(missing)} of {len(ids)} "
                      "MUST items with the Genesis guardrails")
+    if candidate.on_the_fly:
+        return unknown(ON_THE_FLY)
     if candidate.building or candidate.testing_now:
         return unknown(f"{candidate.label} is being judged by this very report (it becomes its Genesis record); "
                        "judge it again afterwards")

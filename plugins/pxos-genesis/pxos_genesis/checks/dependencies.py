@@ -1,0 +1,153 @@
+"""Genesis §2.2 for a system cartridge: every import of every distribution resolves to something declared.
+
+A system cartridge (``world pack``) carries distributions, each with its
+``*.dist-info``. For each distribution, every import in its sources must
+resolve to the standard library, the distribution itself, or a requirement it
+declares (``Requires-Dist``, extras included) that the system either carries
+or lists as not carried, with the reason (a native wheel left out of a
+pure-Python system, say). Imports that the code itself treats as optional
+(inside ``try: ... except ImportError``, or under ``if TYPE_CHECKING`` or a
+platform test) are counted, not required. Test files are not run-time code.
+An import that is none of these must be declared in the manifest's
+``declared_uses`` as ``needs:MODULE`` with the reason the system can do
+without it (a pytest plugin module that only loads under pytest, say).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Optional
+
+from pxos_genesis.checks.sourcescan import Finding
+
+_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+_OPTIONAL_ERRORS = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
+_CONDITIONS = ("TYPE_CHECKING", "sys.platform", "sys.version_info", "os.name", "platform.system",
+               "sys.implementation")
+
+
+def normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@dataclass
+class Distribution:
+    """What a system cartridge says about one distribution it carries."""
+
+    name: str
+    root: str                   # member prefix of its import root ("site-packages/", "native/numpy/")
+    files: list[str]            # member paths of its files
+    top_level: set[str]
+    requires: set[str] = field(default_factory=set)  # normalised names, every extra included
+
+
+def distributions(archive: Any) -> list[Distribution]:
+    """Every ``*.dist-info`` of the archive's import roots, with its files (from RECORD) and requirements."""
+    found = []
+    for path in archive.names():
+        if not path.endswith(".dist-info/METADATA"):
+            continue
+        info = path[:-len("METADATA")]
+        root = info[:info.rstrip("/").rfind("/") + 1]
+        metadata = archive.read(path).decode("utf-8", "replace")
+        name = next((line.split(":", 1)[1].strip() for line in metadata.splitlines()
+                     if line.startswith("Name:")), info)
+        requires = {normal(m[1]) for line in metadata.splitlines() if line.startswith("Requires-Dist:")
+                    for m in [_NAME.match(line.split(":", 1)[1])] if m}
+        record = archive.read(info + "RECORD").decode("utf-8") if info + "RECORD" in archive.members else ""
+        files = [root + line.split(",", 1)[0] for line in record.splitlines() if line.strip()]
+        tops = archive.read(info + "top_level.txt").decode("utf-8").split() \
+            if info + "top_level.txt" in archive.members else []
+        found.append(Distribution(name, root, files, set(tops), requires))
+    return found
+
+
+def imports(source: str, path: str) -> Iterator[tuple[str, int, bool]]:
+    """``(top-level module, line, optional)`` of each absolute import; optional: the code copes without it."""
+    try:
+        tree = ast.parse(source, filename=path)
+    except SyntaxError:
+        return
+    yield from _walk(tree, False)
+
+
+def _walk(node: ast.AST, optional: bool) -> Iterator[tuple[str, int, bool]]:
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            yield alias.name.split(".")[0], node.lineno, optional
+        return
+    if isinstance(node, ast.ImportFrom):
+        if node.level == 0 and node.module:
+            yield node.module.split(".")[0], node.lineno, optional
+        return
+    if isinstance(node, ast.Try):
+        catches = any(h.type is None or any(n in _OPTIONAL_ERRORS for n in _names(h.type)) for h in node.handlers)
+        for child in node.body:
+            yield from _walk(child, optional or catches)
+        for child in [*node.handlers, *node.orelse, *node.finalbody]:
+            yield from _walk(child, optional)
+        return
+    if isinstance(node, ast.If) and any(c in ast.unparse(node.test) for c in _CONDITIONS):
+        for child in ast.iter_child_nodes(node):
+            yield from _walk(child, True)
+        return
+    for child in ast.iter_child_nodes(node):
+        yield from _walk(child, optional)
+
+
+def _names(node: ast.AST) -> set[str]:
+    return {n.id if isinstance(n, ast.Name) else n.attr for n in ast.walk(node) if isinstance(n, (ast.Name, ast.Attribute))}
+
+
+@dataclass
+class Judgement:
+    problems: list = field(default_factory=list)
+    files: int = 0
+    optional: int = 0
+    needs_missing: dict = field(default_factory=dict)  # missing distribution -> importing distributions
+
+
+def judge_system(archive: Any, is_test_file: Any) -> tuple[Judgement, list[Distribution], list[dict]]:
+    """Check every import of every carried distribution against what it declares and what is carried."""
+    system = archive.metadata.get("system") or {}
+    carried = distributions(archive)
+    missing = {normal(m["name"]): m for m in system.get("missing", [])}
+    provider: dict[str, str] = {}
+    for dist in carried:
+        for top in dist.top_level:
+            provider.setdefault(top, normal(dist.name))
+    for name, entry in missing.items():
+        for top in entry.get("top_level") or []:
+            provider.setdefault(top, name)
+    stdlib = set(sys.stdlib_module_names) | {"__future__"}
+    result = Judgement()
+    for dist in carried:
+        own = normal(dist.name)
+        for path in dist.files:
+            if not path.endswith(".py") or is_test_file(path[len(dist.root):]) or path not in archive.members:
+                continue
+            result.files += 1
+            source = archive.read(path).decode("utf-8", "replace")
+            for module, line, optional in imports(source, path):
+                if module in stdlib or module in dist.top_level:
+                    continue
+                origin: Optional[str] = provider.get(module)
+                if optional:
+                    result.optional += 1
+                    continue
+                if origin is None and normal(module) in dist.requires:
+                    origin = normal(module)  # declared (an extra, say), not carried: it names the module
+                if origin is not None and (origin in dist.requires or origin == own):
+                    if origin not in {normal(d.name) for d in carried}:
+                        result.needs_missing.setdefault(origin, set()).add(dist.name)
+                    continue
+                if origin is None:
+                    why = f"imports {module!r}, which no distribution in the system provides and {dist.name} " \
+                          "does not declare"
+                else:
+                    why = f"imports {module!r} (from {origin}) without declaring {origin} as a requirement"
+                result.problems.append(Finding("undeclared-import", path, line, why, f"needs:{module}"))
+    return result, carried, list(missing.values())
