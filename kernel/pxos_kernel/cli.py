@@ -113,6 +113,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if debug:
             raise
         return _error(str(exc), exc.exit_code)
+    except ModuleNotFoundError as exc:  # a feature whose library is not installed (numpy in a pure-Python system)
+        if debug or not exc.name:
+            raise
+        from pxos_kernel.system import missing_module
+
+        return _error(missing_module(exc.name))
     except KeyboardInterrupt as exc:  # a sandboxed run says which signal and where its record is
         return _error(str(exc) or "interrupted", getattr(exc, "exit_code", 130))
     except BrokenPipeError:

@@ -23,6 +23,20 @@ def booted_system() -> Optional[dict]:
     return None
 
 
+def missing_module(module: str) -> str:
+    """One line saying that a feature needs ``module``, and how to get it."""
+    top = module.partition(".")[0]
+    system = booted_system()
+    if system is None:
+        return f"this needs the Python module {top!r}, which is not installed: pip install {top}"
+    missing = (system.get("missing") or {}).get(top)
+    label = f"{system['name']}@{system['version']}" if system.get("version") else system["archive"]
+    if missing is not None:
+        hint = "" if "--native" in missing["reason"] else "; boot a system packed with 'pxos-kernel world pack --native'"
+        return f"this needs {missing['name']}, which the system cartridge {label} does not carry ({missing['reason']}){hint}"
+    return f"this needs the Python module {top!r}, which the system cartridge {label} does not carry"
+
+
 def python_command(module: str, args: Sequence[str] = ()) -> list[str]:
     """The argv of a child Python that runs ``module`` (as ``python -m``) on this same pxOS.
 

@@ -761,11 +761,21 @@ def boot(path, sha256, home, record, keep_site=False):
         raise BootError("this system cartridge needs Python {}.{} or later; this is Python {}".format(
             needs[0], needs[1], sys.version.split()[0]))
     isolate_from_host(keep_site)
-    record = dict(record, archive=path, sha256=sha256, shim=os.path.abspath(__file__), home=home)
+    sys.excepthook = _print_exception
+    missing = {top: {"name": m["name"], "reason": m["reason"]} for m in system.get("missing", [])
+               for top in m.get("top_level") or [m["name"]]}
+    record = dict(record, archive=path, sha256=sha256, shim=os.path.abspath(__file__), home=home, missing=missing)
     finder = ArchiveFinder(archive, SITE, code_cache=os.path.join(home, "cache", "bytecode"),
                            native_cache=os.path.join(home, "cache", "native"), system=record, exclusive=True)
     sys.meta_path.insert(0, finder)
     return finder
+
+
+def _print_exception(kind, value, tb):
+    """Tracebacks through the traceback module, which reads archived source lines from linecache."""
+    import traceback
+
+    traceback.print_exception(kind, value, tb)
 
 
 USAGE = ("usage: python3 -I pxos.py [--world NAME@VERSION | --world FILE.pxa [--sha256 HEX]] [--test-run] "
@@ -807,10 +817,11 @@ def main(argv=None):
         sys.argv = [module] + argv
         runpy.run_module(module, run_name="__main__", alter_sys=True)
         return 0
-    from pxos_kernel.cli import main as kernel_main
+    import runpy
 
-    sys.argv = ["pxos-kernel"] + argv
-    return kernel_main(argv)
+    sys.argv = ["pxos-kernel"] + argv  # the kernel's CLI, as ``python -m pxos_kernel`` runs it
+    runpy.run_module("pxos_kernel", run_name="__main__", alter_sys=True)
+    return 0
 
 
 if __name__ == "__main__":

@@ -17,8 +17,7 @@ import sys
 def report() -> dict:
     import importlib.metadata
 
-    from pxos_kernel.core import Kernel
-    from pxos_kernel.system import booted_system
+    from pxos_kernel import Kernel, booted_system
 
     kernel = Kernel(os.environ.get("PXOS_HOME") or None)
     kernel.plugins.collect_all()

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
-from pxos_kernel.errors import NotFoundError
+from pxos_kernel import NotFoundError
 
 from pxos_cartridge import boot
 from pxos_cartridge.errors import PackError
@@ -547,7 +547,7 @@ def shim_source() -> bytes:
 
 def write_shim(directory: Any) -> Path:
     """Write ``pxos.py`` into ``directory`` (created if needed); return its path."""
-    from pxos_kernel.files import atomic_write
+    from pxos_kernel import atomic_write
 
     target = Path(directory) / "pxos.py"
     atomic_write(target, shim_source(), 0o755)

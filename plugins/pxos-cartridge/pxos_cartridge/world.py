@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
-from pxos_kernel.errors import NotFoundError
+from pxos_kernel import NotFoundError
 
 from pxos_cartridge import boot
 from pxos_cartridge.archive import PathLike, open_archive
@@ -227,7 +227,7 @@ class SystemRegistry:
 
 def shim_path() -> Path:
     """The boot shim file a child process can run: the one that booted this process, else this package's."""
-    from pxos_kernel.system import booted_system
+    from pxos_kernel import booted_system
 
     system = booted_system()
     if system is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from pxos_kernel.commands import add_json_flag, print_json, print_table
+from pxos_kernel import add_json_flag, print_json, print_table
 
 
 def _systems(args: Any) -> Any:
@@ -46,7 +46,7 @@ def configure_pack(parser: Any) -> None:
 
 
 def run_pack(args: Any) -> int:
-    from pxos_kernel.errors import PxosError
+    from pxos_kernel import PxosError
 
     from pxos_cartridge.archive import file_sha256
     from pxos_cartridge.system import pack_system, write_shim

@@ -117,7 +117,7 @@ def _resolve(subject: Any, context: Mapping[str, Any]) -> Optional[Candidate]:
 def current_system(kernel: Any, context: Mapping[str, Any]) -> Candidate:
     """The system that runs: the system cartridge this process booted from, else the installed system
     packed on the fly into a temporary archive (kept for the report's lifetime)."""
-    from pxos_kernel.system import booted_system
+    from pxos_kernel import booted_system
 
     from pxos_cartridge.world import SYSTEM
 

@@ -143,9 +143,11 @@ def _relative_imports(source: str, path: str) -> Iterator[tuple[str, int]]:
         tree = ast.parse(source, filename=path)
     except SyntaxError:
         return
+    from pxos_genesis.checks.dependencies import import_nodes
+
     package = PurePosixPath(path).parent
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level > 0:
+    for node, optional in import_nodes(tree):
+        if isinstance(node, ast.ImportFrom) and node.level > 0 and not optional:
             base = package
             for _ in range(node.level - 1):
                 base = base.parent

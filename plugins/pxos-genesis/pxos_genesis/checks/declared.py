@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any, Iterable
 
-from pxos_kernel.errors import ConfigError
+from pxos_kernel import ConfigError
 
 #: Which scan finding kinds a construct belongs to.
 _KIND_OF_PREFIX = {"import:": "network-import", "call:": "network-call", "run:": "network-call",

@@ -71,31 +71,33 @@ def imports(source: str, path: str) -> Iterator[tuple[str, int, bool]]:
         tree = ast.parse(source, filename=path)
     except SyntaxError:
         return
-    yield from _walk(tree, False)
-
-
-def _walk(node: ast.AST, optional: bool) -> Iterator[tuple[str, int, bool]]:
-    if isinstance(node, ast.Import):
-        for alias in node.names:
-            yield alias.name.split(".")[0], node.lineno, optional
-        return
-    if isinstance(node, ast.ImportFrom):
-        if node.level == 0 and node.module:
+    for node, optional in import_nodes(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name.split(".")[0], node.lineno, optional
+        elif node.level == 0 and node.module:
             yield node.module.split(".")[0], node.lineno, optional
+
+
+def import_nodes(node: ast.AST, optional: bool = False) -> Iterator[tuple[Any, bool]]:
+    """Every ``import`` and ``from ... import`` under ``node``, and whether the code copes without it
+    (inside ``try`` with an ``except ImportError``, or under ``if TYPE_CHECKING`` or a platform test)."""
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        yield node, optional
         return
     if isinstance(node, ast.Try):
         catches = any(h.type is None or any(n in _OPTIONAL_ERRORS for n in _names(h.type)) for h in node.handlers)
         for child in node.body:
-            yield from _walk(child, optional or catches)
+            yield from import_nodes(child, optional or catches)
         for child in [*node.handlers, *node.orelse, *node.finalbody]:
-            yield from _walk(child, optional)
+            yield from import_nodes(child, optional)
         return
     if isinstance(node, ast.If) and any(c in ast.unparse(node.test) for c in _CONDITIONS):
         for child in ast.iter_child_nodes(node):
-            yield from _walk(child, True)
+            yield from import_nodes(child, True)
         return
     for child in ast.iter_child_nodes(node):
-        yield from _walk(child, optional)
+        yield from import_nodes(child, optional)
 
 
 def _names(node: ast.AST) -> set[str]:

@@ -78,8 +78,7 @@ def _archive(path: Path, data: bytes, want: Mapping[str, Any]) -> str:
 
 
 def _ledger(path: Path, data: bytes, want: Mapping[str, Any]) -> str:
-    from pxos_kernel.jsonl_sink import JsonlSink
-    from pxos_kernel.ledger import Ledger
+    from pxos_kernel import JsonlSink, Ledger
 
     ledger = Ledger(JsonlSink(path))
     try:

@@ -65,7 +65,7 @@ def _guard(engine: Any, work: Any) -> Any:
 
 @check("inference_from_pixel_weights")
 def inference_from_pixel_weights(candidate: Candidate, context: Mapping[str, Any]) -> Any:
-    from pxos_kernel.interfaces import GenerationRequest
+    from pxos_kernel import GenerationRequest
 
     with _engine_and_models(candidate, context) as (engine, models):
         if isinstance(engine, Outcome):
