@@ -348,11 +348,12 @@ class CartridgeRegistry:
             elif version is None:
                 raise RegistryError(f"promote needs a version: {name}@VERSION")
             record = self._record(data, name, version)
-            refusal = self._refusal(record, current, approver_kind)
-            if refusal is None and expected_current is not ANY and entry["current"] != expected_current:
+            if expected_current is not ANY and entry["current"] != expected_current:
                 refusal = (f"the current version changed to {entry['current'] or 'none'} (from "
                            f"{expected_current or 'none'}) while this {action} was being decided: another "
                            f"{action} won; look at the history and decide again")
+            else:
+                refusal = self._refusal(record, current, approver_kind)
             if refusal:
                 self._log(data, action, record, "refused", refusal, by=by, reason=reason)
             else:

@@ -15,7 +15,7 @@ from pathlib import PurePosixPath
 from typing import Any, Iterator, Mapping
 
 from pxos_genesis.checks import check, judge, ok, plural
-from pxos_genesis.subject import Candidate
+from pxos_genesis.subject import Candidate, memo
 
 #: Always importable inside a cartridge: the runtime it runs under.
 RUNTIME_MODULES = frozenset({"pxos_kernel"})
@@ -34,6 +34,25 @@ def python_sources(archive: Any) -> Iterator[tuple[str, str]]:
             yield name, archive.read(name).decode("utf-8", "replace")
 
 
+def parsed_sources(archive: Any, context: Mapping[str, Any]) -> list[tuple[str, str, Any]]:
+    """``(path, text, tree)`` of every ``.py`` member, parsed once per report (``tree`` is the SyntaxError
+    when a source does not parse); the checks that read imports and calls share it."""
+    cache = memo(context, "syntax")
+    key = str(getattr(archive, "path", id(archive)))
+    if cache is not None and key in cache:
+        return cache[key]
+    out = []
+    for path, source in python_sources(archive):
+        try:
+            tree: Any = ast.parse(source, filename=path)
+        except SyntaxError as exc:
+            tree = exc
+        out.append((path, source, tree))
+    if cache is not None:
+        cache[key] = out
+    return out
+
+
 def local_modules(names: list[str]) -> set[str]:
     """Top-level module and package names that the archive provides."""
     tops = set()
@@ -44,11 +63,14 @@ def local_modules(names: list[str]) -> set[str]:
     return tops
 
 
-def imported_modules(source: str, path: str) -> Iterator[tuple[str, int]]:
+def imported_modules(source: str, path: str, tree: Any = None) -> Iterator[tuple[str, int]]:
     """(top-level module name, line) of each absolute import in a source file."""
-    try:
-        tree = ast.parse(source, filename=path)
-    except SyntaxError:
+    if tree is None:
+        try:
+            tree = ast.parse(source, filename=path)
+        except SyntaxError:
+            return
+    if isinstance(tree, SyntaxError):
         return
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -70,16 +92,16 @@ def packs_into_one_archive(candidate: Candidate, context: Mapping[str, Any]) -> 
 def runs_with_declared_deps(candidate: Candidate, context: Mapping[str, Any]) -> Any:
     archive = candidate.archive
     if archive.metadata.get("system"):
-        return _system_deps(archive)
+        return _system_deps(archive, context)
     declared = set((archive.manifest or {}).get("dependencies") or [])
     allowed = set(sys.stdlib_module_names) | RUNTIME_MODULES | local_modules(archive.names()) | declared
     problems, files, tests = [], 0, 0
-    for path, source in python_sources(archive):
+    for path, source, tree in parsed_sources(archive, context):
         if is_test_file(path):
             tests += 1
             continue
         files += 1
-        for module, line in imported_modules(source, path):
+        for module, line in imported_modules(source, path, tree):
             if module not in allowed:
                 problems.append((f"imports {module!r}, which is not in the standard library, pxos_kernel, the "
                                  "archive, nor the manifest's dependencies", f"{path}:{line}"))
@@ -89,10 +111,10 @@ def runs_with_declared_deps(candidate: Candidate, context: Mapping[str, Any]) ->
                  "counted (they run under the test command)")
 
 
-def _system_deps(archive: Any) -> Any:
+def _system_deps(archive: Any, context: Mapping[str, Any]) -> Any:
     from pxos_genesis.checks.dependencies import judge_system
 
-    result, carried, missing = judge_system(archive, is_test_file)
+    result, carried, missing = judge_system(archive, is_test_file, {p: t for p, _, t in parsed_sources(archive, context)})
     notes = []
     for entry in missing:
         users = sorted(result.needs_missing.get(entry["name"], ()))
@@ -126,8 +148,8 @@ def archive_complete(candidate: Candidate, context: Mapping[str, Any]) -> Any:
         if f"{base}.py" not in names and f"{base}/__init__.py" not in names:
             problems.append((f"program {program!r} needs module {module}, which is not in the archive", program))
     relative = 0
-    for path, source in python_sources(archive):
-        for target, line in _relative_imports(source, path):
+    for path, source, tree in parsed_sources(archive, context):
+        for target, line in _relative_imports(source, path, tree):
             relative += 1
             if f"{target}.py" not in names and f"{target}/__init__.py" not in names and \
                     not (target == "." or archive.is_dir(target)):
@@ -137,11 +159,14 @@ def archive_complete(candidate: Candidate, context: Mapping[str, Any]) -> Any:
                  f"{plural(relative, 'relative import')} resolve to modules inside the archive")
 
 
-def _relative_imports(source: str, path: str) -> Iterator[tuple[str, int]]:
+def _relative_imports(source: str, path: str, tree: Any = None) -> Iterator[tuple[str, int]]:
     """Member paths (without suffix) that relative imports in ``path`` refer to."""
-    try:
-        tree = ast.parse(source, filename=path)
-    except SyntaxError:
+    if tree is None:
+        try:
+            tree = ast.parse(source, filename=path)
+        except SyntaxError:
+            return
+    if isinstance(tree, SyntaxError):
         return
     from pxos_genesis.checks.dependencies import import_nodes
 

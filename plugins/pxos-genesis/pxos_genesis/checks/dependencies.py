@@ -25,8 +25,8 @@ from pxos_genesis.checks.sourcescan import Finding
 
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 _OPTIONAL_ERRORS = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
-_CONDITIONS = ("TYPE_CHECKING", "sys.platform", "sys.version_info", "os.name", "platform.system",
-               "sys.implementation")
+_CONDITIONS = {("typing", "TYPE_CHECKING"), ("sys", "platform"), ("sys", "version_info"), ("os", "name"),
+               ("platform", "system"), ("sys", "implementation")}
 
 
 def normal(name: str) -> str:
@@ -65,11 +65,14 @@ def distributions(archive: Any) -> list[Distribution]:
     return found
 
 
-def imports(source: str, path: str) -> Iterator[tuple[str, int, bool]]:
+def imports(source: str, path: str, tree: Any = None) -> Iterator[tuple[str, int, bool]]:
     """``(top-level module, line, optional)`` of each absolute import; optional: the code copes without it."""
-    try:
-        tree = ast.parse(source, filename=path)
-    except SyntaxError:
+    if tree is None:
+        try:
+            tree = ast.parse(source, filename=path)
+        except SyntaxError:
+            return
+    if isinstance(tree, SyntaxError):
         return
     for node, optional in import_nodes(tree):
         if isinstance(node, ast.Import):
@@ -81,7 +84,8 @@ def imports(source: str, path: str) -> Iterator[tuple[str, int, bool]]:
 
 def import_nodes(node: ast.AST, optional: bool = False) -> Iterator[tuple[Any, bool]]:
     """Every ``import`` and ``from ... import`` under ``node``, and whether the code copes without it
-    (inside ``try`` with an ``except ImportError``, or under ``if TYPE_CHECKING`` or a platform test)."""
+    (inside ``try`` with an ``except ImportError``, or under ``if TYPE_CHECKING`` or a platform test).
+    Only statement bodies are walked: an import is always a statement."""
     if isinstance(node, (ast.Import, ast.ImportFrom)):
         yield node, optional
         return
@@ -92,12 +96,23 @@ def import_nodes(node: ast.AST, optional: bool = False) -> Iterator[tuple[Any, b
         for child in [*node.handlers, *node.orelse, *node.finalbody]:
             yield from import_nodes(child, optional)
         return
-    if isinstance(node, ast.If) and any(c in ast.unparse(node.test) for c in _CONDITIONS):
-        for child in ast.iter_child_nodes(node):
-            yield from import_nodes(child, True)
-        return
-    for child in ast.iter_child_nodes(node):
-        yield from import_nodes(child, optional)
+    inner = optional or (isinstance(node, ast.If) and _conditional(node.test))
+    for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+        for child in getattr(node, field, None) or ():
+            if isinstance(child, (ast.stmt, ast.excepthandler, ast.match_case)):
+                yield from import_nodes(child, inner)
+
+
+def _conditional(test: ast.AST) -> bool:
+    """Whether an ``if`` test is ``TYPE_CHECKING`` or a platform or version test (``sys.platform``, ``os.name``...)."""
+    for node in ast.walk(test):
+        if isinstance(node, ast.Name) and node.id == "TYPE_CHECKING" or \
+                isinstance(node, ast.Attribute) and node.attr == "TYPE_CHECKING":
+            return True
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and \
+                (node.value.id, node.attr) in _CONDITIONS:
+            return True
+    return False
 
 
 def _names(node: ast.AST) -> set[str]:
@@ -112,7 +127,8 @@ class Judgement:
     needs_missing: dict = field(default_factory=dict)  # missing distribution -> importing distributions
 
 
-def judge_system(archive: Any, is_test_file: Any) -> tuple[Judgement, list[Distribution], list[dict]]:
+def judge_system(archive: Any, is_test_file: Any, trees: Optional[dict] = None
+                 ) -> tuple[Judgement, list[Distribution], list[dict]]:
     """Check every import of every carried distribution against what it declares and what is carried."""
     system = archive.metadata.get("system") or {}
     carried = distributions(archive)
@@ -126,6 +142,7 @@ def judge_system(archive: Any, is_test_file: Any) -> tuple[Judgement, list[Distr
             provider.setdefault(top, name)
     stdlib = set(sys.stdlib_module_names) | {"__future__"}
     result = Judgement()
+    names = {normal(d.name) for d in carried}
     for dist in carried:
         own = normal(dist.name)
         for path in dist.files:
@@ -133,7 +150,7 @@ def judge_system(archive: Any, is_test_file: Any) -> tuple[Judgement, list[Distr
                 continue
             result.files += 1
             source = archive.read(path).decode("utf-8", "replace")
-            for module, line, optional in imports(source, path):
+            for module, line, optional in imports(source, path, (trees or {}).get(path)):
                 if module in stdlib or module in dist.top_level:
                     continue
                 origin: Optional[str] = provider.get(module)
@@ -143,7 +160,7 @@ def judge_system(archive: Any, is_test_file: Any) -> tuple[Judgement, list[Distr
                 if origin is None and normal(module) in dist.requires:
                     origin = normal(module)  # declared (an extra, say), not carried: it names the module
                 if origin is not None and (origin in dist.requires or origin == own):
-                    if origin not in {normal(d.name) for d in carried}:
+                    if origin not in names:
                         result.needs_missing.setdefault(origin, set()).add(dist.name)
                     continue
                 if origin is None:

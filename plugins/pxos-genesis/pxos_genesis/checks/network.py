@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from pxos_genesis.checks import check, judge, plural
-from pxos_genesis.checks.archive import python_sources
+from pxos_genesis.checks.archive import parsed_sources
 from pxos_genesis.checks.declared import declarations, describe, sort
 from pxos_genesis.checks.sourcescan import BINARY_CODE_SUFFIXES, Finding, scan_source
 from pxos_genesis.subject import Candidate, memo
@@ -33,9 +33,9 @@ def findings(candidate: Candidate, context: Mapping[str, Any]) -> tuple[int, lis
         return cache[key]
     allowed = consented_clients(context)
     count, found = 0, []
-    for path, source in python_sources(candidate.archive):
+    for path, source, tree in parsed_sources(candidate.archive, context):
         count += 1
-        found.extend(scan_source(source, path, allowed))
+        found.extend(scan_source(source, path, allowed, tree))
     if cache is not None:
         cache[key] = (count, found)
     return count, found

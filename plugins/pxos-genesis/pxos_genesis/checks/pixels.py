@@ -142,6 +142,8 @@ def _repack_problem(candidate: Candidate) -> str:
     from pxos_cartridge.archive import open_archive, pack_tree
 
     archive = candidate.archive
+    if archive.metadata.get("system"):
+        return _repack_members(archive)
     with tempfile.TemporaryDirectory(prefix="pxos-genesis-repack-") as tmp:
         tree = archive.extract(Path(tmp) / "tree")
         first, second = Path(tmp) / "a.pxa", Path(tmp) / "b.pxa"
@@ -155,6 +157,22 @@ def _repack_problem(candidate: Candidate) -> str:
         if [(m.path, m.sha256, m.mode) for m in again.members.values()] != \
                 [(m.path, m.sha256, m.mode) for m in archive.members.values()]:
             return "packing the extracted tree again gave a different member list"
+    return ""
+
+
+def _repack_members(archive: Any) -> str:
+    """A system cartridge (not packed from one tree): its members packed twice give the same bytes and payload."""
+    from pxos_cartridge.archive import pack_members
+
+    files = {m.path: (archive.read(m.path), m.mode) for m in archive.members.values()}
+    meta = {k: archive.metadata[k] for k in ("cartridge", "system") if k in archive.metadata}
+    first, second = io.BytesIO(), io.BytesIO()
+    written = pack_members(first, files, meta, level=1)
+    pack_members(second, files, meta, level=1)
+    if first.getvalue() != second.getvalue():
+        return "packing the same members twice gave different bytes"
+    if written["sha256"] != archive.metadata.get("sha256"):
+        return "packing its members again gave a different payload"
     return ""
 
 

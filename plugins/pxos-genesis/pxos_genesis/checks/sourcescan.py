@@ -73,10 +73,12 @@ def network_root(module: str) -> Optional[str]:
     return None
 
 
-def scan_source(source: str, path: str, allowed: Iterable[str] = ()) -> list[Finding]:
-    """Every finding in one Python source file."""
+def scan_source(source: str, path: str, allowed: Iterable[str] = (), tree: Optional[ast.AST] = None) -> list[Finding]:
+    """Every finding in one Python source file (``tree``: its syntax tree, when already parsed)."""
     try:
-        tree = ast.parse(source, filename=path)
+        if isinstance(tree, SyntaxError):
+            raise tree
+        tree = tree or ast.parse(source, filename=path)
     except SyntaxError as exc:
         return [Finding("unparsable", path, exc.lineno or 0, f"cannot be parsed, so cannot be inspected: {exc.msg}",
                         "unparsable")]
