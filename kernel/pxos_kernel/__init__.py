@@ -43,7 +43,7 @@ _EXPORTS: dict[str, str] = {
         "pxos_kernel.programcall": ("load_entry",),
         "pxos_kernel.sandbox": ("SandboxLimits", "SandboxOutcome", "SandboxUnavailable", "SandboxInterrupted",
                                 "SandboxLimitError"),
-        "pxos_kernel.system": ("booted_system", "python_command"),
+        "pxos_kernel.system": ("booted_system", "missing_module", "python_command"),
         "pxos_kernel.config": ("load_yaml", "load_config", "save_config"),
         # commands: one way to print, parse flags and show progress
         "pxos_kernel.output": ("add_json_flag", "print_json", "print_table", "add_sandbox_flags", "sandbox_flags"),
@@ -90,7 +90,7 @@ if TYPE_CHECKING:  # what type checkers see; tests/kernel/test_public_api.py kee
     from pxos_kernel.run import RunResult
     from pxos_kernel.sandbox import (
         SandboxInterrupted, SandboxLimitError, SandboxLimits, SandboxOutcome, SandboxUnavailable)
-    from pxos_kernel.system import booted_system, python_command
+    from pxos_kernel.system import booted_system, missing_module, python_command
 
 
 def __getattr__(name: str) -> Any:

@@ -52,6 +52,10 @@ def _engines(kernel: Any, names: list) -> dict:
                 found[name] = engine.describe()
         except PxosError as exc:
             found[name] = {"error": str(exc)}
+        except ImportError as exc:  # its library is not installed (numpy in a pure-Python system cartridge)
+            from pxos_kernel.system import missing_module
+
+            found[name] = {"error": missing_module(exc.name or "?")}
     return found
 
 

@@ -1,7 +1,7 @@
 """pxOS self-hosted: every plugin packed into one system cartridge, tested, promoted, and booted by the shim.
 
 The whole lifecycle runs once per module through the real CLI: ``world pack``
-(carrying the boot-x86 tests, so that ``world test`` stays short), ``world
+(carrying the pixelfs tests, so that ``world test`` stays short), ``world
 register``, ``world test`` in the sandbox, promotion by a named human. Then the
 shim boots it on a bare interpreter (``python3 -I -S``) and runs the commands
 the issue names; Genesis judges it from inside; a second version is promoted
@@ -55,7 +55,7 @@ def home(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def system(home) -> dict:
     """A system cartridge of everything installed, registered, tested in the sandbox and promoted."""
-    ok(kernel_cli(home, "world", "pack", "-o", str(home / "pxos.pxa"), "--tests", "pxos-boot-x86"))
+    ok(kernel_cli(home, "world", "pack", "-o", str(home / "pxos.pxa"), "--tests", "pxos-pixelfs"))
     record = json.loads(ok(kernel_cli(home, "world", "register", str(home / "pxos.pxa"), "--json",
                                       "--notes", "the first self-hosted pxOS")))
     tested = kernel_cli(home, "world", "test", record["version"], "--json")
@@ -68,11 +68,15 @@ def system(home) -> dict:
 
 def test_world_test_ran_the_plugin_tests_from_the_archive_in_the_sandbox(system, home):
     tests = system["tests"]
-    assert tests["scope"] == "complete" and [s["distribution"] for s in tests["suites"]] == ["pxos-boot-x86"]
+    assert tests["scope"] == "complete" and [s["distribution"] for s in tests["suites"]] == ["pxos-pixelfs"]
     assert tests["suites"][0]["counts"]["passed"] > 20 and tests["guardrails"]["counts"]["failed"] == 0
-    run = json.loads(ok(kernel_cli(home, "log", "--json", "-n", "50")))
-    world_run = next(r for r in run if r["id"] == tests["run_id"])
-    assert world_run["payload"]["sandbox"] is True and world_run["payload"]["status"] == "ok"
+    from pxos_kernel import Kernel
+
+    with Kernel(home) as kernel:
+        post = kernel.ledger.find(tests["suites"][0]["run_id"])
+        pre = kernel.ledger.find(post["payload"]["pre"])
+    assert pre["payload"]["sandbox"] is True and post["payload"]["status"] == "ok"
+    assert any(path.endswith(".pxa") for path in pre["payload"]["read_only"])  # the archive, read-only
 
 
 def test_the_shim_boots_everything_from_the_archive(system, home):
@@ -116,7 +120,8 @@ def test_a_feature_that_needs_numpy_says_so_in_one_line(system, home):
 
 def test_genesis_on_the_self_hosted_system_has_nothing_failed(system, home):
     report = json.loads(shim(home, "genesis", "--json").stdout)
-    assert report["counts"]["failed"] == 0, report["violations"]
+    by_id = {i["id"]: i for i in report["items"]}
+    assert report["counts"]["failed"] == 0, [(i, by_id[i]["evidence"]) for i in by_id if by_id[i]["status"] == "failed"]
     by_id = {i["id"]: i for i in report["items"]}
     assert "declared use" in by_id["G8.2"]["evidence"] and "pxos_cartridge/boot.py" in by_id["G8.2"]["evidence"]
     assert by_id["G1.4"]["status"] == "passed" and by_id["G2.4"]["status"] == "passed"

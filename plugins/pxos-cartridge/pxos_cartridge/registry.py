@@ -414,7 +414,7 @@ def failure_summary(tests: Mapping[str, Any], most: int = 3) -> str:
     if not tests.get("suites") and (tests.get("status") != "ok" or tests.get("exit_code") != 0):
         parts.append(f"its tests ended {tests.get('status')} with exit code {tests.get('exit_code')} "
                      f"({_counts(tests)})" + (f": {tests['error']}" if tests.get("error") and
-                                              not str(tests["error"]).startswith("exit code") else ""))
+                                              not str(tests["error"]).startswith("exit") else ""))
     if tests.get("scope") == "partial":
         parts.append(f"only the tests of {', '.join(tests.get('distributions') or [])} ran (a full test run is "
                      "needed)")

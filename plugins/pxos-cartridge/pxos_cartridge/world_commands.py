@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from pxos_kernel import add_json_flag, print_json, print_table
+from pxos_kernel import add_json_flag, add_sandbox_flags, print_json, print_table, sandbox_flags
 
 
 def _systems(args: Any) -> Any:

@@ -83,6 +83,10 @@ def run_item(item: "Item", subject: Any, context: Mapping[str, Any]) -> "Verdict
                        "(run: pxos-kernel genesis --cartridge NAME)")
     try:
         outcome = spec.function(candidate, context)
+    except ImportError as exc:  # the check needs a library this system does not carry (numpy in a pure system)
+        from pxos_kernel import missing_module
+
+        return Verdict("unchecked", f"{item.check} cannot run here: {missing_module(exc.name or '?')}")
     except PxosError as exc:  # e.g. a hostile or damaged archive: that is a finding, not a crash
         where = candidate.label if candidate is not None else None
         return Verdict("failed", f"{item.check} could not complete: {exc}", (Violation(item.id, str(exc), where),))
