@@ -92,6 +92,12 @@ def sandbox_limits(kernel: Any, overrides: Optional[Mapping[str, Any]] = None) -
     return SandboxLimits.from_settings(overrides or {}, source="command line", base=base)
 
 
+def _protected(kernel: Any) -> list[str]:
+    """What no sandboxed view of this kernel may contain besides the usual: its PXOS_HOME, its ledger's key."""
+    key = kernel.section("ledger").get("hmac_key_file") or kernel.env.get("PXOS_LEDGER_KEY_FILE")
+    return [str(kernel.home), *([os.path.expanduser(str(key))] if key else [])]
+
+
 def _isolation(kernel: Any, required: bool, allow_unisolated: bool) -> str:
     """The mechanism a sandboxed run will get; SandboxUnavailable where none isolates and none is allowed."""
     from pxos_kernel.sandbox import SandboxUnavailable, mechanism
@@ -157,6 +163,7 @@ def run_program(kernel: Any, spec: str, args: Sequence[str] = (), *, cartridge: 
 
         outcome = sandboxing.run_program(program.entry_path, full_args, limits=checked, capture=capture,
                                          read_only=[*own_code, *read_only], allow_unisolated=True,
+                                         protected=_protected(kernel),
                                          mechanism_choice=kernel.section("sandbox").get("mechanism"))
         result = _from_outcome(name, outcome)
     else:
@@ -217,7 +224,7 @@ def run_command(kernel: Any, argv: Sequence[str], *, label: str, cwd: Optional[s
     options: dict = {} if capture_limit is None else {"capture_limit": capture_limit}
     try:
         outcome = sandboxing.run_command(argv, cwd=cwd, read_only=read_only, writable=writable, limits=checked,
-                                         capture=capture, env=env, allow_unisolated=True,
+                                         capture=capture, env=env, allow_unisolated=True, protected=_protected(kernel),
                                          site_packages=site_packages,
                                          mechanism_choice=kernel.section("sandbox").get("mechanism"), **options)
     except Exception as exc:  # it could not even start: still a logged run

@@ -380,7 +380,7 @@ def run_command(argv: Sequence[str], *, cwd: Optional[str] = None, read_only: Se
                 writable: Sequence[str] = (), limits: Optional[SandboxLimits] = None, capture: bool = True,
                 capture_limit: int = CAPTURE_LIMIT, env: Optional[Mapping[str, str]] = None,
                 python: bool = True, site_packages: bool = True, allow_unisolated: bool = False,
-                mechanism_choice: Optional[str] = None, hidden: Sequence[str] = (),
+                mechanism_choice: Optional[str] = None, protected: Sequence[str] = (),
                 _result: Optional[str] = None) -> SandboxOutcome:
     """Run ``argv`` sandboxed and return how it ended. Raises only before anything runs.
 
@@ -392,6 +392,10 @@ def run_command(argv: Sequence[str], *, cwd: Optional[str] = None, read_only: Se
     to the view, with its site-packages and editable package directories
     unless ``site_packages`` is false (a program that brings its own code in
     an archive needs the standard library only).
+
+    No view may contain ``/``, your home directory, ``PXOS_HOME``, the ledger's
+    key file or a path of ``protected`` (paths *inside* them are fine, such as
+    a work tree under ``PXOS_HOME``): such a run is refused.
 
     Where no filesystem isolation works here, :class:`SandboxUnavailable` is
     raised unless ``allow_unisolated``; then the run goes ahead with every
@@ -435,7 +439,7 @@ def run_command(argv: Sequence[str], *, cwd: Optional[str] = None, read_only: Se
     cgroup = TreeCgroup.create(limits.memory_mb << 20, limits.processes, _cgroups())
     try:
         command, tmpdir, held, confine = _wrap(chosen, argv, limits, cwd, read_only_paths, writable_paths, python,
-                                               site_packages, hidden, staging)
+                                               site_packages, protected, staging)
         child_env = _environment(scratch, tmpdir, env)
         try:
             outcome = _supervise(command, cwd, child_env, limits, cgroup, capture, capture_limit, confine)
@@ -455,7 +459,7 @@ def run_command(argv: Sequence[str], *, cwd: Optional[str] = None, read_only: Se
 
 
 def _wrap(chosen: str, argv: list[str], limits: SandboxLimits, cwd: str, read_only: list[str], writable: list[str],
-          python: bool, site_packages: bool, hidden: Sequence[str],
+          python: bool, site_packages: bool, protected: Sequence[str],
           staging: str) -> tuple[list[str], str, dict, "_Confinement"]:
     """The command that runs ``argv`` under ``chosen``, the child's TMPDIR, what that gives, and what the
     child must do to itself before exec."""
@@ -464,8 +468,10 @@ def _wrap(chosen: str, argv: list[str], limits: SandboxLimits, cwd: str, read_on
     runtime = views.python_runtime(site_packages) if python else []
     visible = tuple(p for p in views.minimal_paths([*runtime, *read_only])
                     if not any(p == d or p.startswith(d + "/") for d in views.SYSTEM_DIRS if not os.path.islink(d)))
-    view = views.View(read_only=visible, writable=views.minimal_paths(writable), cwd=cwd,
-                      hidden=tuple(views.hidden_paths(hidden)), network=limits.network)
+    problem = views.check_view([*visible, *writable], views.protected_paths(protected))
+    if problem:
+        raise SandboxError(problem)
+    view = views.View(read_only=visible, writable=views.minimal_paths(writable), cwd=cwd, network=limits.network)
     held = {"mechanism": chosen, "filesystem": chosen, "network": "allowed" if limits.network else "isolated"}
     if chosen == "bubblewrap":
         probe = _bwrap_probe()
@@ -600,6 +606,8 @@ def _preexec(limits: SandboxLimits, cgroup: Any, confine: _Confinement) -> Any:
     def setup() -> None:
         if cgroup is not None:
             cgroup.join()
+        if confine.needed:
+            landlock.die_with_parent()
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         if per_process_memory:

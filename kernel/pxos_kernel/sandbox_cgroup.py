@@ -269,7 +269,7 @@ def _rmdir(path: Path) -> None:
 
 
 def _remove_stale(parent: Path) -> None:
-    """Remove empty sandbox cgroups left by runs whose supervisor is gone."""
+    """Kill what is left in sandbox cgroups whose supervisor is gone (it was SIGKILLed), and remove them."""
     try:
         entries = [p for p in parent.iterdir() if p.name.startswith(PREFIX)]
     except OSError:
@@ -277,7 +277,5 @@ def _remove_stale(parent: Path) -> None:
     for path in entries:
         pid = path.name[len(PREFIX):].split("-")[0]
         if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
-            try:
-                path.rmdir()
-            except OSError:
-                pass
+            TreeCgroup({"stale": (1, path)}).kill()
+            _rmdir(path)

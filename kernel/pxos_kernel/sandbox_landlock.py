@@ -12,6 +12,10 @@ child also installs a seccomp filter that refuses ``socket(AF_UNIX, ...)``
 (and ``io_uring_setup``, which could create sockets past the filter) with
 EACCES. From ABI 6 Landlock also scopes abstract unix sockets and signals to
 the sandbox, and from ABI 4 it refuses TCP ``bind``/``connect``.
+
+Also here: what a child does to itself between fork and exec when bubblewrap
+does not do it for it (an empty network namespace, no capabilities, death
+with its supervisor).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import ctypes
 import errno
 import os
 import platform
+import signal
 import struct
 from typing import Optional, Sequence
 
@@ -222,6 +227,16 @@ def isolate_network() -> None:
             os.write(fd, text)
         finally:
             os.close(fd)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Have the kernel SIGKILL the calling process when the thread that started it ends (bubblewrap's
+    ``--die-with-parent``); with a cgroup, the next run then kills whatever the process left."""
+    if _c().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
 
 
 def last_capability() -> int:

@@ -14,8 +14,8 @@ A sandboxed program sees, all at the same paths as outside:
 
 Nothing else exists in its view: not ``$HOME``, not ``PXOS_HOME`` (the
 ledger, its key, the registries), not the project's source tree, not ``/run``
-or the unix sockets there. :func:`hidden_paths` are masked even where a
-visible directory contains them.
+or the unix sockets there. A view that would contain one of the
+:func:`protected_paths` is refused (:func:`check_view`).
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ class View:
     read_only: tuple[str, ...]
     writable: tuple[str, ...]
     cwd: str
-    hidden: tuple[str, ...] = ()
     network: bool = False
     extra_files: dict = field(default_factory=dict)  # path inside -> host file, read-only
 
@@ -163,16 +162,33 @@ def module_location(module: str, search: Optional[Sequence[str]] = None) -> Opti
     return spec.origin if spec.origin and os.path.exists(spec.origin) else None
 
 
-def hidden_paths(extra: Iterable[str] = ()) -> list[str]:
-    """Paths masked in every view, even inside a visible directory: pxOS's state and the user's home."""
+def protected_paths(extra: Iterable[str] = ()) -> dict[str, str]:
+    """Path -> what it is, for what no sandboxed program may see: pxOS's state, the ledger key, the user's home."""
     from pxos_kernel.config import home_dir
 
-    paths = {str(home_dir()), os.path.expanduser("~")}
+    paths = {os.path.expanduser("~"): "your home directory", str(home_dir()): "PXOS_HOME"}
     key = os.environ.get("PXOS_LEDGER_KEY_FILE")
     if key:
-        paths.add(os.path.expanduser(key))
-    paths.update(extra)
-    return sorted(p for p in paths if p and p != "/")
+        paths[os.path.expanduser(key)] = "the ledger's key file"
+    found = {os.path.abspath(p): what for p, what in paths.items() if p and p != "/"}
+    for path in extra:
+        found.setdefault(os.path.abspath(path), "a protected path")
+    return found
+
+
+def check_view(paths: Iterable[str], protected: dict[str, str]) -> Optional[str]:
+    """Why showing ``paths`` would expose a protected path (``/``, PXOS_HOME, the home directory ...), or None.
+
+    A path *inside* a protected one is fine (a work tree under PXOS_HOME, the
+    Python runtime under ``~/.pyenv``); one that is or contains it is not.
+    """
+    for path in paths:
+        if path == "/":
+            return "cannot show / to a sandboxed program: that is every file"
+        for secret, what in protected.items():
+            if _inside(secret, path):
+                return f"cannot show {path} to a sandboxed program: it holds {what} ({secret})"
+    return None
 
 
 def bwrap_command(bwrap: str, view: View, command: Sequence[str], *, disable_userns: bool) -> list[str]:
@@ -196,11 +212,6 @@ def bwrap_command(bwrap: str, view: View, command: Sequence[str], *, disable_use
         mounts.append((path, ["--ro-bind", path, path]))
     for inside, host in view.extra_files.items():
         mounts.append((inside, ["--ro-bind", host, inside]))
-    visible = system + files + list(view.read_only) + list(view.writable)
-    for path in view.hidden:
-        if any(_inside(path, v) and path != v for v in visible):
-            mask = ["--tmpfs", path] if os.path.isdir(path) else ["--ro-bind", "/dev/null", path]
-            mounts.append((path, mask))
     for path in view.writable:
         mounts.append((path, ["--bind", path, path]))
     seen = set()

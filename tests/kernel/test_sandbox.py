@@ -176,6 +176,43 @@ def test_no_network(isolated):
     assert outcome.stdout.startswith("refused"), outcome.stdout
 
 
+def test_a_view_holding_a_protected_path_is_refused(pxos_kernel, tmp_path, monkeypatch, mechanism):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    for where, what in [({"writable": [str(pxos_kernel.home)]}, "PXOS_HOME"),
+                        ({"read_only": [str(tmp_path / "home")]}, "your home directory"),
+                        ({"writable": ["/"]}, "every file")]:
+        with pytest.raises(sandbox.SandboxError, match=what):
+            pxos_kernel.hypervisor.run_command(["true"], label="view", **where)
+    inside = pxos_kernel.home / "work"
+    inside.mkdir()
+    assert pxos_kernel.hypervisor.run_command(["true"], label="view", cwd=str(inside), writable=[str(inside)]).ok
+
+
+KILLED_SUPERVISOR = textwrap.dedent("""
+    import sys
+    from pxos_kernel.sandbox import run_command
+    code = "import subprocess, time; subprocess.Popen(['sleep', '3%s'], start_new_session=True); time.sleep(300)"
+    run_command(["python", "-c", code % sys.argv[1]], capture=False)
+""")
+
+
+def test_a_killed_supervisor_leaves_nothing_running(mechanism, pxos_kernel):
+    token = str(uuid.uuid4().int)[:12]
+    supervisor = subprocess.Popen([sys.executable, "-c", KILLED_SUPERVISOR, token])
+    deadline = time.monotonic() + 30
+    while not alive_with(f"3{token}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert alive_with(f"3{token}"), "the sandboxed program never started"
+    supervisor.kill()  # SIGKILL: no handler runs, nothing is cleaned up by the supervisor itself
+    supervisor.wait()
+    run_command(["true"])  # the next run clears what a dead supervisor's cgroup still holds
+    deadline = time.monotonic() + 5
+    while alive_with(f"3{token}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert alive_with(f"3{token}") == []
+
+
 # -- whole-tree containment ---------------------------------------------------------------------
 
 def test_a_setsid_grandchild_dies_at_the_timeout_and_the_supervisor_returns_on_time(isolated):
