@@ -40,11 +40,11 @@ class Hypervisor:
 
         return run_command(self.kernel, argv, **options)
 
-    def inspect_self(self) -> dict:
+    def inspect_self(self, engines: bool = False) -> dict:
         """See :func:`pxos_kernel.introspect.inspect_self`."""
         from pxos_kernel.introspect import inspect_self
 
-        return inspect_self(self.kernel)
+        return inspect_self(self.kernel, engines)
 
     def validate_genesis(self, subject: Any = None, context: Optional[dict] = None) -> dict:
         """See :func:`pxos_kernel.genesis.validate_genesis`."""

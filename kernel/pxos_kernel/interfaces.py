@@ -136,8 +136,8 @@ class Engine(Protocol):
     """Generates text from models it can load.
 
     An engine may also have ``describe() -> dict``, its own report of where it
-    computes (pixellm-gpu: the adapter, its limits); ``inspect`` shows it, and
-    its optional ``summary`` (a list of lines) is what a terminal prints.
+    computes (pixellm-gpu: the adapter, its limits); ``inspect --engines`` shows it,
+    and its optional ``summary`` (a list of lines) is what a terminal prints.
     """
 
     def models(self) -> list[str]:

@@ -7,8 +7,13 @@ import sys
 from typing import Any, Optional
 
 
-def inspect_self(kernel: Any) -> dict:
-    """What this kernel is, what it has loaded, and which protections really hold here."""
+def inspect_self(kernel: Any, engines: bool = False) -> dict:
+    """What this kernel is, what it has loaded, and which protections really hold here.
+
+    ``engines=True`` also asks each inference engine for its own report (``describe()``), which
+    builds every engine and so imports its libraries (numpy, a GPU stack); without it each engine
+    is listed as not probed, and ``inspect`` stays as light as the rest of start-up.
+    """
     from pxos_kernel import __version__
     from pxos_kernel.registrations import FAMILIES
     from pxos_kernel.sandbox import mechanisms_report, protections
@@ -36,7 +41,9 @@ def inspect_self(kernel: Any) -> dict:
         "ledger": {"location": kernel.ledger.location, "head": _head(kernel.ledger)},
         "sandbox": protections(kernel.section("sandbox").get("mechanism")),
         "sandbox_mechanisms": mechanisms_report(),
-        "engines": _engines(kernel, registries.get("inference", [])),
+        "engines": _engines(kernel, registries.get("inference", [])) if engines else
+        {name: {"not_probed": "run 'pxos-kernel inspect --engines' (it loads each engine and its libraries)"}
+         for name in registries.get("inference", [])},
     }
 
 

@@ -206,6 +206,10 @@ def test_inspect_shows_each_engines_own_report(pxos_home):
 
     with Kernel(pxos_home, env={"PXOS_PLUGINS": "kernel"}) as kernel:
         kernel.plugins.register(Described(), "described", "described-dist", "1.0")
-        engines = kernel.hypervisor.inspect_self()["engines"]
+        engines = kernel.hypervisor.inspect_self(engines=True)["engines"]
+        unprobed = kernel.hypervisor.inspect_self()["engines"]
     assert engines == {"described": {"adapter": "a test adapter", "summary": ["engine described on a test adapter"]},
                        "broken": {"error": "no adapter here"}}
+    # a plain inspect builds no engine (that would import its libraries) and says how to ask
+    assert set(unprobed) == {"described", "broken", "silent"}
+    assert all("inspect --engines" in report["not_probed"] for report in unprobed.values())

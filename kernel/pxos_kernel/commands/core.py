@@ -43,10 +43,12 @@ def _names(names: list[str], most: int = 6) -> str:
 
 def configure_inspect(parser) -> None:
     add_json_flag(parser)
+    parser.add_argument("--engines", action="store_true",
+                        help="also ask each inference engine where it computes (loads the engines and their libraries)")
 
 
 def run_inspect(args) -> int:
-    report = args.kernel.hypervisor.inspect_self()
+    report = args.kernel.hypervisor.inspect_self(engines=args.engines)
     if args.json:
         print_json(report)
         return 0
@@ -71,6 +73,8 @@ def run_inspect(args) -> int:
     for name, p in report["sandbox"].items():
         print(f"  {'yes' if p['enforced'] else 'NO ':3} {name:22} {p['how']}")
     for name, engine in report.get("engines", {}).items():
+        if "not_probed" in engine:
+            continue
         for line in engine.get("summary") or [f"engine {name}: {engine.get('error', 'no report')}"]:
             print(line)
     for problem in report["problems"]:

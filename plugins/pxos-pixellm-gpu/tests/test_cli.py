@@ -68,7 +68,7 @@ def test_no_adapter_is_one_line_naming_the_package(lavapipe, home):
 
 
 def test_inspect_reports_the_adapter(lavapipe, home):
-    report = json.loads(cli("inspect", "--json", home=home).stdout)["engines"]["pixellm-gpu"]
+    report = json.loads(cli("inspect", "--engines", "--json", home=home).stdout)["engines"]["pixellm-gpu"]
     assert report["adapter"]["backend"] == "Vulkan" and isinstance(report["adapter"]["software"], bool)
-    text = cli("inspect", home=home).stdout
+    text = cli("inspect", "--engines", home=home).stdout
     assert "engine pixellm-gpu on " in text and "limits: storage buffer" in text
