@@ -393,9 +393,10 @@ def run_command(argv: Sequence[str], *, cwd: Optional[str] = None, read_only: Se
     unless ``site_packages`` is false (a program that brings its own code in
     an archive needs the standard library only).
 
-    No view may contain ``/``, your home directory, ``PXOS_HOME``, the ledger's
-    key file or a path of ``protected`` (paths *inside* them are fine, such as
-    a work tree under ``PXOS_HOME``): such a run is refused.
+    No view contains your home directory, ``PXOS_HOME``, the ledger's key file
+    or a path of ``protected``: they are cut out of every directory shown
+    read-only, and a writable path holding one is refused (paths *inside*
+    them are fine, such as a work tree under ``PXOS_HOME``).
 
     Where no filesystem isolation works here, :class:`SandboxUnavailable` is
     raised unless ``allow_unisolated``; then the run goes ahead with every
@@ -466,11 +467,14 @@ def _wrap(chosen: str, argv: list[str], limits: SandboxLimits, cwd: str, read_on
     from pxos_kernel import sandbox_view as views
 
     runtime = views.python_runtime(site_packages) if python else []
-    visible = tuple(p for p in views.minimal_paths([*runtime, *read_only])
-                    if not any(p == d or p.startswith(d + "/") for d in views.SYSTEM_DIRS if not os.path.islink(d)))
-    problem = views.check_view([*visible, *writable], views.protected_paths(protected))
+    secrets = views.protected_paths(protected)
+    problem = views.check_view(["/"] if "/" in read_only else writable, secrets)
     if problem:
         raise SandboxError(problem)
+    visible = tuple(views.around(
+        [p for p in views.minimal_paths([*runtime, *read_only])
+         if not any(p == d or p.startswith(d + "/") for d in views.SYSTEM_DIRS if not os.path.islink(d))],
+        secrets))
     view = views.View(read_only=visible, writable=views.minimal_paths(writable), cwd=cwd, network=limits.network)
     held = {"mechanism": chosen, "filesystem": chosen, "network": "allowed" if limits.network else "isolated"}
     if chosen == "bubblewrap":

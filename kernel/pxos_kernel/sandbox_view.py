@@ -14,8 +14,9 @@ A sandboxed program sees, all at the same paths as outside:
 
 Nothing else exists in its view: not ``$HOME``, not ``PXOS_HOME`` (the
 ledger, its key, the registries), not the project's source tree, not ``/run``
-or the unix sockets there. A view that would contain one of the
-:func:`protected_paths` is refused (:func:`check_view`).
+or the unix sockets there. The :func:`protected_paths` are cut out of
+every directory shown read-only (:func:`around`); a writable path holding
+one is refused (:func:`check_view`).
 """
 
 from __future__ import annotations
@@ -177,10 +178,10 @@ def protected_paths(extra: Iterable[str] = ()) -> dict[str, str]:
 
 
 def check_view(paths: Iterable[str], protected: dict[str, str]) -> Optional[str]:
-    """Why showing ``paths`` would expose a protected path (``/``, PXOS_HOME, the home directory ...), or None.
+    """Why showing ``paths`` (writable ones) would expose a protected path, or None.
 
-    A path *inside* a protected one is fine (a work tree under PXOS_HOME, the
-    Python runtime under ``~/.pyenv``); one that is or contains it is not.
+    A path *inside* a protected one is fine (a work tree under PXOS_HOME);
+    one that is or contains it is not.
     """
     for path in paths:
         if path == "/":
@@ -189,6 +190,36 @@ def check_view(paths: Iterable[str], protected: dict[str, str]) -> Optional[str]
             if _inside(secret, path):
                 return f"cannot show {path} to a sandboxed program: it holds {what} ({secret})"
     return None
+
+
+def around(paths: Iterable[str], protected: Iterable[str]) -> list[str]:
+    """``paths`` with every protected path cut out: a directory holding one is replaced by its entries.
+
+    So a runtime directory that holds PXOS_HOME (tox puts it inside the
+    virtual environment) is shown whole except that branch, whether the
+    protected path exists yet or not. Works alike for bubblewrap and Landlock.
+    """
+    secrets = [os.path.abspath(p) for p in protected]
+    shown: list[str] = []
+    for path in paths:
+        shown.extend(_cut(os.path.abspath(path), [s for s in secrets if _inside(s, path)]))
+    return shown
+
+
+def _cut(path: str, secrets: list[str]) -> list[str]:
+    if not secrets:
+        return [path]
+    if path in secrets or os.path.islink(path) or not os.path.isdir(path):
+        return []
+    try:
+        names = sorted(os.listdir(path))
+    except OSError:
+        return []
+    kept: list[str] = []
+    for name in names:
+        child = os.path.join(path, name)
+        kept.extend(_cut(child, [s for s in secrets if _inside(s, child)]))
+    return kept
 
 
 def bwrap_command(bwrap: str, view: View, command: Sequence[str], *, disable_userns: bool) -> list[str]:

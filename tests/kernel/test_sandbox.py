@@ -176,17 +176,34 @@ def test_no_network(isolated):
     assert outcome.stdout.startswith("refused"), outcome.stdout
 
 
-def test_a_view_holding_a_protected_path_is_refused(pxos_kernel, tmp_path, monkeypatch, mechanism):
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    (tmp_path / "home").mkdir()
-    for where, what in [({"writable": [str(pxos_kernel.home)]}, "PXOS_HOME"),
-                        ({"read_only": [str(tmp_path / "home")]}, "your home directory"),
-                        ({"writable": ["/"]}, "every file")]:
+def test_a_writable_view_holding_a_protected_path_is_refused(pxos_kernel, mechanism):
+    for where, what in [({"writable": [str(pxos_kernel.home)]}, "it holds PXOS_HOME"),
+                        ({"writable": [str(pxos_kernel.home.parent)]}, "it holds PXOS_HOME"),
+                        ({"writable": ["/"]}, "every file"), ({"read_only": ["/"]}, "every file")]:
         with pytest.raises(sandbox.SandboxError, match=what):
             pxos_kernel.hypervisor.run_command(["true"], label="view", **where)
     inside = pxos_kernel.home / "work"
     inside.mkdir()
     assert pxos_kernel.hypervisor.run_command(["true"], label="view", cwd=str(inside), writable=[str(inside)]).ok
+
+
+def test_pxos_home_is_cut_out_of_a_directory_shown_read_only(isolated, tmp_path):
+    """As under tox, where PXOS_HOME lies inside the virtual environment the sandbox shows."""
+    (tmp_path / "code.txt").write_text("code")
+    (isolated.home / "config.yaml").write_text("sandbox: {}\n")
+    shown = {"read_only": [str(tmp_path)]}
+    assert run(isolated, "read_file", tmp_path / "code.txt", **shown).value == {"read": "code"}
+    assert "refused" in run(isolated, "read_file", isolated.home / "config.yaml", **shown).value
+    listing = run(isolated, "list_dir", tmp_path, **shown).value
+    assert "pxos-home" not in listing.get("listed", [])
+
+
+def test_a_protected_path_that_does_not_exist_yet_is_cut_out_too(any_isolation, tmp_path, monkeypatch):
+    (tmp_path / "code.txt").write_text("code")
+    monkeypatch.setenv("PXOS_HOME", str(tmp_path / "state" / "pxos-home"))  # created later, by the kernel
+    code = f"print(open({str(tmp_path / 'code.txt')!r}).read())"
+    outcome = run_command(["python", "-c", code], read_only=[str(tmp_path)])
+    assert outcome.ok and outcome.stdout == "code\n", outcome.stderr
 
 
 KILLED_SUPERVISOR = textwrap.dedent("""

@@ -414,7 +414,9 @@ def failure_summary(tests: Mapping[str, Any], most: int = 3) -> str:
     if not tests.get("suites") and (tests.get("status") != "ok" or tests.get("exit_code") != 0):
         parts.append(f"its tests ended {tests.get('status')} with exit code {tests.get('exit_code')} "
                      f"({_counts(tests)})" + (f": {tests['error']}" if tests.get("error") and
-                                              not str(tests["error"]).startswith("exit") else ""))
+                                              not str(tests["error"]).startswith("exit") else "")
+                     + (f"; its output ends: {_last_line(tests.get('output'))}"
+                        if _last_line(tests.get("output")) else ""))
     if tests.get("scope") == "partial":
         parts.append(f"only the tests of {', '.join(tests.get('distributions') or [])} ran (a full test run is "
                      "needed)")
@@ -425,6 +427,12 @@ def failure_summary(tests: Mapping[str, Any], most: int = 3) -> str:
     if len(failed) > most:
         parts.append(f"and {len(failed) - most} more guardrail(s) failed")
     return "; ".join(parts) or "it did not pass (no failure was recorded)"
+
+
+def _last_line(output: Any) -> str:
+    """The last non-blank line of a test run's output (what a refusal quotes so it can be diagnosed)."""
+    lines = [line.strip() for line in str(output or "").splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
 
 
 def _counts(tests: Mapping[str, Any]) -> str:
