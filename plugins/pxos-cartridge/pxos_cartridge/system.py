@@ -352,8 +352,16 @@ def _drop_broken(staged: dict[str, Staged], missing: dict[str, Missing]) -> None
 def _probe_fallbacks(everything: list[Staged], fallbacks: list[Staged]) -> set[str]:
     """Names of pure fallbacks whose public top-level packages fail to import without their compiled files."""
     failed = set()
+    by_name = {normal(i.name): i for i in everything}
+    needed, todo = set(), [normal(f.name) for f in fallbacks]
+    while todo:  # only the fallbacks and what they require are copied for the probe
+        key = todo.pop()
+        if key in needed or key not in by_name:
+            continue
+        needed.add(key)
+        todo.extend(by_name[key].requires)
     with tempfile.TemporaryDirectory(prefix="pxos-pack-probe-") as tmp:
-        for item in everything:
+        for item in (by_name[k] for k in sorted(needed)):
             if item.native:
                 continue
             for rel, source in item.files.items():
