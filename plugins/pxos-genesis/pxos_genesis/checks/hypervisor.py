@@ -23,8 +23,9 @@ def probe_run(context: Mapping[str, Any]) -> Any:
     if cache is not None and "result" in cache:
         return cache["result"]
     with contextlib.redirect_stdout(io.StringIO()) as out:
-        result = context["kernel"].hypervisor.run_program(PROBE, ["genesis"])
-    result.stdout = out.getvalue()
+        # capture: a system that is not current runs even this probe sandboxed, in a child of its own
+        result = context["kernel"].hypervisor.run_program(PROBE, ["genesis"], capture=True)
+    result.stdout = out.getvalue() + (result.stdout or "")
     if cache is not None:
         cache["result"] = result
     return result

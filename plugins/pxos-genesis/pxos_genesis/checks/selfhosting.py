@@ -53,12 +53,17 @@ def runs_from_its_pixels(candidate: Candidate, context: Mapping[str, Any]) -> An
 
         shutil.rmtree(home, ignore_errors=True)
     inside = str(candidate.archive_path) + "/"
+    # Native extensions cannot be loaded from memory: the shim extracts the archive's native bundles into
+    # a cache named by their sha256 and checks every file against the archive before they load.
+    native = os.path.join(found["system"]["home"], "cache", "native") + os.sep
+    extracted = [n for n, where in found["modules"].items() if where.startswith(native)]
     outside = [(f"module {name} was loaded from {where}, outside the archive", name)
-               for name, where in found["modules"].items() if not where.startswith(inside)]
+               for name, where in found["modules"].items() if not where.startswith((inside, native))]
     return judge(outside, f"booted by the shim on a bare interpreter, the system loaded "
                  f"{plural(len(found['modules']), 'module')} and {plural(len(found['plugins']), 'plugin')}, every one "
-                 f"from inside {candidate.archive_path.name}; importlib.metadata saw "
-                 f"{plural(len(found['distributions']), 'distribution')}, all the archive's")
+                 f"from inside {candidate.archive_path.name}"
+                 + (f" ({len(extracted)} from its native bundles, extracted and sha256-checked)" if extracted else "")
+                 + f"; importlib.metadata saw {plural(len(found['distributions']), 'distribution')}, all the archive's")
 
 
 def non_current_runs_sandboxed(candidate: Candidate, context: Mapping[str, Any]) -> Any:
