@@ -5,7 +5,8 @@ distribution's metadata with the email parser; the CLI's start-up budget is
 60 ms for everything. Entry points only need ``*.dist-info/entry_points.txt``
 (and ``*.egg-info`` for old-style installs), and the distribution's name and
 version are in the directory's name. The first distribution of a name found
-on ``sys.path`` wins, as with ``importlib.metadata``.
+on ``sys.path`` wins, as with ``importlib.metadata``; a zip file on the path
+(pxOS run as a zipapp, a shiv or a PEX) is read like a directory.
 
 A finder on ``sys.meta_path`` that serves distributions from elsewhere (the
 archive finder of a system cartridge, see ``pxos.py``) answers first, through
@@ -16,6 +17,7 @@ the only source: the system cartridge's plugins, not the host's.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import re
@@ -67,18 +69,36 @@ def find_entry_points(group: str, path: Optional[Iterable[str]] = None) -> list[
             if listing is None:
                 continue
             for entry, read_file in listing():
-                add(entry, lambda read_file=read_file: read_file("entry_points.txt"))
+                add(entry, functools.partial(read_file, "entry_points.txt"))
             if getattr(finder, "exclusive", False):
                 return found
     for directory in sys.path if path is None else path:
         try:
             names = sorted(os.listdir(directory or "."))
+        except NotADirectoryError:  # a zip file on the path: a zipapp, a shiv or PEX, an egg
+            texts = _zipped(directory)
+            for entry in sorted(texts):
+                add(entry, functools.partial(texts.get, entry))
+            continue
         except OSError:
             continue
         for entry in names:
-            add(entry, lambda entry=entry, directory=directory: _read(os.path.join(directory, entry,
-                                                                                   "entry_points.txt")))
+            add(entry, functools.partial(_read, os.path.join(directory, entry, "entry_points.txt")))
     return found
+
+
+def _zipped(archive: str) -> dict[str, Optional[str]]:
+    """The top-level distribution directories of a zip file on the path, each with its entry_points.txt."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(archive) as opened:
+            names = set(opened.namelist())
+            tops = sorted({name.split("/", 1)[0] for name in names if "/" in name})
+            return {top: opened.read(f"{top}/entry_points.txt").decode("utf-8")
+                    if f"{top}/entry_points.txt" in names else None for top in tops if _DIST_DIR.match(top)}
+    except (OSError, zipfile.BadZipFile, UnicodeDecodeError):
+        return {}
 
 
 def _read(path: str) -> Optional[str]:

@@ -145,6 +145,21 @@ def test_entry_points_txt_parsing(tmp_path):
                      PluginEntryPoint("other", "my_plugin.more:obj", "my-plugin", "1.2.3")]
 
 
+def test_entry_points_in_a_zip_on_the_path_are_found(tmp_path):
+    """pxOS run as a zipapp, shiv or PEX has its distributions inside a zip file on sys.path."""
+    import zipfile
+
+    bundle = tmp_path / "app.pyz"
+    with zipfile.ZipFile(bundle, "w") as out:
+        out.writestr("my_plugin-1.2.3.dist-info/entry_points.txt", "[pxos]\nmine = my_plugin.hooks\n")
+        out.writestr("my_plugin-1.2.3.dist-info/METADATA", "Name: my-plugin\n")
+        out.writestr("other-0.1.dist-info/METADATA", "Name: other\n")
+        out.writestr("my_plugin/__init__.py", "")
+    (tmp_path / "broken.zip").write_bytes(b"not a zip")
+    found = find_entry_points("pxos", [str(bundle), str(tmp_path / "broken.zip")])
+    assert found == [PluginEntryPoint("mine", "my_plugin.hooks", "my-plugin", "1.2.3")]
+
+
 class Silent:
     """An engine that meets the Engine interface and says nothing about itself."""
 
