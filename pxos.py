@@ -561,7 +561,7 @@ def _reader(archive, prefix):
     return read
 
 
-_DISTRIBUTION = []
+_DISTRIBUTION = []  # type: list
 
 
 def _distribution_class():

@@ -181,10 +181,15 @@ def _editable_mapping(finder: Path) -> dict[str, str]:
 
     tree = ast.parse(finder.read_text(encoding="utf-8"))
     for node in tree.body:
-        target = node.target if isinstance(node, ast.AnnAssign) else (node.targets[0] if isinstance(
-            node, ast.Assign) else None)
-        if isinstance(target, ast.Name) and target.id == "MAPPING" and node.value is not None:
-            return dict(ast.literal_eval(node.value))
+        target: ast.expr
+        if isinstance(node, ast.AnnAssign):
+            target, value = node.target, node.value
+        elif isinstance(node, ast.Assign):
+            target, value = node.targets[0], node.value
+        else:
+            continue
+        if isinstance(target, ast.Name) and target.id == "MAPPING" and value is not None:
+            return dict(ast.literal_eval(value))
     raise PackError(f"cannot pack: {finder} is an editable finder without a MAPPING (unknown setuptools layout)")
 
 
@@ -277,7 +282,7 @@ def collect(plugins: Optional[Iterable[str]] = None, *, native: bool = False) ->
     roots = ["pxos-kernel", "pxos-cartridge"] + [n for n in chosen if n not in ("pxos-kernel", "pxos-cartridge")]
     staged: dict[str, Staged] = {}
     missing: dict[str, Missing] = {}
-    pending = [(name, (), None) for name in roots]
+    pending: list[tuple[str, tuple[str, ...], Optional[str]]] = [(name, (), None) for name in roots]
     while pending:
         name, extras, parent = pending.pop(0)
         key = normal(name)
@@ -518,7 +523,7 @@ def stage(plugins: Optional[Iterable[str]] = None, *, native: bool = False, test
     from pxos_kernel import __version__
 
     digest = tree_sha256({path: data for path, (data, _) in members.items()})
-    manifest = {"name": SYSTEM, "version": version or f"{__version__}+{digest[:12]}",
+    manifest: dict[str, Any] = {"name": SYSTEM, "version": version or f"{__version__}+{digest[:12]}",
                 "summary": f"pxOS {__version__}: the kernel and {sum(i.role == 'plugin' for i in items)} plugin(s)"}
     if declared_uses:
         manifest["declared_uses"] = declared_uses

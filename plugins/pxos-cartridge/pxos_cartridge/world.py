@@ -63,6 +63,10 @@ def summary(system: Mapping[str, Any]) -> dict:
     }
 
 
+# SystemRegistry.list shadows the builtin inside the class body, where its annotations are read.
+Records = list[dict]
+
+
 class SystemRegistry:
     """The system cartridges of one kernel's ``PXOS_HOME``."""
 
@@ -72,7 +76,7 @@ class SystemRegistry:
 
     # -- queries --------------------------------------------------------------------------------------
 
-    def list(self) -> list[dict]:
+    def list(self) -> Records:
         try:
             return self.cartridges.list(SYSTEM)
         except NotFoundError:
@@ -88,11 +92,11 @@ class SystemRegistry:
     def current(self) -> Optional[dict]:
         return self.cartridges.current(SYSTEM)
 
-    def lineage(self, ref: Optional[str] = None) -> list[dict]:
+    def lineage(self, ref: Optional[str] = None) -> Records:
         self.get(ref)
         return self.cartridges.lineage(SYSTEM, version_of(ref))
 
-    def history(self) -> list[dict]:
+    def history(self) -> Records:
         return self.cartridges.history(SYSTEM)
 
     def archive_path(self, ref: Optional[str] = None) -> Path:
@@ -164,8 +168,8 @@ class SystemRegistry:
                   f"{report['counts']['unchecked']} unchecked")
         return self.cartridges.record_tests(SYSTEM, record["version"], results, detail)
 
-    def _run_suites(self, record: dict, archive: Path, chosen: Optional[list[str]], limits: Mapping[str, Any],
-                    allow_unisolated: bool) -> list[dict]:
+    def _run_suites(self, record: dict, archive: Path, chosen: Optional[Sequence[str]], limits: Mapping[str, Any],
+                    allow_unisolated: bool) -> Records:
         from pxos_cartridge.testrun import parse_counts
 
         opened = open_archive(archive)

@@ -93,8 +93,8 @@ def import_nodes(node: ast.AST, optional: bool = False) -> Iterator[tuple[Any, b
         catches = any(h.type is None or any(n in _OPTIONAL_ERRORS for n in _names(h.type)) for h in node.handlers)
         for child in node.body:
             yield from import_nodes(child, optional or catches)
-        for child in [*node.handlers, *node.orelse, *node.finalbody]:
-            yield from import_nodes(child, optional)
+        for other in [*node.handlers, *node.orelse, *node.finalbody]:
+            yield from import_nodes(other, optional)
         return
     inner = optional or (isinstance(node, ast.If) and _conditional(node.test))
     for field in ("body", "orelse", "finalbody", "handlers", "cases"):
