@@ -7,7 +7,7 @@ import json
 import pytest
 
 from pixellm_testmodels import CASES, build_hf_model
-from pxos_kernel.interfaces import GenerationRequest, Task
+from pxos_kernel import GenerationRequest, Task
 from pxos_pixellm.generate import token_ids
 
 LLAMA, QWEN2 = CASES[0], CASES[3]
