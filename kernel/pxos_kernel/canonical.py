@@ -24,14 +24,17 @@ def _refuse(value: Any) -> Any:
 
 # The C encoder built once (json.JSONEncoder.encode builds one on every call): sorted keys,
 # no whitespace, non-ASCII as is, no NaN. It prints plain values exactly as RFC 8785 does.
-_c_encoder = json.encoder.c_make_encoder
+_c_encoder = getattr(json.encoder, "c_make_encoder", None)
 if _c_encoder is not None:
     _encode_plain = _c_encoder({}, _refuse, json_string, None, ":", ",", True, False, False)
 
     def _fast(value: Any) -> str:
         return "".join(_encode_plain(value, 0))
 else:  # a Python without the C accelerator
-    _fast = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False).encode
+    _encoder = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+    def _fast(value: Any) -> str:
+        return _encoder.encode(value)
 
 
 def canonical_json(value: Any) -> str:

@@ -321,7 +321,7 @@ class Ledger:
         unchecked: list[tuple[int, dict, str]] = []  # fast-path records whose canonical form is checked in blocks
         try:
             for index, (text, record, plain) in enumerate(_parsed(stored, self.location), start=1):
-                if plain and _stored_text_holds(record, text, expected, prev_hash, self.key):
+                if plain and text is not None and _stored_text_holds(record, text, expected, prev_hash, self.key):
                     if self.key is None:  # a sha256 anyone can recompute does not vouch for the bytes' form
                         unchecked.append((index, record, text))
                         if len(unchecked) >= _CANONICAL_BLOCK:
@@ -447,7 +447,7 @@ def _first_noncanonical(entries: list[tuple[int, dict, str]]) -> Optional[tuple[
     if not entries:
         return None
     if _encode_many is None:
-        from json.encoder import c_make_encoder, encode_basestring
+        from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 
         def refuse(value: Any) -> Any:
             raise TypeError(f"{type(value).__name__} is not JSON")

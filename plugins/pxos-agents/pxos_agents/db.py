@@ -73,6 +73,7 @@ def describe_foreign(columns: dict[str, set[str]], expect: dict[str, set[str]]) 
     for table, found in columns.items():
         if found != expect[table]:
             missing, extra = sorted(expect[table] - found), sorted(found - expect[table])
-            return f"its table {table} has " + "; ".join(filter(None, [
-                missing and f"no column(s) {', '.join(missing)}", extra and f"other column(s) {', '.join(extra)}"]))
+            parts = [f"no column(s) {', '.join(missing)}" if missing else "",
+                     f"other column(s) {', '.join(extra)}" if extra else ""]
+            return f"its table {table} has " + "; ".join(filter(None, parts))
     return ""

@@ -337,6 +337,8 @@ class PostgresTaskQueue(TaskQueue):
     _CLAIM_LOCK = " FOR UPDATE SKIP LOCKED"
     _ROW_LOCK = " FOR UPDATE"
 
+    db: Any  # a psycopg connection, where TaskQueue has an sqlite3 one
+
     def __init__(self, dsn: str, schema: str = "pxos_queue") -> None:
         try:
             import psycopg

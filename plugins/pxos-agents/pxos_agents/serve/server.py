@@ -173,19 +173,20 @@ class _Handler(BaseHTTPRequestHandler):
         # Replies are written in a few small pieces (headers, body, SSE events): without this,
         # Nagle's algorithm and the client's delayed ACK add up to 40 ms to each of them.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.rfile = _Deadline(self.rfile, self.connection)  # type: ignore[assignment]
+        self.deadline = _Deadline(self.rfile, self.connection)
+        self.rfile = self.deadline  # type: ignore[assignment]  # what http.server reads: under the deadlines
         self._first = True
 
     def handle_one_request(self) -> None:
         """One request, under the deadlines: the first wait for a request line is the header
         deadline, later ones (keep-alive) the idle one; a missed deadline closes the connection."""
         limits = self.server.limits
-        self.rfile.start(limits.header_timeout if self._first else limits.idle_timeout)
+        self.deadline.start(limits.header_timeout if self._first else limits.idle_timeout)
         self._first = False
         try:
             if not self._first_byte():
                 return
-            self.rfile.start(limits.header_timeout)
+            self.deadline.start(limits.header_timeout)
             super().handle_one_request()
         except (TimeoutError, socket.timeout):
             self.close_connection = True
@@ -195,8 +196,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _first_byte(self) -> bool:
         """Wait (under the current deadline) until the client sends something; False when it closed."""
         try:
-            self.rfile._arm()
-            data = self.rfile.peek(1)
+            self.deadline._arm()
+            data = self.deadline.peek(1)
         except (TimeoutError, socket.timeout):
             self.close_connection = True
             return False
@@ -288,7 +289,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the unread body must not be parsed as the next request
             raise p.ApiError(413, f"request body of {length} bytes exceeds the limit of {limit} bytes",
                              code="request_too_large")
-        self.rfile.start(self.server.limits.body_timeout)
+        self.deadline.start(self.server.limits.body_timeout)
         try:
             raw = self.rfile.read(int(length))
         except (TimeoutError, socket.timeout):

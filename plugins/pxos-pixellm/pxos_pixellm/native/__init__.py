@@ -26,7 +26,7 @@ import tempfile
 import threading
 from importlib import resources
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 import numpy as np
 
@@ -50,7 +50,7 @@ class Layer(ctypes.Structure):
 
 
 class Model(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_int32) for name in ("dim", "hidden", "layers", "heads", "kv_heads", "head_dim", "vocab",
+    _fields_: ClassVar[Any] = [(name, ctypes.c_int32) for name in ("dim", "hidden", "layers", "heads", "kv_heads", "head_dim", "vocab",
                                                     "max_pos", "window", "pad0")] + \
         [("eps", ctypes.c_float), ("pad1", ctypes.c_int32), ("embed", Matrix), ("head", Matrix),
          ("final_norm", ctypes.c_void_p), ("cos", ctypes.c_void_p), ("sin", ctypes.c_void_p),
