@@ -17,6 +17,7 @@ names, imported from ``pxos_pixellm`` itself::
     pl.read_model_meta("m.pxi")          # config + directory without inflating the payload
     pl.decode_tensor(entry, raw_bytes)   # float32 values of raw bytes in any encoding
     pl.save_model(path, config, {name: array}, encoding="fp16")   # write a container
+    pl.tensor_rows(values, width)        # a tensor as an RGB block: red positive, blue negative (model picture)
 
 Computing (what another engine reuses so both give the same answers)::
 
@@ -59,6 +60,7 @@ _EXPORTS = {
     "decode_tensor": "pxos_pixellm.tensors",
     "ENCODINGS": "pxos_pixellm.tensors",
     "save_model": "pxos_pixellm.container",
+    "tensor_rows": "pxos_pixellm.picture",
     "expected_shapes": "pxos_pixellm.model",
     "rope_frequencies": "pxos_pixellm.model",
     "Transformer": "pxos_pixellm.model",

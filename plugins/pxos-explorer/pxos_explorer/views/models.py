@@ -96,11 +96,11 @@ class ModelsView:
         if resolve is None:
             raise HttpError(404, f"engine {engine_name!r} does not say where its models' tensors are")
         try:
-            from pxos_pixellm.container import load_model_meta
+            from pxos_pixellm import read_model_meta
         except ImportError:
             raise HttpError(404, "pxos-pixellm is not installed: tensor directories cannot be read") from None
         path = str(resolve(model))
-        return load_model_meta(path), path
+        return read_model_meta(path), path
 
     def model(self, request: Request) -> Any:
         """The tensor directory, the architecture, and the memory the model needs against what there is."""
@@ -129,9 +129,9 @@ class ModelsView:
         if not any(t.get("name") == name for t in meta.get("tensors") or []):
             raise NotFoundError(f"model {model!r} has no tensor {name!r}")
         loaded = self._load(model, path, meta)
-        from pxos_pixellm.picture import tensor_rows
+        from pxos_pixellm import tensor_rows
 
-        values = loaded.tensors[name]
+        values = loaded.array(name)
         columns = values.reshape(values.shape[0], -1).shape[1] if values.ndim >= 2 else values.shape[0]
         block = tensor_rows(values, min(PICTURE_WIDTH, columns))
         from PIL import Image
@@ -145,10 +145,10 @@ class ModelsView:
             loaded = self._loaded.get(path)
             if loaded is None:
                 self._check_memory(model, meta.get("tensors") or [])
-                from pxos_pixellm.container import load_model
+                from pxos_pixellm import open_model
 
                 try:
-                    loaded = load_model(path)
+                    loaded = open_model(path)  # the payload, each tensor decoded when it is drawn
                 except MemoryError:
                     raise HttpError(507, f"model {model!r} ran out of memory while loading") from None
                 self._loaded = {path: loaded}  # one model's tensors at a time
