@@ -1,4 +1,8 @@
-"""A converted Llama-family and a converted Qwen2 model, from the CLI: generate, run pixellm, the engine, an agent."""
+"""A converted Llama-family and a converted Qwen2 model, from the CLI: generate, run pixellm, the engine (serve's path).
+
+The pixellm-local agent on the same models is a cross-plugin test:
+tests/integration/test_agents_pixellm_models.py.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ import json
 import pytest
 
 from pixellm_testmodels import CASES, build_hf_model
-from pxos_kernel import GenerationRequest, Task
+from pxos_kernel import GenerationRequest
+from pxos_pixellm.engine import shipped_held_out_path
 from pxos_pixellm.generate import token_ids
 
 LLAMA, QWEN2 = CASES[0], CASES[3]
@@ -20,7 +25,10 @@ def test_a_converted_model_generates_everywhere_by_name(pxos_cli, pxos_kernel, t
     code, out, err = pxos_cli("model", "convert", str(directory), "--out", str(converted), "--encoding", "fp32",
                               "--json")
     assert code == 0 and json.loads(out)["tokenizer"] == "hf", err
-    code, out, err = pxos_cli("model", "register", str(converted), "--name", case.model_type, "--json")
+    held_out = tmp_path / "held-out.txt"
+    held_out.write_bytes(shipped_held_out_path().read_bytes()[:4000])
+    code, out, err = pxos_cli("model", "register", str(converted), "--name", case.model_type, "--eval-text",
+                              str(held_out), "--json")
     assert code == 0 and json.loads(out)["smoke"]["passed"], err
 
     engine = pxos_kernel.engine("pixellm")
@@ -39,8 +47,3 @@ def test_a_converted_model_generates_everywhere_by_name(pxos_cli, pxos_kernel, t
     code, out, err = pxos_cli("run", "pixellm", "--", "--model", f"{case.model_type}@v1", "--temperature", "0",
                               "--max-tokens", "12", prompt)
     assert code == 0 and out.strip() == text.strip(), err
-    agent = pxos_kernel.registry("agent").get("pixellm-local").factory(
-        {"kernel": pxos_kernel, "model": case.model_type, "max_tokens": 8})
-    assert agent.ready().ok, agent.ready().reason
-    proposal = agent.propose(Task("Write a note", files={"notes.txt": "TODO\n"}))
-    assert proposal.model == f"pixellm/{case.model_type}" and proposal.text
