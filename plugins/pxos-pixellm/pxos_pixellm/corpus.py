@@ -16,6 +16,7 @@ that machine's Python differs from the one the model was trained on.
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 import sysconfig
 from dataclasses import dataclass
@@ -56,12 +57,12 @@ def is_held_out(relative_path: str) -> bool:
 def stdlib_split(root: Path | None = None) -> CorpusSplit:
     """List the corpus files under ``root`` (default: this interpreter's stdlib) and split them."""
     root = root or stdlib_root()
-    names = []
-    for path in root.rglob("*.py"):
-        relative = path.relative_to(root)
-        if any(part in EXCLUDED_DIRS or part.startswith("config-") for part in relative.parts[:-1]):
-            continue
-        names.append(relative.as_posix())
+    names: list[str] = []
+    for directory, subdirs, files in os.walk(root):
+        # Pruned in place, so the walk never enters site-packages or the test suite (tens of thousands of files).
+        subdirs[:] = [d for d in subdirs if d not in EXCLUDED_DIRS and not d.startswith("config-")]
+        relative = Path(directory).relative_to(root)
+        names.extend((relative / name).as_posix() for name in files if name.endswith(".py"))
     names.sort()
     train = tuple(n for n in names if not is_held_out(n))
     held_out = tuple(n for n in names if is_held_out(n))
