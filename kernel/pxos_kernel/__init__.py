@@ -27,7 +27,7 @@ _EXPORTS: dict[str, str] = {
         "pxos_kernel.hookspecs": ("hookimpl", "hookspec"),
         "pxos_kernel.registrations": (
             "StorageBackend", "InferenceEngine", "SinkSpec", "AgentSpec", "Guardrail", "BootEmitter",
-            "Program", "Subcommand", "ConfigSection", "lazy"),
+            "Program", "Subcommand", "Setting", "lazy"),
         "pxos_kernel.interfaces": (
             "Storage", "Sink", "Engine", "Agent",
             "ObjectInfo", "GenerationRequest", "GenerationChunk", "Task", "Proposal", "Review", "Readiness",
@@ -44,7 +44,7 @@ _EXPORTS: dict[str, str] = {
         "pxos_kernel.sandbox": ("SandboxLimits", "SandboxOutcome", "SandboxUnavailable", "SandboxInterrupted",
                                 "SandboxLimitError"),
         "pxos_kernel.system": ("booted_system", "missing_module", "python_command"),
-        "pxos_kernel.config": ("load_yaml", "load_config", "save_config"),
+        "pxos_kernel.config": ("load_yaml", "load_config", "save_config", "edit_config"),
         # commands: one way to print, parse flags and show progress
         "pxos_kernel.output": ("add_json_flag", "print_json", "print_table", "add_sandbox_flags", "sandbox_flags"),
         # files and formats
@@ -66,7 +66,7 @@ __all__ = ["__version__", *_EXPORTS]
 if TYPE_CHECKING:  # what type checkers see; tests/kernel/test_public_api.py keeps it equal to _EXPORTS
     from pxos_kernel.canonical import canonical_json, format_number
     from pxos_kernel.checkpoints import CheckpointQueue, Checkpointer
-    from pxos_kernel.config import load_config, load_yaml, save_config
+    from pxos_kernel.config import edit_config, load_config, load_yaml, save_config
     from pxos_kernel.core import Kernel
     from pxos_kernel.errors import (
         AgentError, BootError, ConfigError, ConflictError, FormatError, GuardrailError, InferenceError,
@@ -85,7 +85,7 @@ if TYPE_CHECKING:  # what type checkers see; tests/kernel/test_public_api.py kee
     from pxos_kernel.programcall import load_entry
     from pxos_kernel.redaction import redact_url
     from pxos_kernel.registrations import (
-        AgentSpec, BootEmitter, ConfigSection, Guardrail, InferenceEngine, Program, SinkSpec, StorageBackend,
+        AgentSpec, BootEmitter, Guardrail, InferenceEngine, Program, Setting, SinkSpec, StorageBackend,
         Subcommand, lazy)
     from pxos_kernel.run import RunResult
     from pxos_kernel.sandbox import (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pxos_kernel.hookspecs import hookimpl
-from pxos_kernel.registrations import ConfigSection, Program, SinkSpec, Subcommand, lazy
+from pxos_kernel.registrations import Program, Setting, SinkSpec, Subcommand, lazy
 
 
 def _jsonl_sink(settings: dict):
@@ -21,18 +21,23 @@ def pxos_sinks():
 
 
 @hookimpl
-def pxos_config_sections():
-    """The sections the kernel reads; each family's settings section holds one mapping per name."""
+def pxos_settings():
+    """The settings the kernel reads; plugins declare theirs, and those of what they register, the same way."""
     return [
-        ConfigSection("defaults", "the backend of each family when a command names none"),  # checked by config.py
-        ConfigSection("ledger", "the ledger and the settings given to its sink",
-                      {"hmac_key_file": str, "durability": str, "path": str}, open=True),
-        ConfigSection("sandbox", "limits of sandboxed runs"),  # checked by SandboxLimits.from_settings
-        ConfigSection("network", "hosts agents may contact", {"consent": list}),
-        ConfigSection("plugins", "plugin selection"),
-        ConfigSection("storage", "settings of each storage backend, by scheme"),
-        ConfigSection("inference", "settings of each inference engine, by name"),
-        ConfigSection("agents", "settings of each agent, by name"),
+        Setting("defaults", dict, None, "the backend of each family when a command names none, e.g. "
+                "{storage: pixelfs, sink: sqlite} (else the world manifest's)"),
+        Setting("ledger", dict, None, "the ledger, and the settings handed to its sink (defaults.sink)"),
+        Setting("ledger.hmac_key_file", str, None, "a file holding a key (16 bytes or more) that makes the hash "
+                "chain unforgeable without it (else PXOS_LEDGER_KEY_FILE)"),
+        Setting("ledger.path", str, None, "the ledger's file for a file-based sink (jsonl: "
+                "PXOS_HOME/ledger/ledger.jsonl)"),
+        Setting("ledger.durability", str, None, "when an append reaches the disk, as the sink names it (jsonl: "
+                "flush, the default, survives a crash; fsync survives power loss)"),
+        Setting("sandbox", dict, None, "limits of sandboxed runs: timeout, memory_mb, cpu_seconds, processes, "
+                "mechanism (checked when a run starts)"),
+        Setting("storage", dict, None, "settings of each storage backend, by scheme"),
+        Setting("inference", dict, None, "settings of each inference engine, by name"),
+        Setting("agents", dict, None, "settings of each agent, by name"),
     ]
 
 
@@ -63,6 +68,11 @@ def pxos_subcommands():
         ("boot targets", "boot", "list boot targets"),
         ("boot build", "boot", "build a boot image and record it in the ledger"),
         ("boot run", "boot", "start a boot image in an emulator"),
+        ("config show", "config", "list every setting the installed plugins declare, its value and where it comes from"),
+        ("config get", "config", "print the value of one setting"),
+        ("config set", "config", "change one setting in config.yaml, keeping its comments (checked first)"),
+        ("config unset", "config", "remove one setting from config.yaml (it returns to its default)"),
+        ("config validate", "config", "check config.yaml against every installed plugin's settings"),
     ]
     ident = lambda name: name.replace(" ", "_").replace("-", "_")  # noqa: E731
     return [

@@ -44,22 +44,51 @@ class Kernel:
 
     @cached_property
     def config(self) -> dict:
-        """``PXOS_HOME/config.yaml``, validated against the sections every plugin declares."""
-        from pxos_kernel.config import check_sections
+        """``PXOS_HOME/config.yaml``, checked against the settings every plugin declares.
 
+        A value of the wrong type is a :class:`ConfigError` naming its key path;
+        an unknown key is a warning with a "did you mean" (``config validate``
+        lists them all).
+        """
         data = load_config(self.home)
         if data:
-            for warning in check_sections(data, self.registry("config"), self.home / "config.yaml"):
-                print(f"pxos-kernel: warning: {warning}", file=sys.stderr)
+            for problem in self.config_problems(data):
+                if problem.error:
+                    raise ConfigError(problem.line(self.home / "config.yaml"))
+                print(f"pxos-kernel: warning: {problem.line(self.home / 'config.yaml')}", file=sys.stderr)
         return data
+
+    def config_problems(self, data: Mapping[str, Any]) -> list:
+        """Each :class:`~pxos_kernel.config.ConfigProblem` of ``data`` against this kernel's plugins' settings."""
+        from pxos_kernel.config import check_config
+        from pxos_kernel.registrations import FAMILIES
+
+        families = {f.settings: (f.noun, self.registry(f.name).names()) for f in FAMILIES.values() if f.settings}
+        return check_config(data, self.registry("setting").values(), families)
+
+    def setting(self, key: str) -> Any:
+        """The value of one setting: ``config.yaml``'s, else the default its plugin declares (``None``: unset)."""
+        value: Any = self.config
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is None and key in self.registry("setting"):
+            return self.registry("setting").get(key).default
+        return value
+
+    def _with_defaults(self, prefix: str, values: Mapping[str, Any]) -> dict:
+        """``values`` over the declared defaults of the settings directly below ``prefix``."""
+        depth = prefix.count(".") + 1
+        defaults = {s.key.split(".")[-1]: s.default for s in self.registry("setting").values()
+                    if s.key.startswith(prefix + ".") and s.key.count(".") == depth and s.default is not None}
+        return {**defaults, **values}
 
     @cached_property
     def world(self) -> World:
         return load_world(self.home, self.env)
 
     def section(self, name: str) -> dict:
-        """One config section (an empty mapping when absent)."""
-        return dict(self.config.get(name) or {})
+        """One config section, over the defaults its plugins declare (an empty mapping when neither)."""
+        return self._with_defaults(name, self.config.get(name) or {})
 
     def state_dir(self, *parts: str) -> Path:
         """A directory under ``PXOS_HOME`` for a feature's state, created on demand."""
@@ -88,15 +117,16 @@ class Kernel:
         return name
 
     def settings(self, family: str, name: str) -> dict:
-        """The config settings of one registration: ``SECTION.NAME`` of its family's settings section."""
+        """The config settings of one registration: ``SECTION.NAME`` of its family's settings section,
+        over the defaults its plugin declares (``storage.pixelfs.*``)."""
         from pxos_kernel.registrations import FAMILIES
 
-        section = self.section(FAMILIES[family].settings)
-        value = section.get(name) or {}
+        section = FAMILIES[family].settings
+        value = (self.config.get(section) or {}).get(name) or {}
         if not isinstance(value, dict):
-            raise ConfigError(f"config file {self.home / 'config.yaml'}: {FAMILIES[family].settings}.{name} "
+            raise ConfigError(f"config file {self.home / 'config.yaml'}: {section}.{name} "
                               f"must be a mapping of settings, not {type(value).__name__}")
-        return value
+        return self._with_defaults(f"{section}.{name}", value)
 
     def _instance(self, family: str, name: str, settings: dict) -> Any:
         key = (family, name)

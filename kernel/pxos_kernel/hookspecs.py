@@ -86,17 +86,24 @@ def pxos_sinks() -> Union["SinkSpec", Iterable["SinkSpec"]]:
 
 
 @hookspec
-def pxos_config_sections() -> Union["ConfigSection", Iterable["ConfigSection"]]:
-    """Declare the ``config.yaml`` sections your plugin reads, with their keys and types.
+def pxos_settings() -> Union["Setting", Iterable["Setting"]]:
+    """Declare the ``config.yaml`` settings your plugin reads: each key's path, type, default and summary.
 
-    Contract: return :class:`~pxos_kernel.registrations.ConfigSection` values.
-    The kernel warns about a section nobody declared and a key a closed section
-    does not list (both with a "did you mean"), and refuses a value of the wrong
-    type in one line naming its key path; the file is never changed. Example::
+    Contract: return :class:`~pxos_kernel.registrations.Setting` values, one per
+    key, including the settings of what you register (``storage.SCHEME.KEY``,
+    ``inference.NAME.KEY``, ``agents.NAME.KEY``). The kernel hands your factory
+    (and ``kernel.section``) the declared defaults under what the user wrote;
+    warns about a key nobody declared, with a "did you mean"; refuses a value
+    of the wrong type in one line naming its key path, and never changes the
+    file. ``pxos-kernel config show`` lists every setting, ``config validate``
+    checks a whole file. Two plugins declaring one key is a conflict. Example::
 
         @hookimpl
-        def pxos_config_sections():
-            return ConfigSection("my-plugin", "my plugin's settings", {"colour": str, "size": int})
+        def pxos_settings():
+            return [
+                Setting("storage.memory.capacity_mb", int, 64, "most megabytes the store keeps"),
+                Setting("my-plugin.colour", str, "blue", "what colour to paint", choices=("blue", "red")),
+            ]
     """
 
 
@@ -247,7 +254,7 @@ def pxos_kernel_shutdown(kernel: Any) -> None:
 from pxos_kernel.registrations import (  # noqa: E402  (names used in annotations above)
     AgentSpec,
     BootEmitter,
-    ConfigSection,
+    Setting,
     SinkSpec,
     Guardrail,
     InferenceEngine,

@@ -204,25 +204,70 @@ class Subcommand:
         _check_name("subcommand", self.name, _COMMAND)
 
 
+_KEY = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$")
+#: The types a setting may have: what YAML writes as scalars, lists and mappings.
+SETTING_TYPES = (str, int, float, bool, list, dict)
+_Type = type  # inside Setting, ``type`` is the field
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list",
+               dict: "a mapping"}
+
+
 @dataclass(frozen=True)
-class ConfigSection:
-    """A top-level section of ``config.yaml`` that a plugin reads, and the keys it knows.
+class Setting:
+    """One key of ``config.yaml`` that a plugin reads: its path, type, default and what it does.
 
-    ``keys`` maps each key to its type (or a tuple of types); a value of another
-    type is refused in one line naming the key path. Unless ``open`` is set, a
-    key not listed is warned about, with a "did you mean". With no ``keys`` the
-    section's content is the plugin's to check::
+    ``key`` is the dotted path from the top of the file: ``"genesis.cartridge"``,
+    or ``"storage.pixelfs.tile_size"`` for a setting of one registration (the
+    family's settings section, then the registration's name). ``type`` is one
+    of ``str``, ``int``, ``float`` (which takes integers too), ``bool``,
+    ``list`` and ``dict``, or a tuple of them. A ``dict`` setting under which no
+    other setting is declared is a leaf whose content its plugin checks; one with
+    settings below it is a section, and a key in it that nobody declared is warned
+    about, with a "did you mean". ``default`` (``None``: unset) is what the kernel
+    hands the plugin when the file does not set the key; ``choices``, when given,
+    are the only values accepted::
 
-        ConfigSection("genesis", "evolution settings", {"cartridge": str, "network_clients": list}, open=True)
+        Setting("genesis.max_in_flight", int, 2, "evolution builds that may run at once")
+        Setting("ledger.durability", str, None, "when an append reaches the disk", choices=("flush", "fsync"))
     """
 
-    name: str
-    summary: str
-    keys: Mapping[str, Any] = field(default_factory=dict)
-    open: bool = False
+    key: str
+    type: Union[type, tuple[type, ...]]
+    default: Any = None
+    summary: str = ""
+    choices: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
-        _check_name("config section", self.name)
+        if not isinstance(self.key, str) or not _KEY.match(self.key):
+            raise ValueError(f"setting key {self.key!r} is invalid: use dotted lowercase names, e.g. 'my-plugin.size'")
+        types = self.types
+        if not types or not all(t in SETTING_TYPES for t in types):
+            raise ValueError(f"setting {self.key}: type must be one of str, int, float, bool, list, dict "
+                             f"(or a tuple of them), not {self.type!r}")
+        for value in (*self.choices, *(() if self.default is None else (self.default,))):
+            if not self.accepts(value):
+                raise ValueError(f"setting {self.key}: {value!r} is not {self.type_name}")
+        if self.choices and self.default is not None and self.default not in self.choices:
+            raise ValueError(f"setting {self.key}: default {self.default!r} is not one of its choices")
+
+    @property
+    def name(self) -> str:
+        return self.key
+
+    @property
+    def types(self) -> tuple[_Type, ...]:
+        return self.type if isinstance(self.type, tuple) else (self.type,)
+
+    @property
+    def type_name(self) -> str:
+        """How messages name the type: ``"an integer"``, ``"a string or a list"``."""
+        return " or ".join(_TYPE_NAMES[t] for t in self.types)
+
+    def accepts(self, value: Any) -> bool:
+        """Whether ``value`` has this setting's type (a bool is no number; an int is a float)."""
+        if isinstance(value, bool):
+            return bool in self.types
+        return any(isinstance(value, kind) or kind is float and isinstance(value, int) for kind in self.types)
 
 
 @dataclass(frozen=True)
@@ -248,13 +293,14 @@ class Family:
 FAMILIES: dict[str, Family] = {family.name: family for family in (
     Family("storage", "pxos_storage_backends", StorageBackend, "storage backend", "Storage", "storage", True),
     Family("inference", "pxos_inference_engines", InferenceEngine, "inference engine", "Engine", "inference", True),
-    Family("sink", "pxos_sinks", SinkSpec, "ledger sink", "Sink", "ledger", True, kernel_default="jsonl"),
+    # The one sink in use reads the whole ``ledger`` section, so it has no section per name.
+    Family("sink", "pxos_sinks", SinkSpec, "ledger sink", "Sink", "", True, kernel_default="jsonl"),
     Family("agent", "pxos_agents", AgentSpec, "agent", "Agent", "agents", True),
     Family("guardrail", "pxos_guardrails", Guardrail, "guardrail"),
     Family("boot", "pxos_boot_emitters", BootEmitter, "boot target", has_default=True),
     Family("program", "pxos_programs", Program, "program"),
     Family("subcommand", "pxos_subcommands", Subcommand, "command"),
-    Family("config", "pxos_config_sections", ConfigSection, "config section"),
+    Family("setting", "pxos_settings", Setting, "setting"),
 )}
 
 #: The types a registration hook may return.

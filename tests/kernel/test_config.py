@@ -123,21 +123,21 @@ def test_a_settings_section_that_is_not_a_mapping_is_one_line(pxos_home):
 
 def test_config_typos_warn_with_a_suggestion_and_the_file_is_kept(pxos_cli, pxos_home):
     path = pxos_home / "config.yaml"
-    content = "# mine\ndefault:\n  sink: jsonl\nnetwork:\n  consnet: [a.example]\n"
+    content = "# mine\ndefault:\n  sink: jsonl\nledger:\n  durabilty: fsync\n"
     path.write_text(content)
     code, out, err = pxos_cli("log")
     assert code == 0 and path.read_text() == content
     assert err.splitlines() == [
         f"pxos-kernel: warning: config file {path}: unknown section 'default' (did you mean 'defaults'?); "
         "no installed plugin reads it",
-        f"pxos-kernel: warning: config file {path}: unknown key network.consnet (did you mean 'consent'?); "
-        "network knows consent",
+        f"pxos-kernel: warning: config file {path}: unknown key ledger.durabilty (did you mean 'durability'?); "
+        "ledger knows durability, hmac_key_file, path",
     ]
 
 
 def test_a_config_value_of_the_wrong_type_is_one_line_with_its_key_path(pxos_cli, pxos_home):
     path = pxos_home / "config.yaml"
-    path.write_text("network:\n  consent: api.example.com\n")
-    assert pxos_cli("log") == (1, "", f"pxos-kernel: error: config file {path}: network.consent must be a list, "
-                                      "not 'api.example.com'\n")
-    assert path.read_text() == "network:\n  consent: api.example.com\n"
+    path.write_text("ledger:\n  path: [a, b]\n")
+    assert pxos_cli("log") == (1, "", f"pxos-kernel: error: config file {path}: ledger.path must be a string, "
+                                      "not ['a', 'b']\n")
+    assert path.read_text() == "ledger:\n  path: [a, b]\n"

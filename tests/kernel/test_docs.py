@@ -16,34 +16,37 @@ def test_hook_reference_is_generated_from_the_code():
     assert done.returncode == 0, "docs/hooks.md is stale: run python docs/gen_reference.py"
 
 
-def console_examples(text):
-    """Each ``$ command`` of a console block with the output lines shown under it."""
+def console_sessions(text):
+    """Each console block: its ``$ command`` lines with the output lines shown under each."""
     for block in re.findall(r"```console\n(.*?)```", text, re.S):
-        command, output = None, []
+        session, command, output = [], None, []
         for line in block.splitlines():
             if line.startswith("$ "):
                 if command:
-                    yield command, output
+                    session.append((command, output))
                 command, output = line[2:], []
             else:
                 output.append(line)
         if command:
-            yield command, output
+            session.append((command, output))
+        yield session
 
 
-EXAMPLES = list(console_examples((DOCS / "user-guide.md").read_text()))
+SESSIONS = list(console_sessions((DOCS / "user-guide.md").read_text()))
 
 
-@pytest.mark.parametrize("command, expected", EXAMPLES, ids=[c for c, _ in EXAMPLES])
-def test_user_guide_examples_run(pxos_home, command, expected):
-    argv = shlex.split(command)
-    assert argv[0] == "pxos-kernel"
-    done = subprocess.run([sys.executable, "-m", "pxos_kernel", *argv[1:]], capture_output=True, text=True,
-                          timeout=120)
-    # genesis with no guardrail installed says nothing was checked and exits 3; everything else succeeds
-    assert done.returncode == (3 if argv[1] == "genesis" else 0), done.stderr
-    if expected:
-        assert done.stdout.splitlines() == expected
+@pytest.mark.parametrize("session", SESSIONS, ids=[s[0][0] for s in SESSIONS])
+def test_user_guide_examples_run(pxos_home, session):
+    """A block's commands run in order in one PXOS_HOME, as a reader would type them."""
+    for command, expected in session:
+        argv = shlex.split(command, comments=True)
+        assert argv[0] == "pxos-kernel"
+        done = subprocess.run([sys.executable, "-m", "pxos_kernel", *argv[1:]], capture_output=True, text=True,
+                              timeout=120)
+        # genesis with no guardrail installed says nothing was checked and exits 3; everything else succeeds
+        assert done.returncode == (3 if argv[1] == "genesis" else 0), f"{command}: {done.stderr}"
+        if expected:
+            assert done.stdout.splitlines() == expected, command
 
 
 def test_hookspec_examples_import_modules_that_exist():

@@ -7,18 +7,19 @@ Genesis §8 says no network without consent. Consent is per host and lives in
       consent: [127.0.0.1, api.example.org]
 
 Nothing is allowed by default, loopback included: talking to a local server is
-still a network request the user should have agreed to. The config is written
-with :func:`pxos_kernel.config.save_config`, which refuses to overwrite a file
-it cannot parse.
+still a network request the user should have agreed to. The list is changed
+through the kernel's :func:`~pxos_kernel.edit_config` (as ``pxos-kernel config
+set`` is): the file keeps its comments and layout, is replaced atomically, and is
+never rewritten when it cannot be parsed.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable, Mapping
 
-from pxos_kernel import ConfigError, NetworkConsentError, load_config, save_config
+from pxos_kernel import ConfigError, NetworkConsentError, edit_config, load_config
 
 _HOST = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|[0-9a-fA-F:]+)$")
 
@@ -31,7 +32,7 @@ def normalize_host(host: str) -> str:
     return host.strip().lower().strip("[]")
 
 
-def consented_hosts(config: dict, where: str = "config.yaml") -> list[str]:
+def consented_hosts(config: Mapping[str, Any], where: str = "config.yaml") -> list[str]:
     """The hosts listed under ``network.consent`` in ``config``."""
     hosts = (config.get("network") or {}).get("consent") or []
     if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
@@ -54,12 +55,9 @@ def check_consent(home: Path, host: str, *, agent: str) -> None:
 
 
 def _update(home: Path, change) -> list[str]:
-    config = load_config(home)  # raises on an unparsable file: we never overwrite it
-    network = dict(config.get("network") or {})
-    hosts = change(consented_hosts(config, str(home / "config.yaml")))
-    network["consent"] = hosts
-    config["network"] = network
-    save_config(home, config)
+    with edit_config(home) as config:  # refuses an unparsable file: we never overwrite it
+        hosts = change(consented_hosts(config.root, str(home / "config.yaml")))
+        config.set("network.consent", hosts)
     return hosts
 
 

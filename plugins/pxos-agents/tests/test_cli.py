@@ -99,3 +99,28 @@ def test_unparsable_config_is_refused_by_consent_grant(pxos_home, pxos_cli):
     code, out, err = pxos_cli("agent", "consent", "grant", "127.0.0.1")
     assert code == 1 and "invalid YAML" in _error_line(err)
     assert (pxos_home / "config.yaml").read_text() == "network: {consent: [a\n"
+
+
+def test_consent_grant_and_revoke_keep_the_files_comments_and_layout(pxos_home, pxos_cli):
+    path = pxos_home / "config.yaml"
+    path.write_text("# my settings\nnetwork:\n    consent:\n      - 127.0.0.1   # the local server\n"
+                    "sandbox:\n    timeout: 30   # seconds\n")
+    assert pxos_cli("agent", "consent", "grant", "api.example.org")[0] == 0
+    assert path.read_text() == ("# my settings\nnetwork:\n    consent:\n      - 127.0.0.1   # the local server\n"
+                                "      - api.example.org\nsandbox:\n    timeout: 30   # seconds\n")
+    assert pxos_cli("agent", "consent", "revoke", "api.example.org")[0] == 0
+    assert path.read_text() == ("# my settings\nnetwork:\n    consent:\n      - 127.0.0.1   # the local server\n"
+                                "sandbox:\n    timeout: 30   # seconds\n")
+
+
+def test_agent_settings_are_declared_and_checked(pxos_home, pxos_cli):
+    path = pxos_home / "config.yaml"
+    path.write_text("network:\n  consent: api.example.com\n")
+    code, out, err = pxos_cli("agent", "task", "list")
+    assert code == 1 and _error_line(err) == (f"pxos-kernel: error: config file {path}: network.consent must be "
+                                              "a list, not 'api.example.com'")
+    assert path.read_text() == "network:\n  consent: api.example.com\n"
+    assert pxos_cli("config", "set", "network.consent", "[api.example.com]")[0] == 0
+    code, out, err = pxos_cli("config", "set", "agents.openai-compatible.timout", "5")
+    assert code == 2 and "did you mean 'timeout'?" in _error_line(err)
+    assert pxos_cli("config", "get", "agents.openai-compatible.timeout")[1] == "60.0\n"

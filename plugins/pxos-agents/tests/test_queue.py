@@ -182,5 +182,5 @@ def test_config_selects_the_backend(pxos_kernel, postgres_dsn, pxos_home):
         assert type(queue) is PostgresTaskQueue and queue.add("from config").state == "pending"
         queue.close()
     (pxos_home / "config.yaml").write_text("agents:\n  queue: {backend: redis}\n")
-    with Kernel(pxos_home) as kernel, pytest.raises(PxosError, match="not one of sqlite, postgres"):
+    with Kernel(pxos_home) as kernel, pytest.raises(PxosError, match="must be one of sqlite, postgres"):
         open_queue(kernel)

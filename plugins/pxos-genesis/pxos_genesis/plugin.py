@@ -6,7 +6,7 @@ standard library; the checks and the pipeline load when they are used.
 
 from __future__ import annotations
 
-from pxos_kernel import ConfigSection, Subcommand, hookimpl, lazy
+from pxos_kernel import Setting, Subcommand, hookimpl, lazy
 
 
 @hookimpl
@@ -21,9 +21,16 @@ def _lazy(name: str):
 
 
 @hookimpl
-def pxos_config_sections():
-    return ConfigSection("genesis", "the evolution pipeline and the guardrails",
-                         {"cartridge": str, "network_clients": list}, open=True)
+def pxos_settings():
+    return [
+        Setting("genesis", dict, None, "the evolution pipeline and the guardrails"),
+        Setting("genesis.cartridge", str, None, "the cartridge evolve propose targets when none is named"),
+        Setting("genesis.network_clients", list, [], "modules the user trusts to reach the network the consented, "
+                "logged way (G8)"),
+        Setting("genesis.max_in_flight", int, 2, "evolution builds that may run at once"),
+        Setting("genesis.build_timeout", float, 600.0, "seconds an evolution build may take"),
+        Setting("genesis.workspace_mb", float, 512.0, "megabytes a build's workspace may hold"),
+    ]
 
 
 @hookimpl

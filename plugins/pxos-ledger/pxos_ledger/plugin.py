@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pxos_kernel import SinkSpec, ConfigError, Subcommand, hookimpl, lazy
+from pxos_kernel import ConfigError, Setting, SinkSpec, Subcommand, hookimpl, lazy
 
 
 def _sqlite_sink(settings: dict):
@@ -34,6 +34,17 @@ def pxos_sinks():
     return [
         SinkSpec("sqlite", _sqlite_sink, "SQLite database (WAL) in PXOS_HOME/ledger/ledger.sqlite, many processes"),
         SinkSpec("postgres", _postgres_sink, "a PostgreSQL table (psycopg 3), many agents on many machines"),
+    ]
+
+
+@hookimpl
+def pxos_settings():
+    """The ledger section's keys of these sinks (``ledger.path`` and ``ledger.durability`` are the kernel's)."""
+    return [
+        Setting("ledger.group_size", int, 64, "sqlite: most records one group commit writes"),
+        Setting("ledger.group_interval", float, 0.05, "sqlite: seconds a group commit waits to fill"),
+        Setting("ledger.dsn", str, None, "postgres: the connection string (else PXOS_LEDGER_DSN)"),
+        Setting("ledger.table", str, "pxos_ledger", "postgres: the table holding the ledger"),
     ]
 
 

@@ -6,7 +6,7 @@ model code load when an engine is made or a command runs.
 
 from __future__ import annotations
 
-from pxos_kernel import InferenceEngine, Program, Subcommand, hookimpl, lazy
+from pxos_kernel import InferenceEngine, Program, Setting, Subcommand, hookimpl, lazy
 
 COMMANDS = (
     ("generate", "generate text from a pixel model (the shipped one by default)"),
@@ -30,6 +30,19 @@ COMMANDS = (
 def pxos_inference_engines():
     return InferenceEngine("pixellm", lazy("pxos_pixellm.engine:create_engine"),
                            "Llama-family and Qwen2 transformers whose weights, config and tokenizer live in PNG model containers")
+
+
+@hookimpl
+def pxos_settings():
+    return [
+        Setting("inference.pixellm.root", str, None, "the engine's directory; models/NAME.pxi under it are models by "
+                "name (else PXOS_HOME/inference/pixellm)"),
+        Setting("inference.pixellm.default_model", str, None, "the model name or .pxi path used when a request names "
+                "none (else the shipped 'default')"),
+        Setting("inference.pixellm.compute", str, None, "auto (compiled kernels when they build, else numpy), native "
+                "or numpy (else PXOS_PIXELLM_COMPUTE, else auto)", choices=("auto", "native", "numpy")),
+        Setting("inference.pixellm.threads", int, None, "compute threads (else the CPUs this process may use)"),
+    ]
 
 
 @hookimpl
