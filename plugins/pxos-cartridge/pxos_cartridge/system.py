@@ -101,10 +101,18 @@ class Missing:
     def top_level(self) -> list[str]:
         """The modules it would provide (from its installed files; none when it is not installed)."""
         dist = _distribution(self.name)
-        return [] if dist is None else _top_level(distribution_files(dist)[0])
+        if dist is None:
+            return []
+        record = [str(f) for f in dist.files or [] if not str(f).startswith("..")]
+        if any(_EDITABLE_FINDER.match(f) for f in record):
+            return _top_level(distribution_files(dist)[0])
+        return _top_level(record)  # the RECORD's names are enough: no path of its thousands of files is built
 
 
 # -- finding the installed system ----------------------------------------------------------------
+
+
+_EDITABLE_FINDER = re.compile(r"__editable___.*_finder\.py$")
 
 
 def installed_plugins() -> list[str]:
@@ -138,7 +146,7 @@ def distribution_files(dist: metadata.Distribution) -> tuple[dict[str, Path], Op
     """The files of ``dist`` below its import root (``{member: source}``) and, if editable, its project dir."""
     name = dist.metadata["Name"]
     record = [f for f in dist.files or [] if not str(f).startswith("..")]
-    editable_finders = [f for f in record if re.match(r"__editable___.*_finder\.py$", str(f))]
+    editable_finders = [f for f in record if _EDITABLE_FINDER.match(str(f))]
     path_files = [f for f in record if str(f).endswith(".pth")]
     project = _project_dir(dist)
     if editable_finders:
