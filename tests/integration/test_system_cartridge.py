@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -66,6 +67,31 @@ def system(home) -> dict:
     return record
 
 
+def readme_lines(title: str) -> list[str]:
+    """The command lines of the first ``bash`` block under the README's heading ``title``."""
+    section = (REPO / "README.md").read_text(encoding="utf-8").split(f"## {title}\n", 1)[1]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def test_the_readme_path_to_a_self_hosted_pxos(tmp_path):
+    """The README's two lines, run as written in a fresh home: pack and register, then boot with the shim."""
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(SHIM, tmp_path / "pxos.py")
+    env = dict(_env(home), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', os.defpath)}")
+    lines = readme_lines("pxOS in pixels: from an install to a self-hosted pxOS")
+    assert len(lines) == 2 and "world pack" in lines[0] and "pxos.py" in lines[1]
+    for line in lines:
+        done = subprocess.run(["bash", "-c", line], capture_output=True, text=True, cwd=tmp_path, env=env,
+                              timeout=900)
+        ok(done)
+    assert "Hello" in done.stdout and "from pxOS" in done.stdout
+    [run] = json.loads(ok(kernel_cli(home, "log", "-n", "1", "--json")))
+    # registered, not yet promoted: the system is on trial, so its programs run sandboxed
+    assert run["payload"]["sandbox"] is True and run["payload"]["system"].endswith("(not current)")
+
+
 def test_world_test_ran_the_plugin_tests_from_the_archive_in_the_sandbox(system, home):
     tests = system["tests"]
     assert tests["scope"] == "complete" and [s["distribution"] for s in tests["suites"]] == ["pxos-pixelfs"]
@@ -116,6 +142,19 @@ def test_a_feature_that_needs_numpy_says_so_in_one_line(system, home):
         pytest.skip("this system carries numpy")  # never in a pure-Python pack; kept honest if that changes
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "needs numpy" in lines[0] and "world pack --native" in lines[0]
+
+
+def test_a_native_system_generates_text_from_the_shim_with_nothing_installed(tmp_path):
+    """world pack --native carries numpy and the other compiled wheels; the shim extracts them, checked, once."""
+    home = tmp_path / "home"
+    home.mkdir()
+    ok(kernel_cli(home, "world", "pack", "--native", "--plugins", "pxos-pixellm", "--no-tests",
+                  "-o", str(home / "native.pxa")))
+    ok(kernel_cli(home, "world", "register", str(home / "native.pxa")))
+    text = ok(shim(home, "--world", str(home / "native.pxa"), "model", "generate", "def ", "--max-tokens", "8"))
+    assert text.strip()
+    cached = list((home / "cache" / "native").glob("*/*/numpy/__init__.py"))
+    assert len(cached) == 1, "numpy was not loaded from the archive's native bundle"
 
 
 def test_genesis_on_the_self_hosted_system_has_nothing_failed(system, home):
