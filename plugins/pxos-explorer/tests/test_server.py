@@ -123,6 +123,31 @@ def test_ledger_pages_and_filters_match_ledger_query(server):
     assert [r["seq"] for r in oldest["records"]] == [1, 2, 3]
 
 
+def test_the_first_page_is_read_from_the_ledgers_tail_and_judged_like_the_index(tmp_path, home, server):
+    """A fresh explorer answers page 1 from the newest records before its index exists, with the same verdicts."""
+    copy = tmp_path / "tail-home"
+    (copy / "ledger").mkdir(parents=True)
+    lines = (home / "ledger" / "ledger.jsonl").read_bytes().splitlines(keepends=True)
+    record = json.loads(lines[-3])
+    record["payload"]["tampered"] = True
+    lines[-3] = (json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n").encode()
+    (copy / "ledger" / "ledger.jsonl").write_bytes(b"".join(lines))
+    fresh = start_server(copy)
+    try:
+        _, tail = fresh.json("/api/ledger?limit=5")
+        assert tail["indexed"] is False and tail["total"] == len(lines)
+        assert [r["seq"] for r in tail["records"]] == list(range(len(lines), len(lines) - 5, -1))
+        assert [bool(r["problem"]) for r in tail["records"]] == [False, False, True, False, False]
+        assert "hash" in tail["records"][2]["problem"] and tail["records"][2]["id"] == record["id"]
+        _, settled = _settled_status(fresh)
+        assert settled["index"]["state"] == "ready"
+        _, indexed = fresh.json("/api/ledger?limit=5")
+        assert indexed["indexed"] is True
+        assert [(r["id"], r["problem"]) for r in indexed["records"]] == [(r["id"], r["problem"]) for r in tail["records"]]
+    finally:
+        stop_server(fresh)
+
+
 def test_bad_filters_are_clear_400s(server):
     for query, words in (("corridor=NOWHERE", "corridor prefix"), ("since=yesterday", "ISO 8601"),
                          ("id=ATOM-BAD", "not an ATOM id"), ("limit=0", "out of range"), ("page=x", "not an integer")):

@@ -12,6 +12,7 @@ built, the newest page is read straight from the ledger's tail.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from typing import Any, Callable, Iterator, Optional, Sequence
@@ -290,18 +291,21 @@ class LedgerView:
         with self._start_lock:
             head = self._index.head() if self._index is not None else ledger.head()
         last = head["seq"] if head and isinstance(head.get("seq"), int) else 0
-        first = max(1, last - limit + 1) if newest_first else 1
-        records, before = [], None
-        for record in ledger.records(max(1, first - 1)):
-            if isinstance(record, dict) and record.get("seq") == first - 1:
-                before = record
-                continue
-            records.append(record)
-            if len(records) >= limit:
-                break
-        self.start()  # the whole ledger is indexed after this first page, not before it
+        records: list = []
+        before = None
+        if newest_first:
+            # Read backwards: the newest page costs ``limit`` records, whatever the ledger's size.
+            # One record more than the page links its oldest record to the chain.
+            records = list(itertools.islice(ledger.records_newest_first(), limit + 1))[::-1]
+            if len(records) > limit:
+                before = records.pop(0)
+            first = max(1, last - len(records) + 1)
+        else:
+            first = 1
+            records = list(itertools.islice(ledger.records(1), limit))
         judged = judge(records, ledger.key, prev_hash=before["hash"] if before else GENESIS_PREV, expected=first)
         rows = [summarise(r, p).as_dict(i) for i, (r, p) in enumerate(judged, start=first - 1)]
+        self.start()  # the whole ledger is indexed after this first page, not before it
         if newest_first:
             rows.reverse()
         return {"records": rows, "total": last, "page": 1, "limit": limit, "pages": max(1, -(-last // limit)),
