@@ -39,6 +39,21 @@ def test_genesis_without_guardrails_does_not_pretend(pxos_cli):
     assert json.loads(out)["compliant"] is False and json.loads(out)["items"] == []
 
 
+def test_genesis_prints_what_each_failed_item_violates(pxos_cli, monkeypatch):
+    from pxos_kernel import Guardrail, Verdict, Violation, hookimpl
+    from pxos_kernel.testing import add_plugin
+
+    class Strict:
+        @hookimpl
+        def pxos_guardrails(self):
+            return Guardrail("strict", lambda subject, context: Verdict(
+                "failed", "read 3 files", (Violation("G1.1", "imports 'missing'", "a.py:1"),)), "fails")
+
+    add_plugin(monkeypatch, Strict(), "strict")
+    code, out, _ = pxos_cli("genesis")
+    assert code == 1 and "evidence: read 3 files" in out and "violation: imports 'missing'" in out
+
+
 def test_run_and_log(pxos_cli):
     assert pxos_cli("run", "hello", "--", "Ada")[1] == "Hello, Ada, from pxOS!\n"
     assert pxos_cli("run", "sample_programs:describe", "--json", "--", "-x")[0] == 0

@@ -102,6 +102,8 @@ def run_genesis(args) -> int:
         for item in report["items"]:
             print(f"{item['status'].upper():9} {item['id']:8} {item['text']}")
             print(f"          evidence: {item['evidence']}")
+            for message in item.get("violations", []):  # what failed, not only what was looked at
+                print(f"          violation: {message}")
         c = report["counts"]
         print(f"{c['passed']} passed, {c['failed']} failed, {c['unchecked']} unchecked")
     if not report["items"]:
