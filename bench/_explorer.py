@@ -10,12 +10,14 @@ import sys
 import time
 from pathlib import Path
 
+from _timing import child_env
+
 
 class Explorer:
     """A running explorer process: ``host``, ``port``, ``token``; ``get(path)`` over one keep-alive connection."""
 
     def __init__(self, home: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PXOS_")}
+        env = {k: v for k, v in child_env().items() if not k.startswith("PXOS_")}
         env["PXOS_HOME"] = str(home)
         self.process = subprocess.Popen([sys.executable, "-m", "pxos_kernel", "explore", "--port", "0"],
                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
