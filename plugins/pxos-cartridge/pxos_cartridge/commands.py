@@ -31,6 +31,8 @@ def _approval(parser) -> None:
     parser.add_argument("--approver", choices=("human", "llm"), default="human",
                         help="whether the approver is a human or an LLM (breaking changes need a human)")
     parser.add_argument("--reason", required=True, metavar="WHY", help="why (recorded in history and ledger)")
+    parser.add_argument("--breaking-ok", action="store_true",
+                        help="accept crossing a breaking change (a human only)")
     add_json_flag(parser)
 
 
@@ -221,7 +223,8 @@ def _transition(args, action: str, ref: str, version) -> int:
     registry = _registry(args)
     method = registry.promote if action == "promote" else registry.rollback
     # A refusal (PromotionRefused) is already in the history and the ledger; the CLI prints it as one line.
-    record = method(ref, version, approved_by=args.approved_by, reason=args.reason, approver_kind=args.approver)
+    record = method(ref, version, approved_by=args.approved_by, reason=args.reason, approver_kind=args.approver,
+                    breaking_ok=args.breaking_ok)
     if args.json:
         print_json(record)
     else:

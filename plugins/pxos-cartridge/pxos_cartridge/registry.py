@@ -309,23 +309,26 @@ class CartridgeRegistry:
         return stored
 
     def promote(self, name: str, version: Optional[str] = None, *, approved_by: str, reason: str,
-                approver_kind: str = "human", expected_current: Any = ANY) -> dict:
+                approver_kind: str = "human", expected_current: Any = ANY, breaking_ok: bool = False) -> dict:
         """Make a tested version current. Refusals are recorded, then raised as PromotionRefused.
 
         ``expected_current`` (a version or None) is what the caller saw as current when it decided;
         if another promotion changed it in the meantime, this one is refused, so of two concurrent
-        promotions exactly one wins (both decide under the registry lock).
+        promotions exactly one wins (both decide under the registry lock). Crossing a breaking change
+        (the version, or the current one, is marked breaking) needs a human approver who passes
+        ``breaking_ok``.
         """
-        return self._make_current("promote", name, version, approved_by, reason, approver_kind, expected_current)
+        return self._make_current("promote", name, version, approved_by, reason, approver_kind, expected_current,
+                                  breaking_ok)
 
     def rollback(self, name: str, to_version: Optional[str] = None, *, approved_by: str, reason: str,
-                 approver_kind: str = "human", expected_current: Any = ANY) -> dict:
+                 approver_kind: str = "human", expected_current: Any = ANY, breaking_ok: bool = False) -> dict:
         """Make an earlier version current again (default: the one current before), with the same checks."""
         return self._make_current("rollback", name, to_version, approved_by, reason, approver_kind,
-                                  expected_current)
+                                  expected_current, breaking_ok)
 
     def _make_current(self, action: str, name: str, version: Optional[str], approved_by: str, reason: str,
-                      approver_kind: str, expected_current: Any = ANY) -> dict:
+                      approver_kind: str, expected_current: Any = ANY, breaking_ok: bool = False) -> dict:
         if not str(approved_by or "").strip() or not str(reason or "").strip():
             raise RegistryError(f"{action} needs an approver (--approved-by) and a reason (--reason)")
         if approver_kind not in BUILDER_KINDS:
@@ -353,7 +356,7 @@ class CartridgeRegistry:
                            f"{expected_current or 'none'}) while this {action} was being decided: another "
                            f"{action} won; look at the history and decide again")
             else:
-                refusal = self._refusal(record, current, approver_kind)
+                refusal = self._refusal(record, current, approver_kind, breaking_ok)
             if refusal:
                 self._log(data, action, record, "refused", refusal, by=by, reason=reason)
             else:
@@ -369,7 +372,8 @@ class CartridgeRegistry:
             raise PromotionRefused(f"{action} of {name}@{version} refused: {refusal}")
         return record
 
-    def _refusal(self, record: dict, current: Optional[dict], approver_kind: str) -> Optional[str]:
+    def _refusal(self, record: dict, current: Optional[dict], approver_kind: str,
+                 breaking_ok: bool = False) -> Optional[str]:
         """Why ``record`` may not become current, or None when every check passes."""
         tests = record["tests"]
         if record["status"] == "current":
@@ -383,6 +387,10 @@ class CartridgeRegistry:
         breaking = record["breaking"] or bool(current and current["breaking"])
         if breaking and approver_kind != "human":
             return "it crosses a breaking change, which needs a human approver"
+        if breaking and not breaking_ok:
+            label = f"{record['name']}@{(record if record['breaking'] or current is None else current)['version']}"
+            return (f"it crosses a breaking change ({label}; see: pxos-kernel evolve show {label}), which a human "
+                    "accepts only with --breaking-ok")
         try:
             self._verified_object(record)
         except IntegrityError as exc:

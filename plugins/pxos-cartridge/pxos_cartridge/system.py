@@ -538,6 +538,67 @@ def stage(plugins: Optional[Iterable[str]] = None, *, native: bool = False, test
     return members, {"cartridge": manifest, "system": system}
 
 
+def restage(tree: Any, packed: Mapping[str, Any], *, exclude: Iterable[str] = ()) -> tuple[dict, dict]:
+    """``({member: (bytes, mode)}, metadata)`` of a system cartridge unpacked into ``tree``, as it is now.
+
+    ``packed`` is the metadata the archive was unpacked from (its ``cartridge``
+    and ``system`` parts). Each distribution's ``RECORD``, file count and
+    hash are computed again from the files now in the tree (a file new under
+    one of its top-level packages joins it; a removed one leaves it), and the
+    version is named as :func:`stage` names it, the kernel's version and the
+    tree's hash. Files in ``exclude`` are left out. Restaging an unchanged tree
+    gives back exactly the members and metadata it was unpacked from, so the
+    evolution pipeline's rebuilt archives are as deterministic as ``world pack``.
+    """
+    import copy
+
+    root = Path(tree)
+    skip = set(exclude)
+    members: dict[str, tuple[bytes, int]] = {}
+    for rel, path in _walk(root, "the system tree"):
+        if rel not in skip:
+            members[rel] = (_read(path, "the system tree"), _mode(path))
+    system = copy.deepcopy(dict(packed["system"]))
+    claimed: set[str] = set()
+    for entry in system.get("distributions", []):
+        prefix = entry["root"].rstrip("/") + "/"
+        info = _find_dist_info(members, prefix, entry["name"], entry["version"])
+        record = members[prefix + info + "/RECORD"][0].decode("utf-8")
+        listed = [line.rsplit(",", 2)[0] for line in record.splitlines() if line.strip()]
+        tops = set(members.get(prefix + info + "/top_level.txt", (b"", 0))[0].decode("utf-8").split())
+        files = {rel: members[prefix + rel][0] for rel in listed
+                 if not rel.startswith(info + "/") and prefix + rel in members}
+        for member in members:
+            rel = member[len(prefix):]
+            first = rel.split("/", 1)[0]
+            if member.startswith(prefix) and rel not in files and not rel.startswith(info + "/") and \
+                    (first in tops or (first.endswith(".py") and first[:-3] in tops)) and member not in claimed:
+                files[rel] = members[member][0]
+        claimed.update(prefix + rel for rel in files)
+        names = sorted(m[len(prefix) + len(info) + 1:] for m in members
+                       if m.startswith(f"{prefix}{info}/") and not m.endswith("/RECORD"))
+        details = {f"{info}/{n}": members[f"{prefix}{info}/{n}"][0] for n in names}
+        lines = [_record_line(rel, data) for rel, data in sorted(files.items())]
+        lines += [_record_line(path, data) for path, data in sorted(details.items())] + [f"{info}/RECORD,,"]
+        details[f"{info}/RECORD"] = ("\n".join(lines) + "\n").encode("utf-8")
+        members[f"{prefix}{info}/RECORD"] = (details[f"{info}/RECORD"], 0o644)
+        whole = {**files, **details}
+        entry["files"], entry["sha256"] = len(whole), tree_sha256(whole)
+    digest = tree_sha256({path: data for path, (data, _) in members.items()})
+    kernel = next((d for d in system.get("distributions", []) if normal(d["name"]) == "pxos-kernel"), None)
+    base = kernel["version"] if kernel else str(packed["cartridge"].get("version", "0")).split("+")[0]
+    manifest = dict(packed["cartridge"], version=f"{base}+{digest[:12]}")
+    return members, {"cartridge": manifest, "system": system}
+
+
+def _find_dist_info(members: Mapping[str, Any], prefix: str, name: str, version: str) -> str:
+    """The ``NAME-VERSION.dist-info`` directory of a distribution below ``prefix`` (PackError when absent)."""
+    wanted = f"{re.sub(r'[-_.]+', '_', name)}-{version}.dist-info"
+    if f"{prefix}{wanted}/RECORD" in members:
+        return wanted
+    raise PackError(f"cannot restage the system: {prefix}{wanted}/RECORD is missing")
+
+
 def pack_system(dest: Any, plugins: Optional[Iterable[str]] = None, *, native: bool = False,
                 tests: "bool | Iterable[str]" = True,
                 version: Optional[str] = None, level: int = 6) -> dict:

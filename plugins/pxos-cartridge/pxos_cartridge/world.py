@@ -21,6 +21,7 @@ Public API (used by ``world ...``, the evolution pipeline and the explorer)::
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -106,7 +107,7 @@ class SystemRegistry:
     # -- transitions ------------------------------------------------------------------------------------
 
     def register(self, archive: PathLike, *, version: Optional[str] = None, parent: Optional[str] = None,
-                 builder: Optional[Mapping[str, str]] = None, notes: str = "") -> dict:
+                 builder: Optional[Mapping[str, str]] = None, notes: str = "", breaking: bool = False) -> dict:
         """Validate a ``world pack`` archive, store it and record it as an ``experimental`` system version."""
         opened = open_archive(archive)
         system = opened.metadata.get("system")
@@ -115,7 +116,7 @@ class SystemRegistry:
                                 "metadata): pack one with 'pxos-kernel world pack'")
         return self.cartridges.register(opened.path, name=SYSTEM, version=version, parent=version_of(parent),
                                         builder=builder, notes=notes or opened.manifest.get("summary", ""),
-                                        details=summary(system))
+                                        details=summary(system), breaking=breaking)
 
     def test(self, ref: Optional[str] = None, *, distributions: Optional[Sequence[str]] = None,
              limits: Optional[Mapping[str, Any]] = None, allow_unisolated: bool = False) -> dict:
@@ -170,54 +171,31 @@ class SystemRegistry:
 
     def _run_suites(self, record: dict, archive: Path, chosen: Optional[Sequence[str]], limits: Mapping[str, Any],
                     allow_unisolated: bool) -> Records:
-        from pxos_cartridge.testrun import parse_counts
-
-        opened = open_archive(archive)
-        suites = [s for s in (opened.metadata.get("system") or {}).get("tests", [])
-                  if chosen is None or s["distribution"] in chosen]
-        shim = str(shim_path())
-        results = []
-        work = Path(tempfile.mkdtemp(prefix="pxos-world-test-"))
-        try:
-            tree = opened.extract(work / "tree", "source/")
-            for suite in suites:
-                home = work / "tree" / f".pxos-home-{suite['distribution']}"
-                home.mkdir()
-                project = tree / suite["project"][len("source"):].strip("/")
-                argv = ["python", "-I", shim, "--world", str(archive), "--sha256", record["sha256"], "--test-run",
-                        "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not source_tree",
-                        "--rootdir", str(project), *(str(tree / p[len("source/"):]) for p in suite["paths"])]
-                run = self.kernel.hypervisor.run_command(
-                    argv, label=f"world test pxos@{record['version']} {suite['distribution']}", cwd=str(project),
-                    read_only=[str(archive), shim], writable=[str(work / "tree")], limits=limits,
-                    allow_unisolated=allow_unisolated, env={"PXOS_HOME": str(home)},
-                    details={"archive": str(archive), "distribution": suite["distribution"]})
-                output = (run.stdout or "") + (run.stderr or "")
-                counts = parse_counts(output)
-                passed = run.status == "ok" and run.exit_code == 0 or (run.exit_code == 5 and not counts.get("error"))
-                results.append({"distribution": suite["distribution"], "passed": passed, "status": run.status,
-                                "exit_code": run.exit_code, "counts": counts, "run_id": run.post_id,
-                                "duration": round(run.duration, 3), "sandbox": run.protections,
-                                **({} if passed else {"output": output[-4000:], "error": run.error})})
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        return results
+        return run_suites(self.kernel, archive, record["sha256"], label=f"world test pxos@{record['version']}",
+                          distributions=chosen, limits=limits, allow_unisolated=allow_unisolated)
 
     def promote(self, ref: str, *, approved_by: str, reason: str, approver_kind: str = "human",
-                expected_current: Any = ANY) -> dict:
-        """Make a tested system version the one that boots; only a named human may."""
+                expected_current: Any = ANY, breaking_ok: bool = False) -> dict:
+        """Make a tested system version the one that boots; only a named human may (with ``breaking_ok``
+        when it crosses a breaking change)."""
         self._human_only("promote", approver_kind)
         record = self.get(ref)
         return self.cartridges.promote(SYSTEM, record["version"], approved_by=approved_by, reason=reason,
-                                       approver_kind=approver_kind, expected_current=expected_current)
+                                       approver_kind=approver_kind, expected_current=expected_current,
+                                       breaking_ok=breaking_ok)
 
     def rollback(self, to: Optional[str] = None, *, approved_by: str, reason: str, approver_kind: str = "human",
-                 expected_current: Any = ANY) -> dict:
+                 expected_current: Any = ANY, breaking_ok: bool = False) -> dict:
         """Make an earlier system version boot again (default: the one current before)."""
         self._human_only("rollback", approver_kind)
         self.get(None)
         return self.cartridges.rollback(SYSTEM, version_of(to), approved_by=approved_by, reason=reason,
-                                        approver_kind=approver_kind, expected_current=expected_current)
+                                        approver_kind=approver_kind, expected_current=expected_current,
+                                        breaking_ok=breaking_ok)
+
+    def record_tests(self, ref: str, results: Mapping[str, Any], detail: Optional[str] = None) -> dict:
+        """Keep the results of a test run made elsewhere (an evolution build's) with a version's record."""
+        return self.cartridges.record_tests(SYSTEM, self.get(ref)["version"], results, detail)
 
     def record_benchmarks(self, ref: str, figures: Mapping[str, Any]) -> dict:
         """Keep one build's benchmark figures with its record (``world show`` displays them)."""
@@ -237,3 +215,54 @@ def shim_path() -> Path:
     if system is not None:
         return Path(system["shim"])
     return Path(os.path.abspath(boot.__file__))
+
+
+def run_suites(kernel: Any, archive: Path, sha256: str, *, label: str, distributions: Optional[Sequence[str]] = None,
+               limits: Mapping[str, Any], allow_unisolated: bool = False,
+               extra: Sequence[tuple[str, bytes, Mapping[str, str]]] = ()) -> list[dict]:
+    """Run the test suites a system archive carries (``distributions``: only those), each booted from the
+    archive by the shim in a sandboxed command of its own; one result a suite, in order.
+
+    ``extra`` adds suites of the caller's own, as ``(name, test module source, environment)``: each is
+    written into the test tree and runs the same way (the evolution pipeline runs the kernel's
+    conformance suites so).
+    """
+    from pxos_cartridge.testrun import parse_counts
+
+    opened = open_archive(archive)
+    carried = [s for s in (opened.metadata.get("system") or {}).get("tests", [])
+               if distributions is None or s["distribution"] in distributions]
+    shim = str(shim_path())
+    results: list[dict] = []
+    work = Path(tempfile.mkdtemp(prefix="pxos-world-test-"))
+    try:
+        tree = opened.extract(work / "tree", "source/")
+        runs: list[tuple[str, Path, list[str], Mapping[str, str]]] = []
+        for suite in carried:
+            project = tree / suite["project"][len("source"):].strip("/")
+            runs.append((suite["distribution"], project, [str(tree / p[len("source/"):]) for p in suite["paths"]], {}))
+        for name, source, env in extra:
+            own = tree / f".pxos-suite-{len(runs)}"
+            own.mkdir()
+            (own / f"test_{re.sub(r'[^A-Za-z0-9]+', '_', name)}.py").write_bytes(source)
+            runs.append((name, own, [str(own)], env))
+        for name, project, paths, env in runs:
+            home = work / "tree" / f".pxos-home-{len(results)}"
+            home.mkdir()
+            argv = ["python", "-I", shim, "--world", str(archive), "--sha256", sha256, "--test-run",
+                    "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not source_tree",
+                    "--rootdir", str(project), *paths]
+            run = kernel.hypervisor.run_command(
+                argv, label=f"{label} {name}", cwd=str(project), read_only=[str(archive), shim],
+                writable=[str(work / "tree")], limits=limits, allow_unisolated=allow_unisolated,
+                env={"PXOS_HOME": str(home), **env}, details={"archive": str(archive), "distribution": name})
+            output = (run.stdout or "") + (run.stderr or "")
+            counts = parse_counts(output)
+            passed = run.status == "ok" and run.exit_code == 0 or (run.exit_code == 5 and not counts.get("error"))
+            results.append({"distribution": name, "passed": passed, "status": run.status,
+                            "exit_code": run.exit_code, "counts": counts, "run_id": run.post_id,
+                            "duration": round(run.duration, 3), "sandbox": run.protections,
+                            **({} if passed else {"output": output[-4000:], "error": run.error})})
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return results

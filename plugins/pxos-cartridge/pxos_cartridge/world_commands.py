@@ -24,6 +24,8 @@ def _approval(parser: Any) -> None:
     parser.add_argument("--approver", choices=("human", "llm"), default="human",
                         help="human or llm (the system cartridge only accepts a human)")
     parser.add_argument("--reason", required=True, metavar="WHY", help="why (kept in the history and the ledger)")
+    parser.add_argument("--breaking-ok", action="store_true",
+                        help="accept crossing a breaking change (as the evolution pipeline judged it)")
     add_json_flag(parser)
 
 
@@ -213,7 +215,7 @@ def run_promote(args: Any) -> int:
     systems = _systems(args)
     seen = (systems.current() or {}).get("version")  # what this human decided against
     record = systems.promote(args.system, approved_by=args.approved_by, reason=args.reason,
-                             approver_kind=args.approver, expected_current=seen)
+                             approver_kind=args.approver, expected_current=seen, breaking_ok=args.breaking_ok)
     return _made_current(args, record)
 
 
@@ -226,7 +228,7 @@ def run_rollback(args: Any) -> int:
     systems = _systems(args)
     seen = (systems.current() or {}).get("version")
     record = systems.rollback(args.to, approved_by=args.approved_by, reason=args.reason,
-                              approver_kind=args.approver, expected_current=seen)
+                              approver_kind=args.approver, expected_current=seen, breaking_ok=args.breaking_ok)
     return _made_current(args, record)
 
 

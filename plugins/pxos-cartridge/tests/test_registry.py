@@ -146,10 +146,12 @@ def test_promotion_needs_tests_and_breaking_needs_a_human(registry, greeter_tree
         registry.promote("greeter@3.0.0", approved_by="gpt", reason="r", approver_kind="llm")
     with pytest.raises(RegistryError, match="needs an approver"):
         registry.promote("greeter@3.0.0", approved_by="", reason="r")
-    record = registry.promote("greeter@3.0.0", approved_by="alice", reason="reviewed the break")
+    with pytest.raises(PromotionRefused, match="which a human accepts only with --breaking-ok"):
+        registry.promote("greeter@3.0.0", approved_by="alice", reason="r")
+    record = registry.promote("greeter@3.0.0", approved_by="alice", reason="reviewed the break", breaking_ok=True)
     assert record["status"] == "current" and record["promoted"]["by"] == "alice"
     outcomes = [(h["action"], h["outcome"]) for h in registry.history()]
-    assert outcomes.count(("promote", "refused")) == 2 and outcomes[-1] == ("promote", "done")
+    assert outcomes.count(("promote", "refused")) == 3 and outcomes[-1] == ("promote", "done")
 
 
 def test_a_failing_guardrail_blocks_promotion(registry, kernel, v1):
