@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 import pxos_kernel
-from pxos_genesis.evolve.breaking import compare_cli, judge
-from pxos_genesis.evolve.cli_surface import cli_surface, validate
+from pxos_genesis.evolve.breaking import compare_cli, judge, validate
+from pxos_genesis.evolve.probes import surface_of
 from pxos_genesis.evolve.surface import read_surface
 
 KERNEL = Path(pxos_kernel.__file__).parent
@@ -150,7 +150,7 @@ def test_tests_and_foreign_packages_are_not_part_of_the_contract(trees):
 
 
 def test_cli_surface_of_the_running_system(pxos_kernel):
-    surface = validate(cli_surface(pxos_kernel))
+    surface = validate(surface_of(pxos_kernel))
     assert "--json" in surface["evolve list"]["options"]
     assert surface["storage put"]["arguments"]
 

@@ -1,7 +1,7 @@
 """Is a candidate a breaking change of its parent? The pipeline decides, never the patch.
 
 Two surfaces (:mod:`pxos_genesis.evolve.surface` for the code,
-:mod:`pxos_genesis.evolve.cli_surface` for the commands) are compared and
+:mod:`pxos_genesis.evolve.probes` for the commands) are compared and
 every difference becomes a :class:`Change`. The rules, and why:
 
 * a hook specification removed, or its signature (parameters, their kinds,
@@ -171,7 +171,7 @@ def _interface_change(old: dict, new: dict) -> tuple[str, bool]:
 
 
 def compare_cli(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
-    """Commands and options removed (breaking) or added, from two :func:`cli_surface` answers."""
+    """Commands and options removed (breaking) or added, from two :func:`~pxos_genesis.evolve.probes.surface_of` answers."""
     changes = []
     for command in sorted(set(old) | set(new)):
         if command not in new:
@@ -192,3 +192,21 @@ def compare_cli(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
             for added in sorted(after - before):
                 changes.append(Change("option", command, f"{label} {added} added", False))
     return changes
+
+
+def validate(data: Any) -> dict[str, dict]:
+    """``data`` as a CLI surface, or ValueError naming what is wrong with it."""
+    if not isinstance(data, Mapping):
+        raise ValueError(f"the command surface is a {type(data).__name__}, not a mapping")
+    checked: dict[str, dict] = {}
+    for name, entry in data.items():
+        if not isinstance(name, str) or not isinstance(entry, Mapping):
+            raise ValueError(f"command {name!r} has no mapping of options")
+        if "error" in entry:
+            checked[name] = {"error": str(entry["error"])[:500]}
+            continue
+        lists = {key: entry.get(key, []) for key in ("options", "arguments")}
+        if not all(isinstance(v, list) and all(isinstance(s, str) for s in v) for v in lists.values()):
+            raise ValueError(f"command {name!r}: options and arguments must be lists of strings")
+        checked[name] = {key: sorted(value) for key, value in lists.items()}
+    return checked

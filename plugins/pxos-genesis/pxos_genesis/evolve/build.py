@@ -45,7 +45,7 @@ from pxos_genesis.evolve.patches import FileChange, PatchError, apply_patch, cha
 from pxos_genesis.evolve.proposals import ProposalRecord, load_proposal
 from pxos_genesis.evolve.surface import read_surface
 from pxos_genesis.evolve.targets import COMPLIANCE_FILE, BuildFailure, first_error_line, target_for
-from pxos_genesis.evolve.workspace import Deadline, LimitExceeded, Limits, Workspace, reserve_version
+from pxos_genesis.evolve.workspace import Deadline, LimitExceeded, Limits, Workspace
 
 OUTPUT_TAIL = 4000
 
@@ -79,6 +79,7 @@ class BuildResult:
     breaking: dict = field(default_factory=dict)
     tests: dict = field(default_factory=dict)
     guardrails: dict = field(default_factory=dict)
+    benchmarks: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)  # seconds spent in each stage
     ledger_id: str = ""
 
@@ -205,19 +206,24 @@ class Build:
         self.stage("syntax")
         self._syntax(tree, changes)
         self.stage("manifest")
-        r.version = reserve_version(self.kernel, r.cartridge, r.parent, self.target.versions(), r.build)
+        r.version, packed = self.target.new_version(tree, packed, r.build)
         manifest = self.target.prepare(tree, packed, r.version, changes)
-        self.stage("breaking")
-        r.breaking = judge(parent_surface, read_surface(tree)).as_dict()
         self.stage("pack")
         candidate = self.workspace.path / "candidate.pxa"
         self._pack(tree, candidate, manifest)
+        self.stage("breaking")
+        r.breaking = self._breaking(parent, parent_surface, candidate)
         self.stage("tests")
         r.tests = self._tests(tree, manifest, changes, candidate)
         if r.tests["status"] == "timeout":  # the build's time is spent: nothing after this could run
             raise BuildFailure("tests", _tests_line(r.tests))
         self.stage("guardrails")
         report = self._guardrails(candidate, parent)
+        if hasattr(self.target, "benchmarks") and r.tests["passed"]:  # a failing candidate is not worth timing
+            self.stage("benchmarks")
+            r.benchmarks = self.target.benchmarks(parent, candidate, rounds=self.limits.bench_rounds,
+                                                  timeout=self.deadline.remaining("benchmarks"),
+                                                  allow_unisolated=self.allow_unisolated)
         self.stage("compliance")
         (tree / COMPLIANCE_FILE).write_text(self._compliance(report), encoding="utf-8")
         final = self.workspace.path / f"{r.cartridge}-{r.version}.pxa"
@@ -270,21 +276,26 @@ class Build:
             raise BuildFailure(self.result.stage, f"packing failed: {exc}") from None
         self._size(f"after packing {dest.name}")
 
-    def _tests(self, tree: Path, manifest: dict, changes: list[FileChange], archive: Path) -> dict:
-        """The candidate's tests, run for real in the kernel sandbox; the full log kept in the workspace."""
-        from pxos_cartridge.testrun import parse_counts, run_tests
+    def _breaking(self, parent: dict, parent_surface: Any, candidate: Path) -> dict:
+        """The pipeline's judgement: the static contract surfaces, and the commands where the target has any."""
+        candidate_surface = read_surface(self.workspace.tree)
+        if not hasattr(self.target, "cli_surfaces"):
+            return judge(parent_surface, candidate_surface).as_dict()
+        before, after = self.target.cli_surfaces(parent, candidate, timeout=self.deadline.remaining("breaking"),
+                                                 allow_unisolated=self.allow_unisolated)
+        return judge(parent_surface, candidate_surface, before, after).as_dict()
 
-        plan = self.target.test_plan(tree, manifest, changes, archive)
-        run = run_tests(self.kernel, archive, list(plan.command), label=f"evolve build {self.result.build} tests",
-                        limits={"timeout": self.deadline.remaining("tests")}, allow_unisolated=self.allow_unisolated)
-        output = run.stdout or ""
-        log = self.workspace.save("tests.log", output)
-        passed = run.status == "ok" and run.exit_code == 0
-        return {"passed": passed, "status": run.status, "exit_code": run.exit_code, "error": run.error,
-                "command": list(plan.command), "what": plan.what, "counts": parse_counts(output),
-                "output": output[-OUTPUT_TAIL:], "log": str(log), "duration": round(run.duration, 3),
-                "run_id": run.post_id, "sandbox": run.protections,
-                "first_error": None if passed else first_error_line(output)}
+    def _tests(self, tree: Path, manifest: dict, changes: list[FileChange], archive: Path) -> dict:
+        """The candidate's tests, run for real in the kernel sandbox; the full output kept in the workspace."""
+        tests = self.target.run_tests(
+            archive=archive, packed=manifest, changes=changes, tree=tree,
+            label=f"evolve build {self.result.build} tests", timeout=self.deadline.remaining("tests"),
+            allow_unisolated=self.allow_unisolated)
+        output = tests.pop("output", "")
+        tests["log"] = str(self.workspace.save("tests.log", output))
+        tests["output"] = output[-OUTPUT_TAIL:]
+        tests["first_error"] = None if tests["passed"] else first_error_line(output)
+        return tests
 
     def _guardrails(self, archive: Path, parent: dict) -> dict:
         from pxos_genesis.subject import Candidate
@@ -311,12 +322,18 @@ class Build:
         breaking = r.breaking
         lines = [f"Built by the evolution pipeline (build {r.build}) from proposal {r.proposal} "
                  f"({r.builder.get('kind')}: {r.builder.get('who')}), parent version {r.parent}.",
-                 f"Tests ({tests['what']}: {' '.join(tests['command'])}) ran in the sandbox: {tests['status']}, exit code {tests['exit_code']}, "
-                 f"{json.dumps(tests['counts'], sort_keys=True)} (ledger run {tests['run_id']}).",
+                 f"Tests ({tests['what']}: {' '.join(tests['command'])}) ran in the sandbox: {tests['status']}, "
+                 f"exit code {tests['exit_code']}, {json.dumps(tests['counts'], sort_keys=True)} "
+                 f"(ledger run {tests['run_id']}).",
                  "Breaking change (judged by the pipeline, not the patch): "
                  + ("yes: " + "; ".join(breaking["reasons"]) if breaking.get("breaking") else "no") + ".",
                  "The guardrails judged the candidate archive before this file was added; the archive differs "
                  "from it by this file alone."]
+        figures = (r.benchmarks or {}).get("figures")
+        if figures:
+            lines.append("Benchmarks beside the parent's, measured side by side in one sandboxed run: " + "; ".join(
+                f"{name} {f['build ms']} ms (parent {f['parent ms']} ms, x{f['ratio']})"
+                for name, f in sorted(figures.items())) + ".")
         return render(report, cartridge=r.label, built_from="\n\n".join(lines))
 
     def _notes(self) -> str:
@@ -334,8 +351,10 @@ class Build:
         results.update(sha256=r.sha256, tested_sha256=file_sha256(self.workspace.path / "candidate.pxa"),
                        guardrails={"counts": r.guardrails["counts"], "compliant": False,
                                    "items": r.guardrails["items"]})
-        results["passed"] = bool(r.tests["passed"]) and r.guardrails["counts"]["failed"] == 0
+        results["passed"] = not self._failures()
         self.target.record_tests(r.version, results)
+        if r.benchmarks.get("figures"):
+            self.target.record_benchmarks(r.version, r.benchmarks["figures"])
 
     def _failures(self) -> list[tuple[str, str]]:
         """(stage, one line) for the tests and every failed guardrail, tests first."""
@@ -346,6 +365,8 @@ class Build:
         for item in self.result.guardrails["failed_items"]:
             found.append(("guardrails", f"guardrail {item['id']} failed: "
                           f"{'; '.join(item['violations']) or item['evidence']}"))
+        if self.result.benchmarks.get("error"):
+            found.append(("benchmarks", self.result.benchmarks["error"]))
         return found
 
 

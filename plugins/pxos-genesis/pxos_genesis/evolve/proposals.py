@@ -98,10 +98,16 @@ class ProposalRecord:
 
 
 def target_cartridge(kernel: Any, name: Optional[str]) -> str:
+    """The cartridge a proposal changes: ``name``, else config ``genesis.cartridge``, else the system itself."""
     name = name or kernel.section("genesis").get("cartridge")
-    if not name:
-        raise PxosError("no cartridge to evolve: pass --cartridge NAME (or set genesis.cartridge in config.yaml)")
-    return name
+    if name:
+        return name
+    try:
+        from pxos_cartridge.world import SYSTEM
+    except ImportError:
+        raise PxosError("no cartridge to evolve: pass --cartridge NAME (or set genesis.cartridge in config.yaml)"
+                        ) from None
+    return SYSTEM
 
 
 def parent_record(kernel: Any, name: str, version: Optional[str] = None) -> dict:
@@ -145,6 +151,8 @@ def propose(kernel: Any, *, goal: str = "", cartridge: Optional[str] = None, par
         patch, reasoning, text, by, source = _ask_agent(kernel, agent, goal, name, base, files)
     if not goal.strip():
         raise UsageError("--goal is empty: say what the change should achieve")
+    if source["kind"] != "agent":
+        patch, source = _in_member_paths(kernel, name, base, patch, source)
     try:
         touched = touched_paths(patch)
     except PatchError:
@@ -156,6 +164,25 @@ def propose(kernel: Any, *, goal: str = "", cartridge: Optional[str] = None, par
     }
     return kernel.checkpoint("PROPOSAL", "evolve_propose", payload, corridor=CORRIDOR_PROPOSE,
                              agent=f"{by['kind']}:{by['who']}")
+
+
+def _in_member_paths(kernel: Any, cartridge: str, base: dict, patch: str, source: dict) -> tuple[str, dict]:
+    """A patch made in a checkout of the repository, its paths mapped to the system cartridge's members."""
+    from pxos_genesis.evolve.system import is_system
+    from pxos_genesis.evolve.translate import translate_patch
+
+    if not is_system(kernel, cartridge):
+        return patch, source
+    from pxos_cartridge.archive import open_archive
+
+    from pxos_genesis.subject import registry
+
+    members = open_archive(registry(kernel).archive_path(cartridge, base["version"])).names()
+    translated, mapping = translate_patch(patch, members)
+    if not mapping:
+        return patch, source
+    return translated, {**source, "paths_mapped": mapping, "patch_as_given_sha256":
+                        hashlib.sha256(patch.encode("utf-8")).hexdigest()}
 
 
 def _ask_agent(kernel: Any, name: Optional[str], goal: str, cartridge: str, base: dict, files: Sequence[str]):

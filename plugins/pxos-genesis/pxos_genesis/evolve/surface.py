@@ -22,7 +22,7 @@ its plugins are read off the syntax tree:
 Only pxOS's own packages are read (top-level names starting ``pxos``); tests
 and vendored dependencies are not part of the contract. The command-line
 surface cannot be read this way (parsers are built by code), see
-:mod:`pxos_genesis.evolve.cli_surface`.
+:mod:`pxos_genesis.evolve.probes`.
 """
 
 from __future__ import annotations

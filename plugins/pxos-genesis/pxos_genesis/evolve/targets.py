@@ -9,7 +9,6 @@ registered.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -25,14 +24,6 @@ class BuildFailure(Exception):
     def __init__(self, stage: str, reason: str) -> None:
         super().__init__(reason)
         self.stage, self.reason = stage, reason
-
-
-@dataclass(frozen=True)
-class TestPlan:
-    """How a candidate is tested: ``command`` runs in the sandbox in the unpacked archive; ``what`` says it in words."""
-
-    command: tuple[str, ...]
-    what: str
 
 
 class CartridgeTarget:
@@ -97,11 +88,26 @@ class CartridgeTarget:
                                    "exclude lists leave out of the archive")
         return manifest
 
-    def test_plan(self, tree: Path, manifest: dict, changes: Sequence[FileChange], archive: Path) -> TestPlan:
-        from pxos_cartridge.testrun import DEFAULT_COMMAND
+    def new_version(self, tree: Path, packed: dict, build_id: str) -> tuple[str, dict]:
+        """The parent's version with its last number raised, reserved for this build; the manifest as packed."""
+        from pxos_genesis.evolve.workspace import reserve_version
 
-        command = tuple((manifest.get("tests") or {}).get("command") or DEFAULT_COMMAND)
-        return TestPlan(command, "the cartridge's own tests")
+        parent = str(packed.get("version") or "0")
+        return reserve_version(self.kernel, self.name, parent, self.versions(), build_id), packed
+
+    def run_tests(self, *, archive: Path, packed: dict, changes: Sequence[FileChange], tree: Path, label: str,
+                  timeout: float, allow_unisolated: bool) -> dict:
+        """The cartridge's own test command, sandboxed in its unpacked archive."""
+        from pxos_cartridge.testrun import DEFAULT_COMMAND, parse_counts, run_tests
+
+        command = list((packed.get("tests") or {}).get("command") or DEFAULT_COMMAND)
+        run = run_tests(self.kernel, archive, command, label=label, limits={"timeout": timeout},
+                        allow_unisolated=allow_unisolated)
+        output = run.stdout or ""
+        return {"passed": run.status == "ok" and run.exit_code == 0, "status": run.status,
+                "exit_code": run.exit_code, "error": run.error, "command": command,
+                "what": "the cartridge's own tests", "counts": parse_counts(output), "output": output,
+                "duration": round(run.duration, 3), "run_id": run.post_id, "sandbox": run.protections}
 
     def pack(self, tree: Path, dest: Path, manifest: dict) -> None:
         from pxos_cartridge.archive import pack_tree
@@ -117,9 +123,11 @@ class CartridgeTarget:
         return self.registry.record_tests(self.name, version, results)
 
 
-def target_for(kernel: Any, name: str) -> CartridgeTarget:
-    """The target a proposal names."""
-    return CartridgeTarget(kernel, name)
+def target_for(kernel: Any, name: str) -> Any:
+    """The target a proposal names: the system cartridge, or a cartridge of the registry."""
+    from pxos_genesis.evolve.system import SystemTarget, is_system
+
+    return SystemTarget(kernel) if is_system(kernel, name) else CartridgeTarget(kernel, name)
 
 
 def first_error_line(output: str) -> Optional[str]:

@@ -29,11 +29,12 @@ _SEMVER_TAIL = re.compile(r"^(.*?)(\d+)$")
 
 @dataclass(frozen=True)
 class Limits:
-    """``genesis`` config: ``max_in_flight``, ``build_timeout`` (seconds), ``workspace_mb``."""
+    """``genesis`` config: ``max_in_flight``, ``build_timeout`` (seconds), ``workspace_mb``, ``bench_rounds``."""
 
     max_in_flight: int = 2
     build_timeout: float = 600.0
     workspace_mb: float = 512.0
+    bench_rounds: int = 3
 
     @classmethod
     def from_kernel(cls, kernel: Any) -> "Limits":
@@ -41,12 +42,14 @@ class Limits:
         try:
             limits = cls(int(settings.get("max_in_flight", cls.max_in_flight)),
                          float(settings.get("build_timeout", cls.build_timeout)),
-                         float(settings.get("workspace_mb", cls.workspace_mb)))
+                         float(settings.get("workspace_mb", cls.workspace_mb)),
+                         int(settings.get("bench_rounds", cls.bench_rounds)))
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"genesis limits in config.yaml are invalid: {exc}") from None
         finite = all(0 < v < float("inf") for v in (limits.build_timeout, limits.workspace_mb))
-        if limits.max_in_flight < 1 or not finite:
-            raise ConfigError("genesis.max_in_flight, build_timeout and workspace_mb must be positive and finite")
+        if limits.max_in_flight < 1 or limits.bench_rounds < 1 or not finite:
+            raise ConfigError("genesis.max_in_flight, build_timeout, workspace_mb and bench_rounds must be positive "
+                              "and finite")
         return limits
 
 

@@ -1,6 +1,12 @@
-"""A build's benchmark figures beside its parent's, measured side by side in one run.
+"""Measurements taken inside booted systems: a build's benchmark figures beside its parent's, and commands.
 
-Three figures, each the median of ``rounds`` measurements taken in turns
+``probes.py cli SHIM A.pxa SHA B.pxa SHA`` prints the command surface
+(:func:`surface_of`; it cannot be read from the sources, because each command declares its arguments by
+running code) of both systems, each
+booted in a process of its own, as one ``PXOS-CLI {json}`` line.
+
+``probes.py run SHIM PARENT.pxa SHA CANDIDATE.pxa SHA [ROUNDS]`` prints the
+benchmark figures as one ``PXOS-BENCH {json}`` line. Three figures, each the median of ``rounds`` measurements taken in turns
 (parent, candidate, candidate, parent, ...) so that a machine growing busier
 weighs on both alike:
 
@@ -26,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import Any
 
 FIGURES = ("plugins cold start", "storage put+get", "ledger append")
 _BLOB = 64 * 1024
@@ -39,6 +46,59 @@ def _boot_shim(shim: str, archive: str, sha256: str, home: str) -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.boot(archive, sha256, home, {"version": "bench"})
+
+
+def surface_of(kernel: Any) -> dict[str, dict]:
+    """``{command: {"options": [...], "arguments": [...]}}`` for every registered subcommand of ``kernel``.
+
+    A command whose ``configure_parser`` raises gets ``{"error": "..."}``
+    instead, so a broken command is seen rather than silently dropped.
+    """
+    import argparse
+
+    registry = kernel.registry("subcommand")
+    found: dict[str, dict] = {}
+    for name in sorted(registry.names()):
+        parser = argparse.ArgumentParser(prog=name, add_help=False)
+        command = registry.get(name)
+        try:
+            if command.configure_parser is not None:
+                command.configure_parser(parser)
+        except Exception as exc:  # the archive's code declaring arguments: any failure is a finding
+            found[name] = {"error": f"{type(exc).__name__}: {exc}"}
+            continue
+        actions = parser._actions  # argparse keeps declared actions here; there is no public accessor
+        found[name] = {"options": sorted(o for a in actions for o in a.option_strings),
+                       "arguments": sorted(a.dest for a in actions if not a.option_strings
+                                           and not isinstance(a, argparse._SubParsersAction))}
+    return found
+
+
+def surface(shim: str, archive: str, sha256: str, home: str) -> dict:
+    """Inside a process booted from ``archive``: its command surface (:func:`surface_of`)."""
+    _boot_shim(shim, archive, sha256, home)
+    from pxos_kernel import Kernel
+
+    kernel = Kernel(home)
+    try:
+        return surface_of(kernel)
+    finally:
+        kernel.close()
+
+
+def surfaces(script: str, shim: str, parent: tuple[str, str], candidate: tuple[str, str], scratch: str) -> dict:
+    """``{"parent": surface, "candidate": surface}``, each from a process booted from its archive."""
+    answers = {}
+    for label, (archive, sha256) in (("parent", parent), ("candidate", candidate)):
+        home = os.path.join(scratch, f"home-cli-{label}")
+        os.makedirs(home, exist_ok=True)
+        done = subprocess.run([sys.executable, "-I", script, "surface", shim, archive, sha256, home],
+                              env={**os.environ, "PXOS_HOME": home}, capture_output=True, stdin=subprocess.DEVNULL)
+        if done.returncode != 0:
+            raise RuntimeError(f"the command probe in {os.path.basename(archive)} exited {done.returncode}: "
+                               f"{done.stderr.decode('utf-8', 'replace').strip().splitlines()[-1:]}")
+        answers[label] = json.loads(done.stdout.decode("utf-8").strip().splitlines()[-1])
+    return answers
 
 
 def probe(shim: str, archive: str, sha256: str, home: str) -> dict:
@@ -121,11 +181,14 @@ def main(script: str, shim: str, parent: str, parent_sha: str, candidate: str, c
     return 0
 
 
-def parse(output: str) -> dict:
-    """The figures a :func:`main` run printed, or {} when it printed none."""
+def parse(output: str, marker: str = "PXOS-BENCH ") -> dict:
+    """What a run printed after ``marker`` (the figures, or the command surfaces), or {} when nothing."""
     for line in reversed(output.splitlines()):
-        if line.startswith("PXOS-BENCH "):
-            return json.loads(line[len("PXOS-BENCH "):])
+        if line.startswith(marker):
+            try:
+                return json.loads(line[len(marker):])
+            except ValueError:
+                return {}
     return {}
 
 
@@ -133,6 +196,15 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["probe"]:
         sys.stdout.write(json.dumps(probe(*sys.argv[2:6])) + "\n")
         sys.exit(0)
+    if sys.argv[1:2] == ["surface"]:
+        sys.stdout.write(json.dumps(surface(*sys.argv[2:6]), sort_keys=True) + "\n")
+        sys.exit(0)
+    if sys.argv[1:2] == ["cli"]:
+        found = surfaces(os.path.abspath(sys.argv[0]), sys.argv[2], (sys.argv[3], sys.argv[4]),
+                         (sys.argv[5], sys.argv[6]), os.path.abspath("probes"))
+        sys.stdout.write("PXOS-CLI " + json.dumps(found, sort_keys=True) + "\n")
+        sys.exit(0)
     if sys.argv[1:2] == ["run"]:
         sys.exit(main(os.path.abspath(sys.argv[0]), *sys.argv[2:]))
-    sys.exit("usage: bench.py run SHIM PARENT.pxa SHA256 CANDIDATE.pxa SHA256 [ROUNDS] | probe SHIM ARCHIVE SHA256 HOME")
+    sys.exit("usage: probes.py run SHIM PARENT.pxa SHA256 CANDIDATE.pxa SHA256 [ROUNDS] | "
+             "cli SHIM A.pxa SHA256 B.pxa SHA256 | probe|surface SHIM ARCHIVE SHA256 HOME")
