@@ -66,8 +66,12 @@ def run_build(args) -> int:
         print(f"  {where}; workspace kept at {result.workspace}; build record {result.ledger_id}")
     _print_findings(result.as_dict())
     if result.status == "experimental":
-        print(f"promotion is a human decision: pxos-kernel cartridge promote {result.label} --approved-by WHO "
-              "--reason WHY" + (" (breaking: needs --breaking-ok)" if result.breaking.get("breaking") else ""))
+        from pxos_cartridge.world import SYSTEM
+
+        promote = (f"world promote {result.version}" if result.cartridge == SYSTEM
+                   else f"cartridge promote {result.label}")
+        print(f"promotion is a human decision: pxos-kernel {promote} --approved-by WHO --reason WHY"
+              + (" --breaking-ok (it is breaking)" if result.breaking.get("breaking") else ""))
     return result.exit_code
 
 
@@ -85,6 +89,10 @@ def _print_findings(build: dict) -> None:
     if counts:
         print(f"  guardrails: {counts.get('passed', 0)} passed, {counts.get('failed', 0)} failed, "
               f"{counts.get('unchecked', 0)} unchecked")
+    figures = (build.get("benchmarks") or {}).get("figures") or {}
+    if figures:
+        print("  benchmarks: " + "; ".join(f"{name} {f['build ms']} ms (parent {f['parent ms']} ms, x{f['ratio']})"
+                                           for name, f in sorted(figures.items())))
 
 
 def configure_list(parser) -> None:
