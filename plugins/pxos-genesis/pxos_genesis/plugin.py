@@ -24,12 +24,15 @@ def _lazy(name: str):
 def pxos_settings():
     return [
         Setting("genesis", dict, None, "the evolution pipeline and the guardrails"),
-        Setting("genesis.cartridge", str, None, "the cartridge evolve propose targets when none is named"),
+        Setting("genesis.cartridge", str, None, "the cartridge evolve propose targets when none is named (else the "
+                "system cartridge, pxos)"),
         Setting("genesis.network_clients", list, [], "modules the user trusts to reach the network the consented, "
                 "logged way (G8)"),
         Setting("genesis.max_in_flight", int, 2, "evolution builds that may run at once"),
         Setting("genesis.build_timeout", float, 600.0, "seconds an evolution build may take"),
         Setting("genesis.workspace_mb", float, 512.0, "megabytes a build's workspace may hold"),
+        Setting("genesis.bench_rounds", int, 3, "measurements of each benchmark figure a build takes (the median "
+                "is kept), in turns with its parent"),
     ]
 
 
