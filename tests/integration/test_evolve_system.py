@@ -14,7 +14,9 @@ current system cartridge with nothing pip-installed on its path.
 * a patch that changes a hookspec's signature: judged breaking by the
   pipeline; promotion without ``--breaking-ok`` refused;
 * promotion with ``--approver llm``: refused;
-* a patch whose test reads PXOS_HOME: it fails inside the sandbox.
+* a patch whose test reads PXOS_HOME: it fails inside the sandbox;
+* an unknown parent, a patch that is no diff, one against a file the system
+  does not hold, a syntax error: one line each, the failed build kept.
 """
 
 from __future__ import annotations
@@ -209,3 +211,22 @@ def test_a_test_reading_pxos_home_fails_inside_the_sandbox(system):
     assert code == 1 and result["status"] == "failed" and result["stage"] == "tests", result
     assert "test_reads_the_ledger" in result["tests"]["output"] and "FileNotFoundError" in result["tests"]["output"]
     assert ledger.is_dir()  # it is there: the sandbox hid it
+
+
+def test_bad_proposals_against_the_system_end_as_one_line_and_lose_nothing(system):
+    unknown = system.cli("evolve", "propose", "--cartridge", "pxos", "--parent", "9.9.9", "--goal", "g", "--patch",
+                         str(system.work / "proposal.patch"), "--reason", "r", check=False)
+    assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1 and "unknown parent version" in unknown.stderr
+    source = (REPO / PIXELFS).read_text()
+    cases = {
+        "not a unified diff": "make it faster, please\n",
+        "which is not in pxos@": checkout_diff("plugins/pxos-pixelfs/pxos_pixelfs/nothere.py", "a\n", "b\n"),
+        "pixelfs.py: Python syntax error at line": checkout_diff(PIXELFS, source, source.replace("import hashlib\n", "import hashlib(\n", 1)),
+    }
+    for expected, patch in cases.items():
+        code, result = system.build(system.propose(patch, f"a bad proposal: {expected}"))
+        assert code == 1 and result["status"] == "failed" and expected in result["reason"], result
+        assert "\n" not in result["reason"] and Path(result["workspace"], "proposal.patch").is_file()
+        shown = system.json("evolve", "show", result["ledger_id"])
+        assert shown["builds"][0]["reason"] == result["reason"]
+    assert system.current() == system.base
