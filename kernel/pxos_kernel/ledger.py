@@ -180,6 +180,16 @@ class Ledger:
                 return record
         raise LedgerError(f"ledger {self.location}: gave up after {MAX_APPEND_ATTEMPTS} conflicting appends")
 
+    def _check_head(self, head: Any) -> None:
+        """Refuse to chain onto a last record without a sequence number and hash (a hand-edited tail)."""
+        seq = head.get("seq") if isinstance(head, dict) else None
+        problem = ("is not a JSON object" if not isinstance(head, dict) else
+                   "has no integer 'seq'" if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1 else
+                   "has no 'hash'" if not isinstance(head.get("hash"), str) else "")
+        if problem:
+            raise LedgerCorruptError(f"ledger {self.location}: its last record {problem}, so nothing can be appended "
+                                     "after it; the ledger is left as it is ('pxos-kernel ledger verify' names it)")
+
     def append_many(self, entries: list[dict], *, agent: Optional[str] = None) -> list[dict]:
         """Append several records atomically, all or none, as consecutive sequence numbers.
 
@@ -209,6 +219,8 @@ class Ledger:
 
     def _build(self, record_type: str, op: str, payload: Any, corridor: str, agent: Optional[str],
                head: Optional[dict], payload_json: Optional[str] = None) -> dict:
+        if head is not None:
+            self._check_head(head)
         seq = 1 if head is None else head["seq"] + 1
         ts = _utc_now()
         agent = agent or self.agent

@@ -37,3 +37,16 @@ def test_deeply_nested_container_metadata_is_one_line_and_the_file_is_kept(tmp_p
         assert str(info.value).endswith("has pxos metadata nested too deeply to read")
         assert str(path) in str(info.value) and "\n" not in str(info.value)
     assert path.read_bytes() == hostile
+
+
+@pytest.mark.parametrize("tail", ['{"type":"X","hash":"abc"}', '{"seq":"4","hash":"abc"}', '{"seq":4}', '[4]'])
+def test_a_tail_record_without_seq_or_hash_is_one_line_and_the_ledger_is_kept(pxos_cli, pxos_home, tail):
+    assert pxos_cli("run", "hello")[0] == 0
+    path = pxos_home / "ledger" / "ledger.jsonl"
+    with open(path, "a") as stream:
+        stream.write(tail + "\n")
+    before = path.read_bytes()
+    code, out, err = pxos_cli("run", "hello")
+    assert code == 1 and len(err.splitlines()) == 1, err
+    assert err.startswith(f"pxos-kernel: error: ledger {path}: its last record ") and "nothing can be appended" in err
+    assert path.read_bytes() == before
