@@ -47,6 +47,8 @@ SYSTEM = "pxos"
 MIN_PYTHON = (3, 11)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_MEMBERS = 200000
+#: The longest member name component and path an archive may hold (Linux NAME_MAX, and well under PATH_MAX).
+MAX_NAME_BYTES, MAX_PATH_BYTES = 255, 1024
 SITE = "site-packages/"  # the import root of a system cartridge
 
 
@@ -207,7 +209,11 @@ def inflate_payload(meta, idat, where):
 
 
 def check_members(meta, length, where, error=BootError, hostile=BootError):
-    """Validate the member table against the payload: safe paths, no duplicates, exact tiling."""
+    """Validate the member table against the payload: safe paths that file systems can hold, no duplicates,
+    exact tiling; and that the manifest stored beside it is a mapping."""
+    manifest = meta.get("cartridge")
+    if manifest is not None and not isinstance(manifest, dict):
+        raise error("{}: its cartridge manifest is {}, not a mapping".format(where, type(manifest).__name__))
     table = meta.get("members")
     if not isinstance(table, list):
         raise error("{}: metadata has no member list".format(where))
@@ -224,6 +230,11 @@ def check_members(meta, length, where, error=BootError, hostile=BootError):
             raise hostile("{}: member {!r} has an absolute path".format(where, path))
         if any(part in ("", ".", "..") for part in path.split("/")):
             raise hostile("{}: member {!r} has a '..', '.' or empty path component".format(where, path))
+        longest = max(len(part.encode("utf-8", "surrogatepass")) for part in path.split("/"))
+        if longest > MAX_NAME_BYTES or len(path.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
+            raise hostile("{}: member {!r} has a name too long to unpack ({} bytes in one component, {} in all; "
+                          "file systems hold {} and {})".format(where, path[:40] + "...", longest, len(path.encode(
+                              "utf-8", "surrogatepass")), MAX_NAME_BYTES, MAX_PATH_BYTES))
         if path in members:
             raise hostile("{}: member {!r} appears twice".format(where, path))
         offset, size, mode, digest = entry.get("offset"), entry.get("size"), entry.get("mode"), entry.get("sha256")

@@ -39,6 +39,28 @@ VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 CORRIDOR = "DISTRICT_5.CHAMBER_CARTRIDGE.NODE_{}"
 
 
+
+#: What every stored version record holds, and its type (the code reads these without checking).
+_RECORD_FIELDS = {"name": str, "version": str, "status": str, "sha256": str, "generation": int, "created": str,
+                  "builder": dict, "manifest": dict, "breaking": bool}
+
+
+def _entries_problem(cartridges: dict) -> Optional[str]:
+    """What is wrong inside the registry's cartridge entries (None when nothing): each version a record with
+    its fields, and ``current``/``previous`` naming a version the entry holds."""
+    for name, entry in cartridges.items():
+        for version, record in entry["versions"].items():
+            if not isinstance(record, dict):
+                return f"{name}@{version} is {type(record).__name__}, not a version record"
+            for key, kind in _RECORD_FIELDS.items():
+                if not isinstance(record.get(key), kind) or kind is int and isinstance(record.get(key), bool):
+                    return f"{name}@{version} has no {key} ({kind.__name__})"
+        for pointer in ("current", "previous"):
+            target = entry.get(pointer)
+            if target is not None and target not in entry["versions"]:
+                return f"{name}'s {pointer} version {target!r} is not registered"
+    return None
+
 class _Any:
     def __repr__(self) -> str:
         return "ANY"
@@ -92,6 +114,8 @@ class CartridgeRegistry:
             elif not all(isinstance(c, dict) and isinstance(c.get("versions"), dict)
                          for c in data["cartridges"].values()):
                 problem = "a cartridge entry has no versions"
+            else:
+                problem = _entries_problem(data["cartridges"])
         if problem:
             raise RegistryCorruptError(f"cartridge registry {self.path} is corrupt ({problem}); it was left "
                                        "untouched: restore it from a backup or move it aside")

@@ -172,6 +172,24 @@ def test_members_pointing_outside_the_payload_are_refused(raw_archive, tmp_path,
         open_archive(archive)
 
 
+@pytest.mark.parametrize("path", ["d/" + "x" * 256 + ".py", "/".join(["abcdefgh"] * 120)])
+def test_a_member_name_too_long_to_unpack_is_one_line_and_nothing_is_written(raw_archive, tmp_path, pxos_cli,
+                                                                              path):
+    archive = raw_archive(tmp_path / "h.pxa", [("a.txt", b"first\n"), (path, b"boom\n")])
+    before = archive.read_bytes()
+    code, out, err = pxos_cli("cartridge", "unpack", str(archive), "-o", str(tmp_path / "out"))
+    assert code == 1 and len(err.splitlines()) == 1 and "has a name too long to unpack" in err, err
+    assert err.startswith(f"pxos-kernel: error: {archive}: member ")
+    assert not (tmp_path / "out").exists() and archive.read_bytes() == before
+
+
+def test_a_manifest_that_is_not_a_mapping_is_one_line(raw_archive, tmp_path, pxos_cli):
+    archive = raw_archive(tmp_path / "h.pxa", GOOD, manifest=["not", "a", "mapping"])
+    for argv in (("cartridge", "members", str(archive)), ("cartridge", "register", str(archive))):
+        code, out, err = pxos_cli(*argv)
+        assert (code, err) == (1, f"pxos-kernel: error: {archive}: its cartridge manifest is list, not a mapping\n")
+
+
 def test_payload_bytes_no_member_owns_are_refused(raw_archive, tmp_path):
     archive = raw_archive(tmp_path / "h.pxa", GOOD, payload=b"X = 1\nA = 2\nHIDDEN")
     with pytest.raises(HostileArchiveError, match="members cover 12 bytes but the payload has 18"):

@@ -230,6 +230,37 @@ def test_a_corrupted_registry_is_refused_and_left_untouched(registry, v1, cli):
     assert registry.path.read_text() == damaged
 
 
+def _mangle_greeter(data, change):
+    entry = data["cartridges"]["greeter"]
+    if change == "version":
+        entry["versions"]["1.0.0"] = "x"
+    elif change == "field":
+        del entry["versions"]["1.0.0"]["sha256"]
+    elif change == "generation":
+        entry["versions"]["1.0.0"]["generation"] = "0"
+    else:
+        entry["current"] = "9.9"
+
+
+@pytest.mark.parametrize("change, problem", [
+    ("version", "greeter@1.0.0 is str, not a version record"), ("field", "greeter@1.0.0 has no sha256 (str)"),
+    ("generation", "greeter@1.0.0 has no generation (int)"),
+    ("current", "greeter's current version '9.9' is not registered")])
+def test_a_registry_whose_inner_structure_is_wrong_is_one_line_and_left_untouched(registry, v1, cli, change,
+                                                                                  problem):
+    registry.register(v1)
+    data = json.loads(registry.path.read_text())
+    _mangle_greeter(data, change)
+    registry.path.write_text(json.dumps(data))
+    before = registry.path.read_bytes()
+    for argv in (("cartridge", "list"), ("cartridge", "lineage", "greeter@1.0.0"), ("cartridge", "register", str(v1),
+                                                                                     "--version", "2.0.0")):
+        code, _, err = cli(*argv)
+        assert code == 1 and err == (f"pxos-kernel: error: cartridge registry {registry.path} is corrupt ({problem}); "
+                                     "it was left untouched: restore it from a backup or move it aside\n"), argv
+    assert registry.path.read_bytes() == before
+
+
 CONCURRENT = textwrap.dedent("""
     import sys, time
     from pxos_kernel import Kernel
