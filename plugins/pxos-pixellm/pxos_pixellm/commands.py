@@ -59,11 +59,15 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from .container import load_model_meta
+    from .config import ModelConfig
+    from .container import check_directory, load_model_meta
 
     engine = _engine(args)
     path = engine.resolve(args.model)
     meta = load_model_meta(path)
+    # what is printed is validated as loading validates it, so a damaged container is one line, not a traceback
+    ModelConfig.from_dict(meta.get("config"), str(path))
+    entries = check_directory(meta.get("tensors"), meta["length"], str(path))
     # An engine that reports where it computes (the GPU engine: its adapter and limits) says so here.
     described = engine.describe() if args.engine != "pixellm" and hasattr(engine, "describe") else None
     if args.json:
@@ -78,14 +82,10 @@ def run_info(args: argparse.Namespace) -> int:
     print(" ".join(f"{k}={v}" for k, v in config.items()))
     count = 0
     rows = []
-    for entry in meta["tensors"]:
-        n = 1
-        for dim in entry["shape"]:
-            n *= dim
-        count += n
-        scales = entry.get("scales")
-        rows.append((entry["name"], "x".join(map(str, entry["shape"])), entry["dtype"], entry["encoding"],
-                     entry["offset"], entry["length"], _describe_scales(scales)))
+    for entry in entries:
+        count += entry.count
+        rows.append((entry.name, "x".join(map(str, entry.shape)), entry.dtype, entry.encoding,
+                     entry.offset, entry.length, _describe_scales(entry.scales)))
     print_table(("tensor", "shape", "dtype", "encoding", "offset", "length", "scales"), rows)
     print(f"{len(rows)} tensors, {count} parameters")
     return 0

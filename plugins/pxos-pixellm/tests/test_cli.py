@@ -118,3 +118,32 @@ def test_convert_installs_into_the_model_directory_and_exports(pxos_cli, pxos_ke
 def test_convert_of_a_missing_source_is_an_error(pxos_cli, tmp_path):
     code, _, err = pxos_cli("model", "convert", str(tmp_path / "nothing"), "--out", str(tmp_path / "x.pxi"))
     assert code != 0 and "no such file" in err
+
+
+def _damaged(tmp_path, change):
+    from pxos_kernel.container import write_container
+    from pxos_pixellm import read_model_meta
+
+    meta = read_model_meta(shipped_model_path())
+    meta = {"config": meta["config"], "tensors": meta["tensors"], "info": {}}
+    change(meta)
+    path = tmp_path / "damaged.pxi"
+    write_container(path, bytes(16), kind="model", meta=meta)
+    return path
+
+
+@pytest.mark.parametrize("change, problem", [
+    (lambda m: m.update(config=5), "the config is not an object"),
+    (lambda m: m.pop("config"), "the config is not an object"),
+    (lambda m: m["config"].pop("hidden_size"), "missing config field(s) hidden_size"),
+    (lambda m: m.update(tensors="x"), "the metadata has no tensor directory"),
+    (lambda m: m["tensors"][0].pop("shape"), "malformed tensor directory entry"),
+])
+def test_model_info_of_damaged_metadata_is_one_line_and_the_file_is_kept(pxos_cli, tmp_path, change, problem):
+    path = _damaged(tmp_path, change)
+    before = path.read_bytes()
+    for argv in (("model", "info", str(path)), ("model", "info", str(path), "--json")):
+        code, out, err = pxos_cli(*argv)
+        assert (code, out) == (1, "") and len(err.splitlines()) == 1, err
+        assert err.startswith(f"pxos-kernel: error: {path}: {problem}"), err
+    assert path.read_bytes() == before
