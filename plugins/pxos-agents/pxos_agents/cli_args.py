@@ -68,11 +68,13 @@ def configure_agent_task_show(parser) -> None:
 
 def configure_agent_task_requeue(parser) -> None:
     parser.add_argument("id", type=int)
+    add_json_flag(parser)
 
 
 def configure_agent_task_flag(parser) -> None:
     parser.add_argument("id", type=int)
     parser.add_argument("reason")
+    add_json_flag(parser)
 
 
 def configure_agent_memory_search(parser) -> None:
@@ -91,10 +93,12 @@ def configure_agent_memory_add(parser) -> None:
     parser.add_argument("kind", choices=["decision", "result"])
     parser.add_argument("title")
     parser.add_argument("--body", default="", help="the reason or the finding")
+    add_json_flag(parser)
 
 
 def configure_agent_consent_grant(parser) -> None:
     parser.add_argument("hosts", nargs="+", metavar="HOST")
+    add_json_flag(parser)
 
 
 configure_agent_consent_revoke = configure_agent_consent_grant

@@ -186,7 +186,7 @@ def run_agent_task_show(args) -> int:
 def run_agent_task_requeue(args) -> int:
     queue = _queue(args)
     try:
-        _print_task(queue.requeue(args.id), False)
+        _print_task(queue.requeue(args.id), args.json)
     finally:
         queue.close()
     return 0
@@ -195,7 +195,7 @@ def run_agent_task_requeue(args) -> int:
 def run_agent_task_flag(args) -> int:
     queue = _queue(args)
     try:
-        _print_task(queue.flag(args.id, args.reason), False)
+        _print_task(queue.flag(args.id, args.reason), args.json)
     finally:
         queue.close()
     return 0
@@ -244,7 +244,10 @@ def run_agent_memory_add(args) -> int:
         entry = store.remember(args.kind, args.title, args.body, agent="user")
     finally:
         store.close()
-    print(entry.atom_id)
+    if args.json:
+        print_json(entry.as_dict())
+    else:
+        print(entry.atom_id)
     return 0
 
 
@@ -268,7 +271,10 @@ def _change_consent(args, change, op: str) -> int:
     hosts = change(args.kernel.home, args.hosts)
     args.kernel.checkpoint("NET", op, {"hosts": args.hosts},
                            corridor="DISTRICT_8.CHAMBER_NETWORK.NODE_CONSENT", agent="user")
-    print("agents may contact: " + (", ".join(hosts) or "no host"))
+    if args.json:
+        print_json(hosts)  # as consent list --json prints them
+    else:
+        print("agents may contact: " + (", ".join(hosts) or "no host"))
     return 0
 
 

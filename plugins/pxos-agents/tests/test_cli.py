@@ -62,6 +62,23 @@ def test_task_commands(pxos_home, pxos_cli, task_dir, monkeypatch):
     assert code == 0 and "after: 1" in out
 
 
+def test_commands_that_change_state_print_json_too(pxos_home, pxos_cli, task_dir, monkeypatch):
+    code, out, err = pxos_cli("agent", "consent", "grant", "127.0.0.1", "api.example.org", "--json")
+    assert (code, json.loads(out)) == (0, ["127.0.0.1", "api.example.org"])
+    code, out, err = pxos_cli("agent", "consent", "revoke", "127.0.0.1", "--json")
+    assert (code, json.loads(out)) == (0, ["api.example.org"])
+    code, out, err = pxos_cli("agent", "memory", "add", "result", "it works", "--body", "measured", "--json")
+    entry = json.loads(out)
+    assert code == 0 and entry["atom_id"].startswith("ATOM-RESULT-") and entry["body"] == "measured"
+    monkeypatch.chdir(task_dir)
+    assert pxos_cli("agent", "task", "add", "first", "--file", "calc.py")[0] == 0
+    code, out, err = pxos_cli("agent", "task", "flag", "1", "check the spec", "--json")
+    flagged = json.loads(out)
+    assert code == 0 and (flagged["id"], flagged["needs_human"], flagged["human_reason"]) == (1, True, "check the spec")
+    code, out, err = pxos_cli("agent", "task", "requeue", "1", "--json")
+    assert code == 0 and (json.loads(out)["state"], json.loads(out)["needs_human"]) == ("pending", False)
+
+
 @pytest.mark.parametrize("argv, expected", [
     (("agent", "task", "add", "x", "--file", "missing.py"), "task file missing.py: cannot read it"),
     (("agent", "task", "add", "x", "--file", "../calc.py"), "not a relative path inside the task"),
