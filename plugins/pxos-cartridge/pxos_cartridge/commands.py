@@ -103,6 +103,7 @@ def run_members(args) -> int:
 def configure_unpack(parser) -> None:
     parser.add_argument("archive", help="a .pxa file")
     parser.add_argument("-o", "--output", dest="dest", required=True, help="directory to extract into")
+    add_json_flag(parser)
 
 
 def run_unpack(args) -> int:
@@ -110,7 +111,11 @@ def run_unpack(args) -> int:
 
     archive = open_archive(args.archive)
     archive.extract(args.dest)
-    print(f"extracted {len(archive.members)} files into {args.dest}")
+    if args.json:
+        print_json({"archive": str(archive.path), "sha256": archive.sha256, "output": args.dest,
+                    "files": sorted(archive.members)})
+    else:
+        print(f"extracted {len(archive.members)} files into {args.dest}")
     return 0
 
 

@@ -172,6 +172,17 @@ def test_members_pointing_outside_the_payload_are_refused(raw_archive, tmp_path,
         open_archive(archive)
 
 
+def test_unpack_prints_what_it_wrote_as_json(raw_archive, tmp_path, pxos_cli):
+    import json
+
+    archive = raw_archive(tmp_path / "h.pxa", GOOD)
+    code, out, err = pxos_cli("cartridge", "unpack", str(archive), "-o", str(tmp_path / "out"), "--json")
+    result = json.loads(out)
+    assert code == 0 and result["files"] == sorted(name for name, _ in GOOD)
+    assert result["output"] == str(tmp_path / "out") and len(result["sha256"]) == 64
+    assert all((tmp_path / "out" / name).read_bytes() == data for name, data in GOOD)
+
+
 @pytest.mark.parametrize("path", ["d/" + "x" * 256 + ".py", "/".join(["abcdefgh"] * 120)])
 def test_a_member_name_too_long_to_unpack_is_one_line_and_nothing_is_written(raw_archive, tmp_path, pxos_cli,
                                                                               path):
