@@ -39,7 +39,7 @@ def main() -> None:
     from pxos_pixellm.container import open_model
     from pxos_pixellm.convert import export_hf_directory
     from pxos_pixellm.engine import shipped_model_path
-    from pxos_pixellm.generate import token_ids
+    from pxos_pixellm.generation import token_ids
     from pxos_pixellm.model import build_transformer
 
     torch.set_num_threads(args.threads)

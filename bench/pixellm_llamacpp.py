@@ -76,7 +76,7 @@ def worker(args: argparse.Namespace) -> None:
     else:
         from pxos_pixellm import native
         from pxos_pixellm.container import open_model
-        from pxos_pixellm.generate import token_ids
+        from pxos_pixellm.generation import token_ids
         from pxos_pixellm.model import build_transformer
 
         model = build_transformer(open_model(args.model, verify=False), "native")

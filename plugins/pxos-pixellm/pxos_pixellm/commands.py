@@ -40,7 +40,7 @@ def read_prompt(prompt: str) -> "str | bytes":
 
 def stream_generation(engine, prompt: "str | bytes", args: argparse.Namespace) -> int:
     """Generate with the sampling flags in ``args`` and print as the text arrives."""
-    from .generate import generate
+    from .generation import generate
 
     # Any engine serving pixellm's models has transformer() and tokenizer(): the GPU engine's transformer
     # computes its logits on the GPU, and this same loop samples from them.

@@ -153,8 +153,8 @@ class PixelEngine:
         return self.load(model).tokenizer
 
     def generate(self, request: GenerationRequest) -> Iterator[GenerationChunk]:
-        """Stream a completion; see :func:`pxos_pixellm.generate.generate` for prompt handling."""
-        from .generate import generate
+        """Stream a completion; see :func:`pxos_pixellm.generate` for prompt handling."""
+        from .generation import generate
 
         loaded = self.load(request.model)
         for piece in generate(loaded.transformer, request.prompt, tokenizer=loaded.tokenizer,
@@ -179,7 +179,7 @@ class PixelEngine:
 
     def chat(self, request: GenerationRequest, messages: Sequence[Mapping[str, Any]]) -> Iterator[GenerationChunk]:
         """Stream the assistant's reply to ``messages`` (the request's prompt is ignored)."""
-        from .generate import generate
+        from .generation import generate
 
         loaded = self.load(request.model)
         prompt = self.chat_prompt(request.model, messages)

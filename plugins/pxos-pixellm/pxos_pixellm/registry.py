@@ -409,7 +409,7 @@ def smoke_test(path: Path) -> dict:
     import numpy as np
 
     from .container import open_model
-    from .generate import generate
+    from .generation import generate
     from .model import build_transformer
 
     try:

@@ -16,7 +16,7 @@ import pytest
 from pixellm_testmodels import CASES, build_hf_model, hf_greedy, hf_logits
 from pxos_pixellm.container import open_model
 from pxos_pixellm.convert import convert
-from pxos_pixellm.generate import token_ids
+from pxos_pixellm.generation import token_ids
 from pxos_pixellm.model import build_transformer
 
 PROMPT = "def decode(self, s):\n    return self.raw"

@@ -13,7 +13,7 @@ import pytest
 from pixellm_testmodels import CASES, build_hf_model
 from pxos_kernel import GenerationRequest
 from pxos_pixellm.engine import shipped_held_out_path
-from pxos_pixellm.generate import token_ids
+from pxos_pixellm.generation import token_ids
 
 LLAMA, QWEN2 = CASES[0], CASES[3]
 

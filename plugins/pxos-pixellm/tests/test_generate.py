@@ -7,7 +7,7 @@ import pytest
 
 from pixellm_testmodels import TINY
 from pxos_kernel import InferenceError
-from pxos_pixellm.generate import generate
+from pxos_pixellm.generation import generate
 from pxos_pixellm.model import Transformer
 from pxos_pixellm.sampling import sample
 
@@ -102,3 +102,17 @@ def test_empty_prompt_is_an_error(model):
 def test_bad_sampling_knobs_are_errors(model, knobs, message):
     with pytest.raises(InferenceError, match=message):
         list(generate(model, "a", **{"max_tokens": 2, **knobs}))
+
+
+def test_the_public_generate_is_the_function_after_its_module_was_imported():
+    """A lazily exported name that equals its module's name was shadowed by the module once imported."""
+    import subprocess
+    import sys
+
+    # A fresh interpreter, so the engine's import of the generation loop comes first, as it does in `serve`.
+    code = ("import types, pxos_pixellm, pxos_pixellm.engine, pxos_pixellm.generation\n"
+            "exports = {name: getattr(pxos_pixellm, name) for name in pxos_pixellm.__all__ if name != '__version__'}\n"
+            "print(sorted(name for name, value in exports.items() if isinstance(value, types.ModuleType)))\n"
+            "print(callable(pxos_pixellm.generate))")
+    lines = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert lines == ["[]", "True"]
