@@ -348,12 +348,16 @@ def test_a_missing_module_is_reported_by_the_child(any_isolation):
     assert result.status == "error" and "no module named 'no_such_module_xyz'" in result.error
 
 
+# The peak is read from VmHWM, this process's own address space. ru_maxrss would not do: exec folds
+# the old address space's peak into it, and a child spawned by a large pytest process (vfork) starts
+# with that process's peak, hundreds of MB that the supervisor never used.
 PRINT_A_LOT = textwrap.dedent("""
-    import resource, sys
+    import re
     from pxos_kernel.sandbox import run_command
     code = "import sys\\nchunk = b'x' * (1 << 20)\\nfor _ in range(1536): sys.stdout.buffer.write(chunk)"
     outcome = run_command(["python", "-c", code], capture_limit=1 << 20)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    with open("/proc/self/status") as status:
+        rss = int(re.search(r"VmHWM:\\s+(\\d+) kB", status.read()).group(1)) // 1024
     print(outcome.status, len(outcome.stdout), rss, "left out here" in outcome.stdout)
 """)
 
