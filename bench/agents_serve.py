@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -83,6 +84,7 @@ def main() -> None:
         child.join()
         server.server_close()
         kernel.close()
+        shutil.rmtree(home, ignore_errors=True)  # the benchmark's own PXOS_HOME
 
 
 if __name__ == "__main__":

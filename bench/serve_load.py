@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -102,6 +103,7 @@ def main() -> None:
         child.join()
         server.server_close()
         kernel.close()
+        shutil.rmtree(home, ignore_errors=True)  # the benchmark's own PXOS_HOME
     report(f"serve under load, n-gram engine, max_tokens={TOKENS}, machine has {os.cpu_count()} cores", rows)
 
 
