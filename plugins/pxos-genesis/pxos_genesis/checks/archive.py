@@ -15,6 +15,7 @@ from pathlib import PurePosixPath
 from typing import Any, Iterator, Mapping
 
 from pxos_genesis.checks import check, judge, ok, plural
+from pxos_genesis.checks.dependencies import syntax_tree
 from pxos_genesis.subject import Candidate, memo
 
 #: Always importable inside a cartridge: the runtime it runs under.
@@ -65,12 +66,8 @@ def local_modules(names: list[str]) -> set[str]:
 
 def imported_modules(source: str, path: str, tree: Any = None) -> Iterator[tuple[str, int]]:
     """(top-level module name, line) of each absolute import in a source file."""
+    tree = syntax_tree(source, path, tree)
     if tree is None:
-        try:
-            tree = ast.parse(source, filename=path)
-        except SyntaxError:
-            return
-    if isinstance(tree, SyntaxError):
         return
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -161,12 +158,8 @@ def archive_complete(candidate: Candidate, context: Mapping[str, Any]) -> Any:
 
 def _relative_imports(source: str, path: str, tree: Any = None) -> Iterator[tuple[str, int]]:
     """Member paths (without suffix) that relative imports in ``path`` refer to."""
+    tree = syntax_tree(source, path, tree)
     if tree is None:
-        try:
-            tree = ast.parse(source, filename=path)
-        except SyntaxError:
-            return
-    if isinstance(tree, SyntaxError):
         return
     from pxos_genesis.checks.dependencies import import_nodes
 

@@ -65,14 +65,23 @@ def distributions(archive: Any) -> list[Distribution]:
     return found
 
 
-def imports(source: str, path: str, tree: Any = None) -> Iterator[tuple[str, int, bool]]:
-    """``(top-level module, line, optional)`` of each absolute import; optional: the code copes without it."""
+def syntax_tree(source: str, path: str, tree: Any = None) -> Optional[ast.AST]:
+    """``tree`` (a report parses each source once), else ``source`` parsed; None where it is not Python.
+
+    A report's memo holds the SyntaxError of a source that did not parse, so that is None too.
+    """
     if tree is None:
         try:
-            tree = ast.parse(source, filename=path)
+            return ast.parse(source, filename=path)
         except SyntaxError:
-            return
-    if isinstance(tree, SyntaxError):
+            return None
+    return None if isinstance(tree, SyntaxError) else tree
+
+
+def imports(source: str, path: str, tree: Any = None) -> Iterator[tuple[str, int, bool]]:
+    """``(top-level module, line, optional)`` of each absolute import; optional: the code copes without it."""
+    tree = syntax_tree(source, path, tree)
+    if tree is None:
         return
     for node, optional in import_nodes(tree):
         if isinstance(node, ast.Import):
