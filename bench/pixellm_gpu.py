@@ -61,21 +61,24 @@ def main() -> None:
     from _timing import report, verdict
     from pxos_pixellm_gpu.engine import GpuEngine
 
-    numpy_engine = pxos_pixellm.PixelEngine({})
+    numpy_engine = pxos_pixellm.PixelEngine({"compute": "numpy"})  # the reference the issue compares with
+    native_engine = pxos_pixellm.PixelEngine({})  # the compiled C kernels, where they build (shown beside)
     path = numpy_engine.resolve("default")
     gpu_engine = GpuEngine({})
     counter = Counting(gpu_engine.gpu.device)
     gpu_model = gpu_engine.load(str(path))
     moved = dict(counter.bytes)  # the load only (decoding writes two numbers and the token ids a step)
     cpu_model = numpy_engine.transformer(str(path))
+    native_model = native_engine.transformer(str(path))
     payload = pxos_pixellm.open_model(path, verify=False)
     tensor_bytes = sum(entry.length for entry in payload.tensors)
     prompt = list(b"def read_config(path):\n    ")
 
     runs = rounds({"gpu": lambda: greedy(gpu_model, prompt, args.tokens),
-                   "numpy": lambda: greedy(cpu_model, prompt, args.tokens)}, args.rounds)
+                   "numpy": lambda: greedy(cpu_model, prompt, args.tokens),
+                   "native": lambda: greedy(native_model, prompt, args.tokens)}, args.rounds)
     same = runs["gpu"][0].tokens == runs["numpy"][0].tokens
-    gpu_tps, numpy_tps = decode_rate(runs["gpu"]), decode_rate(runs["numpy"])
+    gpu_tps, numpy_tps, native_tps = decode_rate(runs["gpu"]), decode_rate(runs["numpy"]), decode_rate(runs["native"])
     adapter = gpu_engine.gpu.info
     weights = sum(n for label, n in moved.items() if ":" in label)  # "tensor:part" buffers
     tables = sum(n for label, n in moved.items() if label in ("cos", "sin"))
@@ -85,7 +88,9 @@ def main() -> None:
                                "prompt"),
                ("pixellm numpy", f"{numpy_tps:.1f} tok/s decode, {prefill_rate(runs['numpy'], len(prompt)):.1f} tok/s "
                                  "prompt"),
-               ("ratio", f"{gpu_tps / numpy_tps:.3f}x  (report only"
+               ("pixellm compiled", f"{native_tps:.1f} tok/s decode, {prefill_rate(runs['native'], len(prompt)):.1f} "
+                                    f"tok/s prompt  (C kernels: {native_engine.compute_report()['backend']})"),
+               ("ratio", f"{gpu_tps / numpy_tps:.3f}x numpy, {gpu_tps / native_tps:.3f}x compiled  (report only"
                          f"{': a software adapter runs WGSL on the CPU, not expected to win' if adapter.software else ''})"),
                ("same tokens", "yes" if same else "NO"),
            ])

@@ -81,12 +81,14 @@ def main() -> int:
         path = make_model(Path(tmp), args)
         parameters = sum(entry.count for entry in pxos_pixellm.open_model(path, verify=False).tensors)
         gpu_model = gpu_engine.load(str(path))
-        cpu_model = pxos_pixellm.PixelEngine({}).transformer(str(path))
+        cpu_model = pxos_pixellm.PixelEngine({"compute": "numpy"}).transformer(str(path))
+        native_model = pxos_pixellm.PixelEngine({}).transformer(str(path))  # the compiled C kernels, beside
         prompt = list(range(32, 96))
 
         candidates: dict[str, Callable[[], Decoded]] = {
             "pixellm-gpu": lambda: greedy(gpu_model, prompt, args.tokens),
-            "pixellm numpy": lambda: greedy(cpu_model, prompt, args.tokens)}
+            "pixellm numpy": lambda: greedy(cpu_model, prompt, args.tokens),
+            "pixellm compiled": lambda: greedy(native_model, prompt, args.tokens)}
         llama = llama_cpp_decoder(path, Path(tmp), prompt, args)
         if callable(llama):
             candidates["llama.cpp (CPU)"] = llama
