@@ -6,9 +6,13 @@ import sys
 from typing import Any, Iterable, Sequence
 
 
-def add_json_flag(parser) -> None:
-    """Give a command the ``--json`` flag: it then prints :func:`print_json` output instead of a table."""
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+def add_json_flag(parser, help: str = "print JSON instead of a table") -> None:
+    """Give a command the ``--json`` flag: it then prints :func:`print_json` output instead of a table.
+
+    ``help`` says what changes where it is more than that (``model generate
+    --json`` stops streaming and prints one object at the end).
+    """
+    parser.add_argument("--json", action="store_true", help=help)
 
 
 def print_json(value: Any) -> None:

@@ -141,6 +141,9 @@ class BootEmitter:
     ``emit(request)`` takes a :class:`~pxos_kernel.interfaces.BootRequest` and
     returns a :class:`~pxos_kernel.interfaces.BootImage`. ``run(path, options)``,
     when given, starts an image (in an emulator) and returns an exit code.
+    Options: ``headless`` (bool: no display, the emulator's console on stdio)
+    and ``output`` (a binary file: the console's output goes there instead of
+    standard output, as ``boot run --json`` asks).
     """
 
     target: str

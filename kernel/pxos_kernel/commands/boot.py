@@ -65,6 +65,8 @@ def configure_boot_run(parser) -> None:
     parser.add_argument("--target", help="boot target (default: the world's)")
     parser.add_argument("image", nargs="?", help="image file (default: the last `boot build` output)")
     parser.add_argument("--headless", action="store_true", help="no window; serial/monitor on stdio")
+    add_json_flag(parser, help="run headless (standard input still feeds the monitor), capture the emulator's "
+                  "console and print one JSON object when it ends: exit code, seconds, console output")
 
 
 def run_boot_run(args) -> int:
@@ -74,6 +76,20 @@ def run_boot_run(args) -> int:
     image = Path(args.image) if args.image else args.kernel.home / "boot" / f"{emitter.target}.img"
     if not image.exists():
         raise BootError(f"no image at {image}: run 'pxos-kernel boot build' first")
-    args.kernel.checkpoint("BOOT", "boot_run", {"target": emitter.target, "path": str(image)},
-                           corridor="DISTRICT_5.CHAMBER_BOOT.NODE_RUN")
-    return emitter.run(image, {"headless": args.headless})
+    record = args.kernel.checkpoint("BOOT", "boot_run", {"target": emitter.target, "path": str(image)},
+                                    corridor="DISTRICT_5.CHAMBER_BOOT.NODE_RUN")
+    if not args.json:
+        return emitter.run(image, {"headless": args.headless})
+    import tempfile
+    import time
+
+    # The console goes to a file, not a pipe: nobody reads a pipe while the emulator runs, so it could fill.
+    with tempfile.TemporaryFile(prefix="pxos-boot-") as console:
+        started = time.monotonic()
+        code = emitter.run(image, {"headless": True, "output": console})
+        seconds = time.monotonic() - started
+        console.seek(0)
+        output = console.read().decode("utf-8", "replace")
+    print_json({"target": emitter.target, "image": str(image), "sha256": hashlib.sha256(image.read_bytes()).hexdigest(),
+                "exit_code": code, "seconds": round(seconds, 3), "output": output, "ledger_id": record["id"]})
+    return code

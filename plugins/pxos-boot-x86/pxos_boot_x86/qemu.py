@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -61,9 +62,18 @@ def run(path: Union[str, Path], options: Mapping[str, Any]) -> int:
 
     In a terminal, the screen is drawn in the terminal (``-display curses``;
     Alt+2 opens the monitor, where ``quit`` ends it). With ``headless``, there
-    is no display and the QEMU monitor is on stdin/stdout.
+    is no display and the QEMU monitor is on stdin/stdout. An ``output`` file
+    receives what QEMU writes (the monitor's answers) instead of stdout.
     """
     qemu = find_qemu()
+    output = options.get("output")
+    if output is not None:
+        with tempfile.TemporaryFile(prefix="pxos-qemu-") as console:
+            code = subprocess.run([qemu, "-display", "none", "-monitor", "stdio", *machine_args(path)],
+                                  stdout=console, stderr=subprocess.STDOUT).returncode
+            console.seek(0)
+            output.write(monitor_transcript(console.read().decode("utf-8", "replace")).encode("utf-8"))
+        return code
     if options.get("headless"):
         display = ["-display", "none", "-monitor", "stdio"]
     elif sys.stdin.isatty() and sys.stdout.isatty():
@@ -71,6 +81,31 @@ def run(path: Union[str, Path], options: Mapping[str, Any]) -> int:
     else:
         raise BootError("boot run needs a terminal to draw the screen in: run it in one, or pass --headless")
     return subprocess.run([qemu, *display, *machine_args(path)]).returncode
+
+
+def monitor_transcript(console: str) -> str:
+    """What QEMU's monitor console shows, without its line editor's redrawing.
+
+    The monitor echoes each typed character by redrawing the line with
+    cursor-left (``ESC [ D``) and erase-to-end (``ESC [ K``) sequences; this
+    replays them, so ``(qemu) info status`` reads as one line.
+    """
+    lines = []
+    for raw in console.replace("\r\n", "\n").split("\n"):
+        line: list[str] = []
+        cursor = 0
+        for token in re.findall(r"\x1b\[[0-9;]*[A-Za-z]|\r|[^\x1b\r]", raw):
+            if token == "\x1b[D":
+                cursor = max(cursor - 1, 0)
+            elif token == "\x1b[K":
+                del line[cursor:]
+            elif token == "\r":
+                cursor = 0
+            elif not token.startswith("\x1b"):
+                line[cursor:cursor + 1] = [token]
+                cursor += 1
+        lines.append("".join(line))
+    return "\n".join(lines)
 
 
 # Keys QEMU calls by another name than the character (qcodes), and shifted characters.

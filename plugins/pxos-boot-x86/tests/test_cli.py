@@ -72,3 +72,29 @@ def test_run_outside_a_terminal_asks_for_headless(pxos_cli, pxos_home, qemu):
     assert pxos_cli("boot", "build")[0] == 0
     code, _, err = pxos_cli("boot", "run")   # pytest's stdin is not a terminal
     assert code != 0 and "--headless" in err
+
+
+def test_run_json_feeds_stdin_to_the_monitor_and_reports_the_run(pxos_cli, pxos_home, qemu):
+    import os
+    import subprocess
+    import sys
+
+    assert pxos_cli("boot", "build")[0] == 0
+    image = pxos_home / "boot" / "x86-bios.img"
+    done = subprocess.run([sys.executable, "-m", "pxos_kernel", "boot", "run", "--json"], input="info status\nquit\n",
+                          capture_output=True, text=True, timeout=60, env={**os.environ, "PXOS_HOME": str(pxos_home)})
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["exit_code"] == 0 and result["target"] == "x86-bios" and result["image"] == str(image)
+    assert result["sha256"] == hashlib.sha256(image.read_bytes()).hexdigest()
+    assert "(qemu) info status\nVM status: running\n(qemu) quit" in result["output"]
+    assert "\x1b" not in result["output"] and 0 < result["seconds"] < 60
+    assert [r["op"] for r in boot_records(pxos_home)][-1] == "boot_run"
+    assert boot_records(pxos_home)[-1]["id"] == result["ledger_id"]
+
+
+def test_monitor_transcript_replays_the_line_editor():
+    from pxos_boot_x86.qemu import monitor_transcript
+
+    echoed = "(qemu) i\x1b[K\x1b[Din\x1b[K\x1b[D\x1b[Dinfo\x1b[K\r\nVM status: running\r\n(qemu) ab\x1b[D\x1b[Kc\r\n"
+    assert monitor_transcript(echoed) == "(qemu) info\nVM status: running\n(qemu) ac\n"

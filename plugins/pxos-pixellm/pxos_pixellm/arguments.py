@@ -38,6 +38,8 @@ def configure_generate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompt", help="text to continue; '-' reads the prompt bytes from standard input. "
                         "A prompt longer than the context keeps its last context-1 bytes")
     add_sampling_arguments(parser)
+    add_json_flag(parser, help="do not stream: print one JSON object at the end (text, token counts, finish "
+                  "reason, seconds)")
 
 
 def configure_info(parser: argparse.ArgumentParser) -> None:
@@ -51,6 +53,7 @@ def configure_picture(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", dest="out", required=True, help="PNG file to write")
     parser.add_argument("--tensor", default=None,
                         help="show only this tensor (default: every tensor, stacked top to bottom)")
+    add_json_flag(parser)
 
 
 def configure_convert(parser: argparse.ArgumentParser) -> None:
@@ -93,6 +96,8 @@ def configure_chat(parser: argparse.ArgumentParser) -> None:
                         "one conversation")
     parser.add_argument("--system", default=None, help="a system message to start the conversation with")
     add_sampling_arguments(parser)
+    add_json_flag(parser, help="do not stream: print the conversation as one JSON object when it ends "
+                  "(every message, and each reply's tokens and finish reason)")
 
 
 def configure_register(parser: argparse.ArgumentParser) -> None:

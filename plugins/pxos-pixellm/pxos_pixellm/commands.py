@@ -39,18 +39,41 @@ def read_prompt(prompt: str) -> "str | bytes":
 
 
 def stream_generation(engine, prompt: "str | bytes", args: argparse.Namespace) -> int:
-    """Generate with the sampling flags in ``args`` and print as the text arrives."""
-    from .generation import generate
+    """Generate with the sampling flags in ``args`` and print as the text arrives.
+
+    With ``--json`` nothing streams: one object is printed at the end, with the
+    text, the token counts, why generation ended and how long it took.
+    """
+    import time
+
+    from .generation import generate, prompt_ids
 
     # Any engine serving pixellm's models has transformer() and tokenizer(): the GPU engine's transformer
     # computes its logits on the GPU, and this same loop samples from them.
     transformer, tokenizer = engine.transformer(args.model), engine.tokenizer(args.model)
+    as_json = getattr(args, "json", False)
+    started = time.perf_counter()
+    pieces = []
     for piece in generate(transformer, prompt, tokenizer=tokenizer, max_tokens=args.max_tokens,
                           temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
                           stop=args.stop):
-        sys.stdout.write(piece.text)
-        sys.stdout.flush()
-    sys.stdout.write("\n")
+        pieces.append(piece)
+        if not as_json:
+            sys.stdout.write(piece.text)
+            sys.stdout.flush()
+    seconds = time.perf_counter() - started
+    if not as_json:
+        sys.stdout.write("\n")
+        return 0
+    tokens = sum(piece.tokens for piece in pieces)
+    context = transformer.config.max_position_embeddings
+    print_json({"model": str(engine.resolve(args.model)), "engine": getattr(args, "engine", None) or "pixellm",
+                "text": "".join(piece.text for piece in pieces), "tokens": tokens,
+                "prompt_tokens": min(len(prompt_ids(tokenizer, prompt)), context - 1),
+                "finish_reason": pieces[-1].finish_reason, "seconds": round(seconds, 4),
+                "tokens_per_second": round(tokens / seconds, 2) if seconds > 0 else None,
+                "sampling": {"max_tokens": args.max_tokens, "temperature": args.temperature, "top_k": args.top_k,
+                             "top_p": args.top_p, "seed": args.seed, "stop": list(args.stop)}})
     return 0
 
 
@@ -109,7 +132,10 @@ def run_picture(args: argparse.Namespace) -> int:
         raise NotFoundError(f"tensor {args.tensor!r} is not in {path} (see `model info`)")
     names = [args.tensor] if args.tensor else [e["name"] for e in loaded.directory]
     width, height = write_weights_picture(Path(args.out), [(n, loaded.tensors[n]) for n in names])
-    print(f"wrote {args.out} ({width}x{height} pixels, {len(names)} tensor(s))")
+    if args.json:
+        print_json({"model": str(path), "path": args.out, "width": width, "height": height, "tensors": names})
+    else:
+        print(f"wrote {args.out} ({width}x{height} pixels, {len(names)} tensor(s))")
     return 0
 
 
@@ -230,32 +256,41 @@ def run_chat(args: argparse.Namespace) -> int:
     engine = _engine(args)
     messages = [{"role": "system", "content": args.system}] if args.system else []
     engine.chat_prompt(args.model, messages + [{"role": "user", "content": "?"}])  # no template: one clear error now
-    interactive = args.message is None and sys.stdin.isatty()
+    interactive = args.message is None and sys.stdin.isatty() and not args.json
+    replies: list[dict] = []  # per answer: tokens and finish reason (for --json)
 
     def answer(text: str) -> None:
         messages.append({"role": "user", "content": text})
         request = GenerationRequest("", model=args.model, max_tokens=args.max_tokens, temperature=args.temperature,
                                     top_k=args.top_k, top_p=args.top_p, seed=args.seed, stop=tuple(args.stop))
-        reply = []
+        reply, tokens, finish_reason = [], 0, None
         for chunk in engine.chat(request, messages):
-            sys.stdout.write(chunk.text)
-            sys.stdout.flush()
+            if not args.json:
+                sys.stdout.write(chunk.text)
+                sys.stdout.flush()
             reply.append(chunk.text)
-        sys.stdout.write("\n")
+            tokens, finish_reason = tokens + chunk.tokens, chunk.finish_reason or finish_reason
+        if not args.json:
+            sys.stdout.write("\n")
         messages.append({"role": "assistant", "content": "".join(reply)})
+        replies.append({"tokens": tokens, "finish_reason": finish_reason})
 
     if args.message is not None:
         answer(args.message)
-        return 0
-    while True:
-        if interactive:
-            sys.stdout.write("> ")
-            sys.stdout.flush()
-        line = sys.stdin.readline()
-        if not line:
-            return 0
-        if line.strip():
-            answer(line.rstrip("\n"))
+    else:
+        while True:
+            if interactive:
+                sys.stdout.write("> ")
+                sys.stdout.flush()
+            line = sys.stdin.readline()
+            if not line:
+                break
+            if line.strip():
+                answer(line.rstrip("\n"))
+    if args.json:
+        print_json({"model": str(engine.resolve(args.model)), "engine": args.engine, "messages": messages,
+                    "replies": replies})
+    return 0
 
 
 # -- model cartridges ----------------------------------------------------------------------------

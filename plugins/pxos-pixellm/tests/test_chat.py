@@ -59,3 +59,26 @@ def test_model_chat_answers_one_message_and_a_conversation(pxos_cli, tmp_path, m
 def test_model_chat_without_a_template_is_one_line(pxos_cli):
     code, out, err = pxos_cli("model", "chat", "hello")
     assert code != 0 and len(err.strip().splitlines()) == 1 and "no chat template" in err and "Traceback" not in err
+
+
+def test_model_chat_json_prints_the_conversation(pxos_cli, tmp_path, monkeypatch):
+    import io
+    import json
+
+    model = str(chat_pixel_model(tmp_path / "m.pxi"))
+    flags = ("--model", model, "--seed", "2", "--max-tokens", "12")
+    code, streamed, err = pxos_cli("model", "chat", "hello", *flags)
+    assert code == 0, err
+    code, out, err = pxos_cli("model", "chat", "hello", *flags, "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["model"] == model and [m["role"] for m in result["messages"]] == ["user", "assistant"]
+    assert result["messages"][1]["content"] == streamed[:-1]
+    [reply] = result["replies"]
+    assert 0 < reply["tokens"] <= 12 and reply["finish_reason"] in ("stop", "length")
+    monkeypatch.setattr("sys.stdin", io.StringIO("hello\nand then?\n"))
+    code, out, err = pxos_cli("model", "chat", *flags, "--json", "--system", "be brief")
+    result = json.loads(out)
+    assert code == 0 and [m["role"] for m in result["messages"]] == ["system", "user", "assistant", "user",
+                                                                      "assistant"]
+    assert len(result["replies"]) == 2

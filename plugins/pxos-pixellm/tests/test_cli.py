@@ -147,3 +147,37 @@ def test_model_info_of_damaged_metadata_is_one_line_and_the_file_is_kept(pxos_cl
         assert (code, out) == (1, "") and len(err.splitlines()) == 1, err
         assert err.startswith(f"pxos-kernel: error: {path}: {problem}"), err
     assert path.read_bytes() == before
+
+
+def test_generate_json_prints_one_object_with_the_text_it_would_stream(pxos_cli):
+    flags = ("model", "generate", "def main():", "--seed", "5", "--max-tokens", "40")
+    code, streamed, err = pxos_cli(*flags)
+    assert code == 0, err
+    code, out, err = pxos_cli(*flags, "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["text"] == streamed[:-1]  # the same text; streaming only adds the final newline
+    assert result["tokens"] == 40 and result["finish_reason"] == "length" and result["prompt_tokens"] == 11
+    assert result["model"] == str(shipped_model_path()) and result["engine"] == "pixellm"
+    assert result["seconds"] > 0 and result["tokens_per_second"] > 0 and result["sampling"]["seed"] == 5
+
+
+def test_generate_json_says_it_stopped_at_the_stop_string(pxos_cli):
+    code, free, _ = pxos_cli("model", "generate", "class A:", "--seed", "2", "--max-tokens", "60")
+    stop = free[1:3]
+    code, out, err = pxos_cli("model", "generate", "class A:", "--seed", "2", "--max-tokens", "60", "--stop", stop,
+                              "--json")
+    result = json.loads(out)
+    assert code == 0 and result["finish_reason"] == "stop" and result["text"] == free[: free.index(stop)]
+    assert result["tokens"] < 60 and result["sampling"]["stop"] == [stop]
+
+
+def test_picture_json_reports_the_file(pxos_cli, tmp_path):
+    out = tmp_path / "weights.png"
+    code, printed, err = pxos_cli("model", "picture", "--out", str(out), "--tensor", "model.embed_tokens.weight",
+                                  "--json")
+    assert code == 0, err
+    result = json.loads(printed)
+    assert result == {"model": str(shipped_model_path()), "path": str(out), "width": 256, "height": 256,
+                      "tensors": ["model.embed_tokens.weight"]}
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
