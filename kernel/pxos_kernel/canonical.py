@@ -25,6 +25,7 @@ def _refuse(value: Any) -> Any:
 # The C encoder built once (json.JSONEncoder.encode builds one on every call): sorted keys,
 # no whitespace, non-ASCII as is, no NaN. It prints plain values exactly as RFC 8785 does.
 _c_encoder = getattr(json.encoder, "c_make_encoder", None)
+_encode_plain: Any = None
 if _c_encoder is not None:
     _encode_plain = _c_encoder({}, _refuse, json_string, None, ":", ",", True, False, False)
 
@@ -47,7 +48,7 @@ def canonical_json(value: Any) -> str:
     represent exactly: NaN, infinities, integers beyond 2**53, non-string keys.
     """
     if _is_plain(value):
-        return _fast(value)
+        return _fast(value) if _encode_plain is None else "".join(_encode_plain(value, 0))  # (one call less)
     return "".join(_encode(value))
 
 

@@ -86,7 +86,8 @@ class JsonlSink:
         line = ((getattr(record, "canonical", None) or canonical_json(record)) + "\n").encode("utf-8")
         fcntl.flock(self._fd, fcntl.LOCK_EX)  # (not the _locked() helper: this is the hot path)
         try:
-            head = self._tail()
+            # The file's size tells whether another process appended since this one did.
+            head = self._cached_head if os.fstat(self._fd).st_size == self._cached_size else self._tail()
             if head is None:
                 if record["seq"] != 1:
                     return False
