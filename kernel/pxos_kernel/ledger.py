@@ -417,10 +417,21 @@ def _float_token(token: str) -> float:
     return value
 
 
-def _int_token(token: str) -> int:
+def _int_token(token: str) -> Any:
     value = int(token)
-    if len(token) > 15 and abs(value) > 2**53 - 1:  # no exact JSON number: canonical JSON refuses it
-        raise _NonCanonical(token)
+    if len(token) > 15 and abs(value) > 2**53 - 1:
+        # RFC 8785 numbers are doubles, and it prints an integral double such as 1e16 without a
+        # fraction: such a token is canonical, and stands for that double. Any other integer this
+        # large has no exact JSON number.
+        from pxos_kernel.canonical import format_number
+
+        try:
+            number = float(value)
+        except OverflowError:  # beyond any double
+            raise _NonCanonical(token) from None
+        if format_number(number) != token:
+            raise _NonCanonical(token)
+        return number
     return value
 
 

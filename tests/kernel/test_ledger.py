@@ -1,7 +1,10 @@
 import functools
 import json
+import uuid
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pxos_kernel.canonical import canonical_json
 from pxos_kernel.errors import LedgerCorruptError, LedgerError, NotFoundError
@@ -240,18 +243,28 @@ def test_newest_first_reports_a_torn_last_record(path):
         next(JsonlSink(path).read_newest_first())
 
 
-@pytest.mark.parametrize("canonical, forged", [
-    ('"x":1e-7', '"x":1e-07'),                     # the C encoder would echo Python's spelling
-    ('"x":1e-7', '"x":1e-7,"x":1e-7'),            # a duplicate key
-    ('"x":1e-7', '"x": 1e-7'),                     # whitespace
+@pytest.mark.parametrize("payload, canonical, forged", [
+    ({"x": 1e-7}, '"x":1e-7', '"x":1e-07'),                      # the C encoder would echo Python's spelling
+    ({"x": 1e-7}, '"x":1e-7', '"x":1e-7,"x":1e-7'),             # a duplicate key
+    ({"x": 1e-7}, '"x":1e-7', '"x": 1e-7'),                      # whitespace
+    ({"x": 0}, '"x":0', '"x":-0'),                               # a negative zero integer
+    ({"x": 0}, '"x":0', '"x":-0.0'),                             # a negative zero float
+    ({"x": 1}, '"x":1', '"x":1.0'),                              # an integral float
+    ({"x": 100}, '"x":100', '"x":1e2'),                          # an exponent
+    ({"x": 100}, '"x":100', '"x":1E2'),                          # a capital exponent
+    ({"s": "A"}, '"s":"A"', '"s":"\\u0041"'),                  # an escape canonical JSON does not use
+    ({"s": "\u00e9"}, '"s":"\u00e9"', '"s":"\\u00e9"'),      # non-ASCII escaped
+    ({"s": "/"}, '"s":"/"', '"s":"\\/"'),                      # an escaped solidus
+    ({"a": 1, "b": 2}, '"a":1,"b":2', '"b":2,"a":1'),           # keys out of order
 ])
-def test_non_canonical_bytes_are_refused_even_with_a_recomputed_hash(path, canonical, forged):
+def test_non_canonical_bytes_are_refused_even_with_a_recomputed_hash(path, payload, canonical, forged):
     """Without a key anyone can recompute a sha256, so verify checks the stored form itself."""
     import hashlib
 
     ledger = Ledger(JsonlSink(path))
     ledger.append("TEST", "one", {"i": 1})
-    record = ledger.append("TEST", "two", {"x": 1e-7})
+    record = ledger.append("TEST", "two", payload)
+    assert canonical in record.canonical
     text = record.canonical.replace(canonical, forged)
     member = f',"hash":"{record["hash"]}"'
     digest = hashlib.sha256(text.replace(member, "").encode()).hexdigest()
@@ -261,6 +274,35 @@ def test_non_canonical_bytes_are_refused_even_with_a_recomputed_hash(path, canon
     report = verify(path)
     assert not report.ok and report.problem.index == 2 and report.records == 1
     assert "canonical" in report.problem.what
+
+
+@pytest.mark.parametrize("big", ["9007199254740993", "1" + "0" * 400])
+def test_an_integer_beyond_2_53_in_the_stored_bytes_is_refused_even_with_a_recomputed_hash(path, big):
+    """No double prints as it (RFC 8785 numbers are doubles), so no stored text holding one verifies."""
+    import hashlib
+
+    ledger = Ledger(JsonlSink(path))
+    ledger.append("TEST", "one", {"i": 1})
+    record = ledger.append("TEST", "two", {"x": 5})
+    text = record.canonical.replace('"x":5', f'"x":{big}')
+    member = f',"hash":"{record["hash"]}"'
+    digest = hashlib.sha256(text.replace(member, "").encode()).hexdigest()
+    data = lines(path)
+    data[1] = (text.replace(record["hash"], digest) + "\n").encode()
+    path.write_bytes(b"".join(data))
+    report = verify(path)
+    assert not report.ok and report.problem.index == 2 and report.records == 1
+    assert f"{big} is beyond 2**53" in report.problem.what
+
+
+@pytest.mark.parametrize("number", [1e16, 2.0**53, -4.717226625597134e16, 1e21, 1e-7])
+def test_a_double_that_canonical_json_prints_as_a_long_integer_verifies(path, number):
+    """1e16 is stored as 10000000000000000 (RFC 8785 prints integral doubles without a fraction),
+    which a JSON reader parses as an integer beyond 2**53: it is still the canonical text of that double."""
+    ledger = Ledger(JsonlSink(path))
+    ledger.append("TEST", "one", {"x": number})
+    report = verify(path)
+    assert report.ok and report.records == 1, report.problem
 
 
 def test_a_sealed_head_whose_tree_size_is_not_a_count_is_one_line(tmp_path):
@@ -273,3 +315,38 @@ def test_a_sealed_head_whose_tree_size_is_not_a_count_is_one_line(tmp_path):
     head = {"format": "pxos-ledger-head", "tree_size": "1", "head_hash": "0" * 64, "root": "0" * 64, "signed": False}
     head["signature"] = _sign(head, None)
     assert ledger.check_head(head) == "the sealed head's tree_size '1' is not a record count"
+
+
+# The records the kernel writes, as hypothesis draws them: every kind of payload value, and the
+# agents, ops and corridors a plugin may pass (non-ASCII and escapes included).
+_names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=8)
+_payloads = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(st.characters(blacklist_categories=("Cs",))),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(_names, children, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(payload=st.dictionaries(_names, _payloads, max_size=4), agent=_names, op=_names,
+       node=st.from_regex(r"[A-Za-z0-9_]{1,8}", fullmatch=True), key=st.sampled_from([None, b"k" * 32]))
+def test_a_built_record_is_its_rfc8785_text_and_its_hash_covers_exactly_that(tmp_path, payload, agent, op, node, key):
+    """The record text the kernel assembles by hand is byte for byte the reference RFC 8785 serialisation,
+    its hash (sha256 or HMAC) is over that text without ``hash``, and verify accepts it."""
+    import hashlib
+    import hmac
+
+    import rfc8785
+
+    ledger = Ledger(JsonlSink(tmp_path / f"{uuid.uuid4().hex}.jsonl"), key=key, agent=agent)
+    first = ledger.append("TEST", op, payload, corridor=f"DISTRICT_2.CHAMBER_X.NODE_{node}")
+    second = ledger.append("TEST", op, payload, corridor=f"DISTRICT_2.CHAMBER_X.NODE_{node}")
+    for record in (first, second):
+        assert record.canonical.encode("utf-8") == rfc8785.dumps(dict(record))
+        body = rfc8785.dumps({k: v for k, v in record.items() if k != "hash"})
+        expected = hashlib.sha256(body).hexdigest() if key is None else hmac.new(key, body, "sha256").hexdigest()
+        assert record["hash"] == expected
+    assert second["prev"] == first["hash"]
+    report = ledger.verify()
+    assert report.ok and report.records == 2, report.problem
