@@ -65,6 +65,9 @@ def _is_plain(value: Any) -> bool:
             if kind is int:
                 if not -_MAX_SAFE_INT <= item <= _MAX_SAFE_INT:
                     return False
+            elif kind is float:  # the float rule below, inlined: one call less for the common payload
+                if not (1e-4 <= abs(item) < 1e16 and not item.is_integer()):
+                    return False
             elif not _is_plain(item):
                 return False
         return True
