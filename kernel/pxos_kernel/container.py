@@ -64,6 +64,7 @@ MAX_PNG_DIMENSION = 2**31 - 1  # PNG's own limit on width and height
 MAX_READ_WIDTH = 1 << 24      # one row must fit in memory: at most 48 MiB a row
 DEFAULT_MAX_PIXELS = 1 << 32  # refuse images declaring more pixels (12 GiB of payload) unless told
 WHOLE_CHUNK = 16 << 20       # chunks up to this size are CRC-checked before their data is used
+STORED_PIECE = 256 << 10      # bytes read at a time on the stored-block fast path (they stay in the CPU cache)
 MAX_TEXT_CHUNK = 64 << 20     # a metadata chunk larger than this is refused
 THREADED_HASH = 8 << 20      # payloads this big are hashed in a helper thread while they are inflated
 MAX_DEFLATE_RATIO = 1032      # deflate cannot expand data more than this (RFC 1951 block limits)
@@ -780,17 +781,24 @@ def read_container_buffer(src: Source, *, verify: bool = True, plain: bool = Fal
     same: PNG chunk CRCs, zlib's Adler-32 (or the sha256 with ``verify``),
     except on the fast path: without ``verify``, an image whose zlib stream is
     stored blocks of unfiltered rows (what ``level=0`` writes) is not inflated
-    at all; each IDAT chunk is read once, its CRC-32 checked, the stream's
-    Adler-32 computed over the blocks' data, and its rows copied into place.
+    at all; each IDAT chunk is read once, in cache-sized pieces, its CRC-32
+    checked, the stream's Adler-32 computed over the blocks' data, and its
+    rows copied into place (zlib-ng's checksums when it is installed). Damage
+    found there is reported by the general path, which reads the file again.
     """
     with _open_container(src, plain=plain, max_pixels=max_pixels) as (png, meta):
         if not verify and _seekable(png.stream):
             mark, pending = png.stream.tell(), png._pending
             whole = bytearray(png.height * png.row_bytes)
-            if _stored_into(png, whole):
+            try:
+                stored = _stored_into(png, whole)
+            except FormatError:
+                stored = False  # damage: the general path reads it again, each chunk's CRC checked first,
+                # so the error names what is wrong the way every other reader does
+            if stored:
                 del whole[meta["length"]:]  # the padding of the last row (shrinking at the end copies nothing)
                 return whole, meta
-            png.stream.seek(mark)  # a compressed block or a filtered row: inflate after all
+            png.stream.seek(mark)  # a compressed block, a filtered row or damage: inflate after all
             png._pending, png.ended = pending, False
         buffer = bytearray(meta["length"])
         view, at = memoryview(buffer), 0
@@ -804,70 +812,129 @@ def read_container_buffer(src: Source, *, verify: bool = True, plain: bool = Fal
 def _stored_into(png: _Png, buffer: bytearray) -> bool:
     """Fill ``buffer`` (``height * row_bytes`` long) from a zlib stream of stored deflate blocks of filter-0 rows.
 
-    The blocks' data are gathered chunk by chunk, and their whole rows moved
-    into place in one strided copy each time (numpy when importable, bytearray
-    slicing otherwise). Returns False (the caller rewinds and inflates) at the
-    first compressed block or non-zero row filter; raises FormatError for a
-    stream that is broken either way.
+    The IDAT chunks are read in pieces of at most STORED_PIECE bytes into one
+    reused buffer, so what is checked and moved stays in the CPU cache and
+    little fresh memory is touched (a page fault costs more than copying
+    its page). Each piece goes into the chunk's CRC-32, its stored blocks'
+    data into a second reused buffer and into the Adler-32, and its whole rows
+    are moved into place in one strided copy. Returns False (the caller
+    rewinds and inflates) at the first compressed block or non-zero row
+    filter; raises FormatError for a stream that is broken either way.
     """
+    crc32, adler32 = _checksums()
     stride, row_bytes = png.row_bytes + 1, png.row_bytes
     expected = png.height * stride
-    zlib_head, block_head, pending, tail = bytearray(), bytearray(), bytearray(), bytearray()
-    adler = zlib.adler32(b"")
+    assert png._pending is not None, "the image data can be read once"
+    length, kind = png._pending
+    png._pending = None
+    piece_size = max(STORED_PIECE, stride)
+    scratch = memoryview(bytearray(piece_size))  # one piece of a chunk, as read
+    raw = bytearray(piece_size + stride)          # its stored blocks' data, after a row begun in the last piece
+    into = memoryview(raw)  # copying into a memoryview is several times faster than into a bytearray slice
+    zlib_head, block_head, tail = bytearray(), bytearray(), bytearray()
+    adler = 1           # the Adler-32 of nothing
     block_left = 0      # bytes of the current stored block still to come
     final = done = False
-    raw = trailer = 0   # inflated bytes seen (filter bytes included); Adler-32 bytes seen
+    seen = trailer = 0  # inflated bytes seen (filter bytes included); Adler-32 bytes seen
+    carried = 0         # bytes at the start of ``raw``: a row begun in the previous piece
     rows_done = 0
-    for piece in png.idat():  # each chunk whole and CRC-checked before it is used
-        data, i = memoryview(piece), 0
-        while i < len(data):
-            if done:
-                tail += data[i:i + 5]
-                trailer += len(data) - i
-                break
-            if len(zlib_head) < 2:
-                take = 2 - len(zlib_head)
-                zlib_head += data[i:i + take]
-                i += take
-                if len(zlib_head) == 2:
-                    _check_zlib_header(png, zlib_head)
-            elif block_left == 0:
-                take = min(5 - len(block_head), len(data) - i)
-                block_head += data[i:i + take]
-                i += take
-                if (block_head[0] >> 1) & 3:
-                    return False  # a compressed block
-                if len(block_head) == 5:
-                    size, check = struct.unpack("<HH", block_head[1:5])
-                    if size ^ check != 0xFFFF:
-                        raise png.error("has corrupt compressed image data (a stored block's length check fails)")
-                    final, block_left, block_head = bool(block_head[0] & 1), size, bytearray()
-                    done = final and size == 0
-            else:
-                take = min(block_left, len(data) - i)
-                segment = data[i:i + take]
-                adler = zlib.adler32(segment, adler)
-                pending += segment
-                i += take
-                block_left -= take
-                raw += take
-                done = final and block_left == 0
-        if raw > expected:
-            raise png.error(f"has more image data than its declared size {png.width}x{png.height}")
-        rows = len(pending) // stride
-        if rows:
-            if not _move_rows(pending, rows, stride, buffer, rows_done * row_bytes):
-                return False  # a filtered row: unfiltering needs the general path
-            del pending[:rows * stride]
-            rows_done += rows
-    if not done or raw != expected or pending:
-        raise png.error(f"is truncated (image data ends after {raw} of {expected} bytes)")
+    idat_crc = crc32(b"IDAT")
+    while kind == b"IDAT":
+        crc, chunk_left = idat_crc, length
+        while chunk_left:
+            size = min(piece_size, chunk_left)
+            data = scratch[:size]
+            if _read_into(png.stream, data) != size:
+                raise png.error("is truncated (ends inside the IDAT chunk)")
+            crc = crc32(data, crc)
+            chunk_left -= size
+            i, fill = 0, carried
+            while i < size:
+                if done:
+                    tail += data[i:i + 5]
+                    trailer += size - i
+                    break
+                if len(zlib_head) < 2:
+                    take = 2 - len(zlib_head)
+                    zlib_head += data[i:i + take]
+                    i += take
+                    if len(zlib_head) == 2:
+                        _check_zlib_header(png, zlib_head)
+                elif block_left == 0:
+                    take = min(5 - len(block_head), size - i)
+                    block_head += data[i:i + take]
+                    i += take
+                    if (block_head[0] >> 1) & 3:
+                        return False  # a compressed block
+                    if len(block_head) == 5:
+                        length_bytes, check = struct.unpack("<HH", block_head[1:5])
+                        if length_bytes ^ check != 0xFFFF:
+                            raise png.error("has corrupt compressed image data (a stored block's length check fails)")
+                        final, block_left, block_head = bool(block_head[0] & 1), length_bytes, bytearray()
+                        done = final and length_bytes == 0
+                else:
+                    take = min(block_left, size - i)
+                    into[fill:fill + take] = data[i:i + take]
+                    fill += take
+                    i += take
+                    block_left -= take
+                    done = final and block_left == 0
+            seen += fill - carried
+            if seen > expected:
+                raise png.error(f"has more image data than its declared size {png.width}x{png.height}")
+            adler = adler32(into[carried:fill], adler)
+            rows = fill // stride
+            if rows:
+                if not _move_rows(raw, rows, stride, buffer, rows_done * row_bytes):
+                    return False  # a filtered row: unfiltering needs the general path
+                rows_done += rows
+            carried = fill - rows * stride
+            into[:carried] = into[rows * stride:fill]  # shorter than a row
+        png._check_crc(crc, "IDAT")
+        length, kind = png._chunk_head()
+    png._finish(length, kind)
+    if not done or seen != expected or carried:
+        raise png.error(f"is truncated (image data ends after {seen} of {expected} bytes)")
     if trailer != 4:
         raise png.error("has data after the end of its compressed image stream" if trailer > 4
                         else "is truncated (its compressed image stream does not end)")
     if struct.unpack(">I", bytes(tail[:4]))[0] != adler:
         raise png.error("has corrupt compressed image data (incorrect data check)")
     return True
+
+
+def _read_into(stream: BinaryIO, view: memoryview) -> int:
+    """Fill ``view`` from ``stream`` (short reads topped up); the number of bytes read, less only at its end."""
+    readinto = getattr(stream, "readinto", None)
+    got = 0
+    while got < len(view):
+        if readinto is not None:
+            count = readinto(view[got:])
+        else:
+            data = stream.read(len(view) - got)
+            view[got:got + len(data)] = data
+            count = len(data)
+        if not count:
+            break
+        got += count
+    return got
+
+
+_CHECKSUMS: Optional[tuple[Any, Any]] = None
+
+
+def _checksums() -> tuple[Any, Any]:
+    """``(crc32, adler32)``: zlib-ng's SIMD versions when installed (the same values, several times faster
+    over megabytes), else the standard library's, so the kernel still boots with the standard library alone."""
+    global _CHECKSUMS
+    if _CHECKSUMS is None:
+        try:
+            from zlib_ng import zlib_ng  # type: ignore[import-not-found,unused-ignore]
+        except ImportError:
+            _CHECKSUMS = zlib.crc32, zlib.adler32
+        else:
+            _CHECKSUMS = zlib_ng.crc32, zlib_ng.adler32
+    return _CHECKSUMS
 
 
 def _move_rows(raw: bytearray, rows: int, stride: int, out: bytearray, at: int) -> bool:

@@ -434,16 +434,86 @@ def test_read_container_buffer_gives_the_payload_in_one_writable_buffer(tmp_path
         assert isinstance(buffer, bytearray) and buffer == payload and meta["length"] == size
 
 
-def test_read_container_buffer_checks_the_stream_on_its_fast_path(tmp_path):
-    """A stored-block payload byte changed with its chunk CRC recomputed: the Adler-32 still objects."""
+@pytest.fixture(params=["zlib", "zlib-ng"])
+def checksums(request, monkeypatch):
+    """The fast path's CRC-32 and Adler-32 from the standard library, and from zlib-ng (a test dependency)."""
+    if request.param == "zlib":
+        monkeypatch.setattr(container, "_CHECKSUMS", (zlib.crc32, zlib.adler32))
+    else:
+        from zlib_ng import zlib_ng
+
+        monkeypatch.setattr(container, "_CHECKSUMS", (zlib_ng.crc32, zlib_ng.adler32))
+
+
+@pytest.fixture
+def fast_path_only(monkeypatch):
+    """Fail the test if the general (inflating) path runs: what it reads must be read by the fast path."""
+    def general_path(*args, **kwargs):
+        raise AssertionError("the stored-block fast path fell back to inflating")
+
+    monkeypatch.setattr(container, "_payload_parts", general_path)
+
+
+@pytest.mark.parametrize("piece", [7, 64 << 10, container.STORED_PIECE])
+@pytest.mark.parametrize("size,width", [(0, None), (1, None), (5000, 7), (3 * 70_000 + 7, None), (1 << 20, 900)])
+def test_the_stored_block_fast_path_reads_any_split_of_blocks_and_rows(tmp_path, monkeypatch, checksums,
+                                                                        fast_path_only, piece, size, width):
+    """Stored-block headers and rows cut across pieces (7 bytes: every header straddles one) read back exactly."""
     from pxos_kernel.container import read_container_buffer
 
-    write_container(tmp_path / "c.pxi", os.urandom(100_000), kind="blob", level=0)
+    monkeypatch.setattr(container, "STORED_PIECE", piece)
+    payload = os.urandom(size)
+    write_container(tmp_path / "c.pxi", payload, kind="blob", level=0, width=width)
+    buffer, meta = read_container_buffer(tmp_path / "c.pxi", verify=False)
+    assert buffer == payload and meta["length"] == size
+
+
+def test_the_fast_path_reads_one_byte_idat_chunks(checksums, fast_path_only):
+    from pxos_kernel.container import read_container_buffer
+
+    png = make(b"stored payload bytes" * 50, width=5, level=0)
+    stream = b"".join(data for kind, data in chunks(png) if kind == b"IDAT")
+    parts = [(k, d) for k, d in chunks(png) if k != b"IDAT"]
+    parts[2:2] = [(b"IDAT", stream[i:i + 1]) for i in range(len(stream))]
+    assert read_container_buffer(io.BytesIO(build(parts)), verify=False)[0] == b"stored payload bytes" * 50
+
+
+def _flip(data: bytearray, at: int, fix_crc: bool) -> None:
+    """Flip the byte at ``at`` inside a chunk; with ``fix_crc`` the chunk's CRC is recomputed to match."""
+    data[at] ^= 0x55
+    if fix_crc:
+        pos = 8
+        while pos < len(data):
+            length = struct.unpack(">I", data[pos:pos + 4])[0]
+            if pos + 8 <= at < pos + 8 + length:
+                crc = zlib.crc32(bytes(data[pos + 4:pos + 8 + length]))
+                data[pos + 8 + length:pos + 12 + length] = struct.pack(">I", crc)
+                return
+            pos += 12 + length
+
+
+@pytest.mark.parametrize("fix_crc,problem", [(False, "CRC error in its IDAT chunk"),
+                                             (True, "incorrect data check")])
+def test_read_container_buffer_checks_the_stream_on_its_fast_path(tmp_path, checksums, fix_crc, problem):
+    """A flipped stored payload byte is a CRC error; with the chunk CRC recomputed, the Adler-32 still objects."""
+    from pxos_kernel.container import read_container_buffer
+
+    write_container(tmp_path / "c.pxi", os.urandom(300_000), kind="blob", level=0)
     data = bytearray((tmp_path / "c.pxi").read_bytes())
     at = data.index(b"IDAT") - 4
     length = struct.unpack(">I", data[at:at + 4])[0]
-    data[at + 8 + length // 2] ^= 0x55
-    data[at + 8 + length: at + 12 + length] = struct.pack(">I", zlib.crc32(bytes(data[at + 4: at + 8 + length])))
+    _flip(data, at + 8 + length // 2, fix_crc)
     (tmp_path / "c.pxi").write_bytes(bytes(data))
-    with pytest.raises(FormatError, match="incorrect data check"):
+    with pytest.raises(FormatError, match=problem):
+        read_container_buffer(tmp_path / "c.pxi", verify=False)
+
+
+def test_a_flipped_metadata_byte_is_caught_before_the_fast_path(tmp_path, checksums):
+    from pxos_kernel.container import read_container_buffer
+
+    write_container(tmp_path / "c.pxi", os.urandom(1000), kind="blob", level=0, meta={"directory": [1, 2, 3]})
+    data = bytearray((tmp_path / "c.pxi").read_bytes())
+    _flip(data, data.index(b"directory") + 2, fix_crc=False)
+    (tmp_path / "c.pxi").write_bytes(bytes(data))
+    with pytest.raises(FormatError, match="CRC error in its iTXt chunk"):
         read_container_buffer(tmp_path / "c.pxi", verify=False)
