@@ -177,22 +177,21 @@ class NativeTransformer:
         self.converted: list[str] = []
         self.resident_bytes = 0
         names = {e.name for e in opened.tensors}
+        # The kernels read each stored tensor at its offset in the payload, which stays alive in self._keep:
+        # one address taken here instead of a numpy view and its ctypes address per tensor.
+        base = np.frombuffer(opened.payload, dtype=np.uint8).ctypes.data
 
         def matrix(name: str, bias: Optional[str] = None) -> Matrix:
             entry = opened.entry(name)
             rows, cols = entry.shape
-            raw = opened.raw(name)
             m = Matrix(type=0, rows=rows, cols=cols)
             if entry.encoding in ("fp32", "fp16", "bf16"):
-                array = np.frombuffer(raw, dtype={"fp32": "<f4", "fp16": "<u2", "bf16": "<u2"}[entry.encoding])
-                m.type = TYPES[entry.encoding]
-                m.data = array.ctypes.data
-                self.resident_bytes += array.nbytes
+                m.type, m.data = TYPES[entry.encoding], base + entry.offset
+                self.resident_bytes += entry.length
             elif entry.encoding == "int8" and cols % 32 == 0:
-                codes = np.frombuffer(raw, dtype=np.int8, count=rows * cols)
-                scales = np.frombuffer(raw, dtype="<u2", offset=rows * cols)
-                m.type, m.data, m.scales = TYPES["int8"], codes.ctypes.data, scales.ctypes.data
-                self.resident_bytes += codes.nbytes + scales.nbytes
+                # the int8 codes of whole blocks, then one fp16 scale a block (pxos_pixellm.tensors)
+                m.type, m.data, m.scales = TYPES["int8"], base + entry.offset, base + entry.offset + rows * cols
+                self.resident_bytes += entry.length
             else:
                 array = self._own(opened.array(name))
                 m.data = array.ctypes.data
