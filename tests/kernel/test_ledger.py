@@ -243,6 +243,24 @@ def test_newest_first_reports_a_torn_last_record(path):
         next(JsonlSink(path).read_newest_first())
 
 
+def forge_second_record(path, payload, canonical, forged):
+    """Append two records, replace ``canonical`` by ``forged`` in the second one's stored text,
+    recompute its sha256 over the forged bytes (as anyone can without a key) and verify."""
+    import hashlib
+
+    ledger = Ledger(JsonlSink(path))
+    ledger.append("TEST", "one", {"i": 1})
+    record = ledger.append("TEST", "two", payload)
+    assert canonical in record.canonical
+    text = record.canonical.replace(canonical, forged)
+    member = f',"hash":"{record["hash"]}"'
+    digest = hashlib.sha256(text.replace(member, "").encode()).hexdigest()
+    data = lines(path)
+    data[1] = (text.replace(record["hash"], digest) + "\n").encode()
+    path.write_bytes(b"".join(data))
+    return verify(path)
+
+
 @pytest.mark.parametrize("payload, canonical, forged", [
     ({"x": 1e-7}, '"x":1e-7', '"x":1e-07'),                      # the C encoder would echo Python's spelling
     ({"x": 1e-7}, '"x":1e-7', '"x":1e-7,"x":1e-7'),             # a duplicate key
@@ -259,19 +277,7 @@ def test_newest_first_reports_a_torn_last_record(path):
 ])
 def test_non_canonical_bytes_are_refused_even_with_a_recomputed_hash(path, payload, canonical, forged):
     """Without a key anyone can recompute a sha256, so verify checks the stored form itself."""
-    import hashlib
-
-    ledger = Ledger(JsonlSink(path))
-    ledger.append("TEST", "one", {"i": 1})
-    record = ledger.append("TEST", "two", payload)
-    assert canonical in record.canonical
-    text = record.canonical.replace(canonical, forged)
-    member = f',"hash":"{record["hash"]}"'
-    digest = hashlib.sha256(text.replace(member, "").encode()).hexdigest()
-    data = lines(path)
-    data[1] = (text.replace(record["hash"], digest) + "\n").encode()
-    path.write_bytes(b"".join(data))
-    report = verify(path)
+    report = forge_second_record(path, payload, canonical, forged)
     assert not report.ok and report.problem.index == 2 and report.records == 1
     assert "canonical" in report.problem.what
 
@@ -279,18 +285,7 @@ def test_non_canonical_bytes_are_refused_even_with_a_recomputed_hash(path, paylo
 @pytest.mark.parametrize("big", ["9007199254740993", "1" + "0" * 400])
 def test_an_integer_beyond_2_53_in_the_stored_bytes_is_refused_even_with_a_recomputed_hash(path, big):
     """No double prints as it (RFC 8785 numbers are doubles), so no stored text holding one verifies."""
-    import hashlib
-
-    ledger = Ledger(JsonlSink(path))
-    ledger.append("TEST", "one", {"i": 1})
-    record = ledger.append("TEST", "two", {"x": 5})
-    text = record.canonical.replace('"x":5', f'"x":{big}')
-    member = f',"hash":"{record["hash"]}"'
-    digest = hashlib.sha256(text.replace(member, "").encode()).hexdigest()
-    data = lines(path)
-    data[1] = (text.replace(record["hash"], digest) + "\n").encode()
-    path.write_bytes(b"".join(data))
-    report = verify(path)
+    report = forge_second_record(path, {"x": 5}, '"x":5', f'"x":{big}')
     assert not report.ok and report.problem.index == 2 and report.records == 1
     assert f"{big} is beyond 2**53" in report.problem.what
 
