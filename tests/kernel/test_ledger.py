@@ -112,6 +112,26 @@ def test_every_mutation_is_detected_at_its_place(path, mutation, what, index):
     assert report.problem.index == index
 
 
+@pytest.mark.parametrize("field, value, what", [
+    ("corridor", "DISTRICT_X.CHAMBER_TEST.NODE_PRE", "corridor grammar"),
+    ("id", "ATOM-TEST-20000101-000006", "ATOM id"),
+    ("seq", True, "sequence number"),
+])
+def test_a_rehashed_last_record_with_a_bad_field_is_found_after_good_ones(path, field, value, what):
+    """Verify's fast path remembers the corridors it matched and formats ids inline: a bad one after
+    five good records, stored canonically with its hash recomputed, is still named."""
+    fill(path, 6)
+    data = lines(path)
+    record = json.loads(data[5])
+    record[field] = value
+    record["hash"] = record_hash(record)
+    data[5] = (canonical_json(record) + "\n").encode()
+    path.write_bytes(b"".join(data))
+    report = verify(path)
+    assert not report.ok and report.records == 5 and report.problem.index == 6
+    assert what in report.problem.what
+
+
 def test_hmac_key_makes_rehashing_useless(path, tmp_path):
     key = b"k" * 32
     fill(path, 4, key=key)
