@@ -6,9 +6,11 @@ ready for the engine's kernels (which compute on fp16/int8 as stored):
 * safetensors: ``safetensors.numpy.load_file`` (each tensor copied out of the
   file into a numpy array);
 * PNG, engine path: what ``PixelEngine.load`` does: ``open_model`` without the
-  sha256 (the payload read into its final buffer: for a level-0 container the
-  stored deflate blocks are copied into place, every IDAT chunk's CRC-32
-  checked, no inflating), the directory and config checks, and the compiled
+  sha256 (the payload read into its final buffer, a numpy.empty one: for a
+  level-0 container the IDAT chunks are read in 256 KiB pieces, every chunk's
+  CRC-32 and the zlib stream's Adler-32 checked, with zlib-ng's checksums when
+  it is installed (printed below), and the stored deflate blocks' rows copied
+  into place, no inflating), the directory and config checks, and the compiled
   transformer's views of the stored bytes;
 * for reference: the PNG with the sha256 checked too, and written at zlib
   level 9.
@@ -50,6 +52,9 @@ def main() -> None:
     rng = np.random.default_rng(0)
     big_tensors = {n: np.ones(s, np.float32) if len(s) == 1 else (0.02 * rng.standard_normal(s)).astype(np.float32)
                    for n, s in expected_shapes(big).items()}
+    from pxos_kernel.container import _checksums
+
+    print(f"CRC-32 and Adler-32 from {_checksums()[0].__module__}")
     missed = 0
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

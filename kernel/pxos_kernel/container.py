@@ -40,7 +40,7 @@ import struct
 import tempfile
 import zlib
 from contextlib import contextmanager
-from typing import Any, BinaryIO, Iterator, Mapping, Optional, Union
+from typing import Any, BinaryIO, Callable, Iterator, Mapping, Optional, Union
 
 from pxos_kernel.canonical import canonical_json
 from pxos_kernel.errors import FormatError, IntegrityError, PxosError
@@ -772,8 +772,16 @@ def read_container(src: Source, *, verify: bool = True, plain: bool = False,
 
 
 def read_container_buffer(src: Source, *, verify: bool = True, plain: bool = False,
-                          max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[bytearray, dict]:
+                          max_pixels: int = DEFAULT_MAX_PIXELS,
+                          allocate: Optional[Callable[[int], Any]] = None) -> tuple[Any, dict]:
     """As :func:`read_container`, with the payload in one writable buffer allocated once at its final size.
+
+    The buffer is a ``bytearray``; with ``allocate`` (a function of a byte
+    count returning a writable buffer of that many bytes, such as
+    ``lambda n: numpy.empty(n, numpy.uint8)``, which is not zeroed first and,
+    for megabytes, is given huge pages, so filling it costs a few page
+    faults instead of thousands) it is a memoryview of what that returned, cut
+    to the payload's length.
 
     Each inflated piece is copied straight into place, so the payload is
     assembled with one copy and no regrowing: for callers that view the bytes
@@ -786,30 +794,41 @@ def read_container_buffer(src: Source, *, verify: bool = True, plain: bool = Fal
     rows copied into place (zlib-ng's checksums when it is installed). Damage
     found there is reported by the general path, which reads the file again.
     """
+    new_buffer = bytearray if allocate is None else allocate
     with _open_container(src, plain=plain, max_pixels=max_pixels) as (png, meta):
+        buffer = None
         if not verify and _seekable(png.stream):
             mark, pending = png.stream.tell(), png._pending
-            whole = bytearray(png.height * png.row_bytes)
+            whole = buffer = new_buffer(png.height * png.row_bytes)
             try:
                 stored = _stored_into(png, whole)
             except FormatError:
                 stored = False  # damage: the general path reads it again, each chunk's CRC checked first,
                 # so the error names what is wrong the way every other reader does
             if stored:
-                del whole[meta["length"]:]  # the padding of the last row (shrinking at the end copies nothing)
-                return whole, meta
+                return _cut(whole, meta["length"]), meta
             png.stream.seek(mark)  # a compressed block, a filtered row or damage: inflate after all
             png._pending, png.ended = pending, False
-        buffer = bytearray(meta["length"])
-        view, at = memoryview(buffer), 0
+        if buffer is None:
+            buffer = new_buffer(meta["length"])
+        view, at = memoryview(buffer).cast("B"), 0
         for parts in _payload_parts(png, meta, verify):
             for part in parts:
                 view[at:at + len(part)] = part
                 at += len(part)
-        return buffer, meta
+        view.release()  # a bytearray cannot shrink while it is viewed
+        return _cut(buffer, meta["length"]), meta
 
 
-def _stored_into(png: _Png, buffer: bytearray) -> bool:
+def _cut(buffer: Any, length: int) -> Any:
+    """``buffer`` without what follows its first ``length`` bytes (the padding of the last row)."""
+    if isinstance(buffer, bytearray):
+        del buffer[length:]  # shrinking at the end copies nothing
+        return buffer
+    return memoryview(buffer).cast("B")[:length]
+
+
+def _stored_into(png: _Png, buffer: Any) -> bool:
     """Fill ``buffer`` (``height * row_bytes`` long) from a zlib stream of stored deflate blocks of filter-0 rows.
 
     The IDAT chunks are read in pieces of at most STORED_PIECE bytes into one
@@ -937,7 +956,7 @@ def _checksums() -> tuple[Any, Any]:
     return _CHECKSUMS
 
 
-def _move_rows(raw: bytearray, rows: int, stride: int, out: bytearray, at: int) -> bool:
+def _move_rows(raw: bytearray, rows: int, stride: int, out: Any, at: int) -> bool:
     """Copy ``rows`` rows of ``raw`` (each a filter byte and the pixels) to ``out[at:]``; False if one is filtered."""
     row_bytes = stride - 1
     if _numpy_wanted():
@@ -952,7 +971,7 @@ def _move_rows(raw: bytearray, rows: int, stride: int, out: bytearray, at: int) 
     if block[0::stride].count(0) != rows:
         return False
     del block[0::stride]
-    out[at:at + len(block)] = block
+    memoryview(out).cast("B")[at:at + len(block)] = block
     return True
 
 

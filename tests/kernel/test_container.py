@@ -434,6 +434,28 @@ def test_read_container_buffer_gives_the_payload_in_one_writable_buffer(tmp_path
         assert isinstance(buffer, bytearray) and buffer == payload and meta["length"] == size
 
 
+@pytest.mark.parametrize("level", [0, 6])
+def test_read_container_buffer_fills_the_buffer_the_caller_allocates(tmp_path, level):
+    """With ``allocate`` (numpy.empty here: not zeroed), the payload is a writable view of that buffer, cut to
+    its length; the last row's padding, written to the buffer, is not part of it."""
+    import numpy as np
+
+    from pxos_kernel.container import read_container_buffer
+
+    payload = os.urandom(3 * 70_000 + 7)
+    write_container(tmp_path / "c.pxi", payload, kind="blob", level=level)
+    for verify in (True, False):
+        sizes: list[int] = []
+
+        def allocate(count: int) -> np.ndarray:
+            sizes.append(count)
+            return np.full(count, 0xAA, dtype=np.uint8)  # garbage, as numpy.empty may hand out
+
+        buffer, meta = read_container_buffer(tmp_path / "c.pxi", verify=verify, allocate=allocate)
+        assert isinstance(buffer, memoryview) and not buffer.readonly and bytes(buffer) == payload
+        assert len(sizes) == 1 and sizes[0] >= len(payload)
+
+
 @pytest.fixture(params=["zlib", "zlib-ng"])
 def checksums(request, monkeypatch):
     """The fast path's CRC-32 and Adler-32 from the standard library, and from zlib-ng (a test dependency)."""
