@@ -183,6 +183,21 @@ def test_every_invalid_field_is_a_400_naming_it(make_server, call, param):
     assert info.value.body["param"] == param and info.value.body["type"] == "invalid_request_error"
 
 
+def test_a_streamed_reply_keeps_the_connection_for_the_next_request(make_server):
+    server = make_server()
+    sock = _connect(server)
+    _post(sock, json.dumps({"model": "test-engine", "prompt": "def", "max_tokens": 8, "stream": True}).encode())
+    data = b""
+    while not data.endswith(b"\r\n0\r\n\r\n"):  # the chunked reply's last chunk
+        piece = sock.recv(65536)
+        assert piece, f"the server closed the connection after {data!r}"
+        data += piece
+    assert b"Transfer-Encoding: chunked" in data and b"data: [DONE]" in data
+    _post(sock, json.dumps({"model": "test-engine", "prompt": "def", "max_tokens": 2}).encode())
+    status, _, body = _reply(sock)
+    assert status == 200 and body["usage"]["completion_tokens"] == 2
+
+
 def test_sigterm_stops_serve_cleanly_after_the_request_in_progress(pxos_home):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -167,6 +167,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: OpenAIServer
     server_version = "pxos-serve/0.1"
+    # A reply's status line, headers and body are gathered and sent in one write (http.server flushes
+    # after each request; SSE events flush themselves): unbuffered, head and body went as two packets.
+    wbufsize = 1 << 16
 
     def setup(self) -> None:
         super().setup()
@@ -188,8 +191,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self.deadline.start(limits.header_timeout)
             super().handle_one_request()
-        except (TimeoutError, socket.timeout):
-            self.close_connection = True
+        except (TimeoutError, socket.timeout, BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # a missed deadline, or a client gone before its reply was flushed
         finally:
             self.connection.settimeout(None)
 
@@ -228,21 +231,28 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(error.status, error.body, {"Retry-After": "1"} if isinstance(error, _Busy) else None)
 
     def _sse(self, events: Iterator[dict]) -> None:
+        """Server-sent events in HTTP/1.1 chunks, so the connection can serve the client's next request (the
+        official async client reads a stream to its end to reuse the connection; the sync one closes it)."""
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
-        self.send_header("Connection", "close")
+        self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        self.close_connection = True
+        self._streaming = True
         try:
-            for event in events:
-                self.wfile.write(b"data: " + json.dumps(event).encode("utf-8") + b"\n\n")
-                self.wfile.flush()
-            self.wfile.write(b"data: [DONE]\n\n")
-        except p.ApiError as exc:  # the engine failed mid-stream: tell the client in-band
-            self.wfile.write(b"data: " + json.dumps(exc.body).encode("utf-8") + b"\n\n")
+            try:
+                for event in events:
+                    self._chunk(b"data: " + json.dumps(event).encode("utf-8") + b"\n\n")
+                    self.wfile.flush()
+                self._chunk(b"data: [DONE]\n\n")
+            except p.ApiError as exc:  # the engine failed mid-stream: tell the client in-band
+                self._chunk(b"data: " + json.dumps(exc.body).encode("utf-8") + b"\n\n")
+            self.wfile.write(b"0\r\n\r\n")  # the last chunk: the reply is complete
         except (BrokenPipeError, ConnectionResetError):
-            pass  # the client went away; its generation stops with this thread's loop
+            self.close_connection = True  # the client went away; its generation stops with this thread's loop
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
     # -- routes ---------------------------------------------------------------------------
 
@@ -258,6 +268,7 @@ class _Handler(BaseHTTPRequestHandler):
         routes: dict[str, Callable[[dict], None]] = {"/v1/completions": self._completions,
                                                      "/v1/chat/completions": self._chat}
         route = routes.get(self.path.split("?", 1)[0].rstrip("/"))
+        self._streaming = False
         try:
             body = self._body()
             if route is None:
@@ -269,6 +280,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         except Exception as exc:  # a bug must still get an answer in the OpenAI shape, not a dropped connection
             self.log_message("internal error: %s: %s", type(exc).__name__, exc)
+            if self._streaming:  # the stream's head is out: the reply cannot become a 500, only end unfinished
+                self.close_connection = True
+                return
             self._error(p.ApiError(500, f"internal error: {type(exc).__name__}", type="server_error"), close=True)
 
     def _drain(self) -> None:
