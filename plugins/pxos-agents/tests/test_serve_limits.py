@@ -198,6 +198,14 @@ def test_a_streamed_reply_keeps_the_connection_for_the_next_request(make_server)
     assert status == 200 and body["usage"]["completion_tokens"] == 2
 
 
+def test_stop_does_not_wait_for_kept_alive_connections_between_requests(make_server):
+    server = make_server(Limits(idle_timeout=30))
+    client = openai.OpenAI(base_url=server.url, api_key="unused", max_retries=0, timeout=30)
+    client.completions.create(model="test-engine", prompt="def", max_tokens=2)  # its connection stays in the pool
+    start = time.monotonic()
+    assert server.stop(grace=5) == 0 and time.monotonic() - start < 2
+
+
 def test_sigterm_stops_serve_cleanly_after_the_request_in_progress(pxos_home):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

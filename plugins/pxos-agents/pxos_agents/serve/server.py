@@ -52,7 +52,9 @@ class OpenAIServer(ThreadingHTTPServer):
         self._slots: dict[str, threading.BoundedSemaphore] = {}
         self._slots_lock = threading.Lock()
         self._active = 0
-        self._idle = threading.Condition()
+        self._idle = threading.Condition()  # guards _active, _waiting and _stopping
+        self._waiting: set[socket.socket] = set()  # connections waiting for their next request
+        self._stopping = False
         super().__init__((host, port), _Handler)
 
     # -- bounded resources ----------------------------------------------------------------
@@ -83,6 +85,15 @@ class OpenAIServer(ThreadingHTTPServer):
                 self._slots[engine] = threading.BoundedSemaphore(self.limits.max_inflight)
             return self._slots[engine]
 
+    def waiting(self, connection: socket.socket, waiting: bool) -> bool:
+        """Mark ``connection`` as waiting for its next request (or no longer); False once the server stops."""
+        with self._idle:
+            if waiting:
+                self._waiting.add(connection)
+            else:
+                self._waiting.discard(connection)
+            return not self._stopping
+
     # -- lifecycle ------------------------------------------------------------------------
 
     _serving = False
@@ -95,11 +106,20 @@ class OpenAIServer(ThreadingHTTPServer):
             self._serving = False
 
     def stop(self, grace: float = 10.0) -> int:
-        """Stop accepting, wait up to ``grace`` seconds for open connections, close; return how many were cut."""
+        """Stop accepting, close the connections waiting for a request, give requests in progress up to
+        ``grace`` seconds to finish, close; return how many connections were cut."""
         if self._serving:
             self.shutdown()
         deadline = time.monotonic() + grace
         with self._idle:
+            # A client's kept-alive connection between requests holds nothing worth waiting for: without
+            # this, every pooled connection of the official client held the shutdown for the whole grace.
+            self._stopping = True
+            for connection in self._waiting:
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)  # its thread sees the end of the stream, and ends
+                except OSError:
+                    pass
             while self._active and time.monotonic() < deadline:
                 self._idle.wait(deadline - time.monotonic())
             left = self._active
@@ -191,19 +211,27 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self.deadline.start(limits.header_timeout)
             super().handle_one_request()
+            if self.server._stopping:
+                self.close_connection = True  # the reply went out; no further request on this connection
         except (TimeoutError, socket.timeout, BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # a missed deadline, or a client gone before its reply was flushed
         finally:
             self.connection.settimeout(None)
 
     def _first_byte(self) -> bool:
-        """Wait (under the current deadline) until the client sends something; False when it closed."""
+        """Wait (under the current deadline) until the client sends something; False when it closed,
+        or the server stops while it waits."""
         try:
-            self.deadline._arm()
-            data = self.deadline.peek(1)
-        except (TimeoutError, socket.timeout):
+            if not self.server.waiting(self.connection, True):
+                data = b""
+            else:
+                self.deadline._arm()
+                data = self.deadline.peek(1)
+        except (TimeoutError, socket.timeout, OSError):
             self.close_connection = True
             return False
+        finally:
+            self.server.waiting(self.connection, False)
         if not data:
             self.close_connection = True
             return False
