@@ -8,17 +8,28 @@ every installed inference engine that has a model (pixellm when installed),
 plus the n-gram engine of pxos_agents trained on the kernel's source (fast
 per token, so it shows the HTTP overhead at its worst).
 
+Beside the official client's rows, for diagnosis only: the same non-streaming
+request through the standard library's ``http.client`` (a kept-alive
+connection, no client library), and the client's own CPU time per request
+(the server runs in another process, so this process's CPU time during a
+request is the client's). Together they split the overhead into what the
+server adds and what the official client adds.
+
 Run: python bench/agents_serve.py [--tokens N] [--rounds R]
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import multiprocessing
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
+from typing import Callable
 
 from _timing import interleaved, median
 
@@ -48,6 +59,7 @@ def main() -> None:
     child = multiprocessing.get_context("fork").Process(target=server.serve_forever, daemon=True)
     child.start()  # the server gets its own process (and GIL), the benchmark keeps the in-process engines
     client = openai.OpenAI(base_url=server.url, api_key="unused", max_retries=0, timeout=600)
+    plain = http.client.HTTPConnection(*server.server_address[:2], timeout=600)
     prompt = "def load_config(home: Path) -> dict:\n    "
     print(f"completion tokens/s, max_tokens={args.tokens}, median of {args.rounds} (prompt {len(prompt)} chars)")
     try:
@@ -73,10 +85,27 @@ def main() -> None:
                                                    temperature=0.8, seed=1, stream=True)
                 counts["http-stream"] = sum(1 for c in chunks if c.choices[0].text)  # chunks, not tokens
 
-            samples = interleaved({"in-process": in_process, "http": http_whole, "http-stream": http_stream},
+            def http_plain() -> None:
+                body = json.dumps({"model": served.id, "prompt": prompt, "max_tokens": args.tokens,
+                                   "temperature": 0.8, "seed": 1})
+                plain.request("POST", "/v1/completions", body.encode(), {"Content-Type": "application/json"})
+                counts["http.client"] = json.loads(plain.getresponse().read())["usage"]["completion_tokens"]
+
+            cpu: dict[str, list[float]] = {}
+
+            def client_cpu(name: str, run: Callable[[], None]) -> Callable[[], None]:
+                def timed() -> None:
+                    start = time.process_time()
+                    run()
+                    cpu.setdefault(name, []).append(time.process_time() - start)
+                return timed
+
+            samples = interleaved({"in-process": in_process, "http": client_cpu("http", http_whole),
+                                   "http-stream": http_stream, "http.client": client_cpu("http.client", http_plain)},
                                   args.rounds, warmup=1)
             tokens = counts["in-process"]
-            assert counts["http"] == tokens, (counts, "HTTP and in-process runs made different token counts")
+            assert counts["http"] == counts["http.client"] == tokens, (
+                counts, "HTTP and in-process runs made different token counts")
             rate = {name: tokens / median(times) for name, times in samples.items()}
             print(f"{served.id}: {tokens} tokens per request")
             print(f"  in-process      : {rate['in-process']:10.0f} tokens/s")
@@ -84,7 +113,16 @@ def main() -> None:
                 ratio = rate[name] / rate["in-process"]
                 print(f"  {label}  : {rate[name]:10.0f} tokens/s   ratio {ratio:.2f}x  (target >= 0.7x) "
                       f"{'ok' if ratio >= 0.7 else 'MISSED'}")
+            ratio = rate["http.client"] / rate["in-process"]
+            print(f"  diagnosis: HTTP, http.client : {rate['http.client']:10.0f} tokens/s   ratio {ratio:.2f}x  "
+                  "(the same request without a client library)")
+            whole = median(samples["http"])
+            print(f"  diagnosis: client CPU per request: official client {median(cpu['http']) * 1e3:.2f} ms "
+                  f"({median(cpu['http']) / whole:.0%} of its request's {whole * 1e3:.2f} ms), "
+                  f"http.client {median(cpu['http.client']) * 1e3:.2f} ms; "
+                  f"the engine in-process {median(samples['in-process']) * 1e3:.2f} ms")
     finally:
+        plain.close()
         child.terminate()
         child.join()
         server.server_close()
