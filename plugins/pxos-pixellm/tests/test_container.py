@@ -139,3 +139,31 @@ def test_corrupted_pixels_are_caught_with_or_without_the_sha256(tiny_model_path,
     tiny_model_path.write_bytes(bytes(data))
     with pytest.raises(PxosError):
         load_model(tiny_model_path, verify=verify)
+
+
+@pytest.mark.parametrize("where,fix_crc,problem", [
+    ("payload", False, "CRC error in its IDAT chunk"),
+    ("payload", True, "incorrect data check"),         # the chunk CRC made to match: zlib's Adler-32 objects
+    ("directory", False, "CRC error in its iTXt chunk"),
+])
+def test_the_engine_path_catches_a_flipped_byte(tiny_model_path, where, fix_crc, problem):
+    """What PixelEngine.load reads (open_model without the sha256, the stored-block fast path) still checks
+    every byte: a payload byte or a tensor directory byte flipped is one FormatError naming the file."""
+    import struct
+    import zlib
+
+    from pxos_pixellm.container import open_model
+
+    data = bytearray(tiny_model_path.read_bytes())
+    kind = b"IDAT" if where == "payload" else b"iTXt"
+    at = data.index(kind) - 4
+    length = struct.unpack(">I", data[at:at + 4])[0]
+    body = at + 8
+    flip = body + length // 2 if where == "payload" else data.index(b'"tensors"', body) + 3
+    data[flip] ^= 0x55
+    if fix_crc:
+        data[body + length: body + length + 4] = struct.pack(">I", zlib.crc32(bytes(data[at + 4: body + length])))
+    tiny_model_path.write_bytes(bytes(data))
+    with pytest.raises(FormatError, match=problem) as caught:
+        open_model(tiny_model_path, verify=False)
+    assert str(tiny_model_path) in str(caught.value)
