@@ -25,7 +25,7 @@ SECTIONS = {
     "Errors": ("pxos_kernel.errors",),
     "The running kernel": ("pxos_kernel.core", "pxos_kernel.run", "pxos_kernel.programcall",
                            "pxos_kernel.sandbox", "pxos_kernel.config", "pxos_kernel.system"),
-    "Command output": ("pxos_kernel.output",),
+    "Command output and progress": ("pxos_kernel.output", "pxos_kernel.progressbar"),
     "Files, canonical JSON and redaction": ("pxos_kernel.files", "pxos_kernel.canonical", "pxos_kernel.redaction"),
     "The ledger core": ("pxos_kernel.ledger", "pxos_kernel.jsonl_sink", "pxos_kernel.checkpoints"),
 }

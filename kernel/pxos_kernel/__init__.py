@@ -47,6 +47,7 @@ _EXPORTS: dict[str, str] = {
         "pxos_kernel.config": ("load_yaml", "load_config", "save_config", "edit_config"),
         # commands: one way to print, parse flags and show progress
         "pxos_kernel.output": ("add_json_flag", "print_json", "print_table", "add_sandbox_flags", "sandbox_flags"),
+        "pxos_kernel.progressbar": ("progress", "Progress", "progress_shown"),
         # files and formats
         "pxos_kernel.files": ("atomic_write", "atomic_writer", "file_sha256"),
         "pxos_kernel.canonical": ("canonical_json", "format_number"),
@@ -83,6 +84,7 @@ if TYPE_CHECKING:  # what type checkers see; tests/kernel/test_public_api.py kee
         merkle_root, node_hash, record_hash)
     from pxos_kernel.output import add_json_flag, add_sandbox_flags, print_json, print_table, sandbox_flags
     from pxos_kernel.programcall import load_entry
+    from pxos_kernel.progressbar import Progress, progress, progress_shown
     from pxos_kernel.redaction import redact_url
     from pxos_kernel.registrations import (
         AgentSpec, BootEmitter, Guardrail, InferenceEngine, Program, Setting, SinkSpec, StorageBackend,

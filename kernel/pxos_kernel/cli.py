@@ -37,6 +37,8 @@ def build_parser(kernel, argv: Sequence[str] = ()) -> argparse.ArgumentParser:
                                      "to a tamper-evident ledger; every feature is a plugin.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bars (else shown on stderr when it is a terminal; also PXOS_QUIET=1)")
     registry = kernel.registry("subcommand")
     tree: dict = {}  # word -> subtree; the subtree of a command holds it under the key None
     for name in registry.names():
@@ -102,6 +104,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             argv, rest = argv[:cut], argv[cut + 1:]
         args = parser.parse_args(argv)
         args.rest = rest
+        if args.quiet:  # through the environment, so that sandboxed and other child processes stay quiet too
+            from pxos_kernel.progressbar import QUIET_VARIABLE
+
+            os.environ[QUIET_VARIABLE] = "1"
         action = getattr(args, "_action", None)
         if action is None:
             (getattr(args, "_group", None) or parser).print_help(sys.stderr)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 from dataclasses import asdict
+from typing import Optional
 
 from pxos_kernel.output import add_json_flag, print_json, print_table
+from pxos_kernel.progressbar import Progress, progress
 from pxos_kernel.errors import PxosError, StorageError, UsageError
 
 
@@ -35,8 +39,8 @@ def run_storage_put(args) -> int:
         stream = sys.stdin.buffer if args.source == "-" else open(args.source, "rb")
     except OSError as exc:
         raise StorageError(f"cannot read {args.source}: {exc.strerror}") from None
-    with stream:
-        info = store.put(key, stream, content_type=args.content_type)
+    with stream, _transfer("storage put", _size(stream)) as bar:
+        info = store.put(key, bar.reader(stream), content_type=args.content_type)
     _report(args, info)
     return 0
 
@@ -59,14 +63,29 @@ def run_storage_get(args) -> int:
         else:
             sys.stdout.buffer.write(data)
         return 0
-    if args.output:
-        from pxos_kernel.files import atomic_writer
+    with _transfer("storage get", store.info(key).size) as bar:
+        if args.output:
+            from pxos_kernel.files import atomic_writer
 
-        with atomic_writer(args.output) as out:
-            store.copy_to(key, out)
-    else:
-        store.copy_to(key, sys.stdout.buffer)
+            with atomic_writer(args.output) as out:
+                store.copy_to(key, bar.writer(out))
+        else:
+            store.copy_to(key, bar.writer(sys.stdout.buffer))
     return 0
+
+
+def _transfer(command: str, size: Optional[int]) -> Progress:
+    """The progress of a whole-object ``put`` or ``get``: a bar once it has taken half a second (a big object)."""
+    return progress(description=command, total=size, unit="B", delay=0.5)
+
+
+def _size(stream) -> Optional[int]:
+    """Bytes left to read in ``stream`` when it is a regular file (``None`` for a pipe: the bar then counts)."""
+    try:
+        status = os.fstat(stream.fileno())
+        return status.st_size - stream.tell() if stat.S_ISREG(status.st_mode) else None
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def configure_storage_ls(parser) -> None:
