@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from pxos_kernel import AgentError, Proposal, PxosError, Review, Task, UsageError
+from pxos_kernel import AgentError, Progress, Proposal, PxosError, Review, Task, UsageError, progress
 
 from pxos_agents.memory import MemoryStore, task_key
 from pxos_agents.prompts import digest
@@ -79,6 +79,7 @@ class Coach:
         self.worker = worker
         self.queue = TaskQueue.of(kernel)
         self.memory = MemoryStore(kernel)
+        self._progress: Optional[Progress] = None
 
     def close(self) -> None:
         self.queue.close()
@@ -99,12 +100,20 @@ class Coach:
         if max_tasks < 1:
             raise UsageError(f"--max-tasks must be at least 1, not {max_tasks}")
         outcomes: list[Any] = []
-        while len(outcomes) < max_tasks:
-            queued = self.queue.claim(self.worker, phase)
-            if queued is None:
-                break
-            outcomes.append(self.coach_task(queued))
+        with progress(description="agent coach", total=max_tasks, unit="task") as self._progress:
+            while len(outcomes) < max_tasks:
+                queued = self.queue.claim(self.worker, phase)
+                if queued is None:
+                    break
+                outcomes.append(self.coach_task(queued))
+                self._progress.update()
+        self._progress = None
         return outcomes
+
+    def _note(self, text: str) -> None:
+        """Say what the coach is doing now beside the progress bar of :meth:`run`, if one is shown."""
+        if self._progress is not None:
+            self._progress.note(text)
 
     def coach_task(self, queued: QueuedTask) -> TaskOutcome:
         outcome = TaskOutcome(queued.id, "rejected", 0)
@@ -117,6 +126,7 @@ class Coach:
         feedback = ""
         for round_no in range(1, self.max_rounds + 1):
             outcome.rounds = round_no
+            self._note(f"task {queued.id}, round {round_no}/{self.max_rounds}: {self.generator_name} proposes")
             context = task.context + (f"\n\nFeedback on the previous attempt:\n{feedback}" if feedback else "")
             attempt = Task(task.goal, context, task.files, task.test_command, task.id)
             try:
@@ -149,6 +159,7 @@ class Coach:
         except PxosError as exc:
             self._step(outcome, "TEST", "test", {"round": round_no, "passed": False, "error": str(exc)})
             return False, 0.0, str(exc), None
+        self._note(f"task {queued.id}, round {round_no}/{self.max_rounds}: tests in the sandbox")
         tests = run_tests(self.kernel, copy, task.test_command, self.test_timeout,
                               allow_unisolated=self.allow_unisolated)
         self._step(outcome, "TEST", "test", {"round": round_no, "passed": tests.passed, "exit_code": tests.exit_code,
@@ -157,6 +168,7 @@ class Coach:
         if self.reviewer is None:
             review = Review(1.0 if tests.passed else 0.0, _test_feedback(tests), TESTS)
         else:
+            self._note(f"task {queued.id}, round {round_no}/{self.max_rounds}: {self.reviewer_name} reviews")
             try:
                 review = self._agent_review(task, proposal, tests)
             except AgentError as exc:

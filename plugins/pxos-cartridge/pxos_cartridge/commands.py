@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from pxos_kernel import add_json_flag, add_sandbox_flags, print_json, print_table, sandbox_flags
+from pxos_kernel import add_json_flag, add_sandbox_flags, print_json, print_table, progress, sandbox_flags
 
 
 def _registry(args):
@@ -194,7 +194,9 @@ def configure_test(parser) -> None:
 
 def run_test(args) -> int:
     _not_the_system(args.cartridge, "test")
-    record = _registry(args).test(args.cartridge, limits=sandbox_flags(args), allow_unisolated=args.allow_unisolated)
+    with progress(description=f"cartridge test {args.cartridge}", total=2, unit="step") as bar:
+        record = _registry(args).test(args.cartridge, limits=sandbox_flags(args),
+                                      allow_unisolated=args.allow_unisolated, progress=bar)
     if args.json:
         print_json(record)
     else:

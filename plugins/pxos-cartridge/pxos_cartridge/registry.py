@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional, Sequence
 
-from pxos_kernel import IntegrityError, NotFoundError, atomic_write, atomic_writer, file_sha256
+from pxos_kernel import IntegrityError, NotFoundError, Progress, atomic_write, atomic_writer, file_sha256
 
 from pxos_cartridge.archive import PathLike, open_archive
 from pxos_cartridge.errors import PromotionRefused, RegistryCorruptError, RegistryError
@@ -264,10 +264,12 @@ class CartridgeRegistry:
         return record
 
     def test(self, name: str, version: Optional[str] = None, *, timeout: Optional[float] = None,
-             limits: Optional[Mapping[str, Any]] = None, allow_unisolated: bool = False) -> dict:
+             limits: Optional[Mapping[str, Any]] = None, allow_unisolated: bool = False,
+             progress: Optional[Progress] = None) -> dict:
         """Run the cartridge's own tests in the sandbox and every guardrail; store and return the record.
 
         Refused (SandboxUnavailable) where no filesystem isolation works, unless ``allow_unisolated``.
+        The two steps are shown as phases of ``progress`` (``total=2``).
         """
         from pxos_cartridge.testrun import parse_counts, run_tests
 
@@ -275,9 +277,13 @@ class CartridgeRegistry:
         path = self._verified_object(record)
         command = (record["manifest"].get("tests") or {}).get("command")
         limits = {**(limits or {}), **({"timeout": timeout} if timeout is not None else {})}
+        if progress is not None:
+            progress.phase("tests in the sandbox")
         run = run_tests(self.kernel, path, command, label=f"cartridge test {record['name']}@{record['version']}",
                         limits=limits, allow_unisolated=allow_unisolated)
         counts = parse_counts(run.stdout or "")
+        if progress is not None:
+            progress.phase("guardrails")
         report = self.kernel.hypervisor.validate_genesis(record["name"], {
             "cartridge": record["name"], "version": record["version"], "archive": str(path),
             "record": dict(record)})

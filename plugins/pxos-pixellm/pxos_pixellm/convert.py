@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from pxos_kernel import FormatError, NotFoundError
+from pxos_kernel import FormatError, NotFoundError, progress
 
 from .container import load_model, open_model, save_model
 
@@ -45,14 +45,22 @@ def read_source(source: Path, tokenizer: Optional[str] = None):
 
 def convert(source: Path, out: Path, *, encoding: str = "fp16", tokenizer: Optional[str] = None,
             level: int = 0) -> dict:
-    """Convert ``source`` to ``out``; return a summary (out, format, tensors, parameters)."""
+    """Convert ``source`` to ``out``; return a summary (out, format, tensors, parameters).
+
+    On a terminal, a bar shows the step it is in (reading, then writing).
+    """
     if not source.exists():
         raise NotFoundError(f"{source}: no such file or directory")
     if source.is_file() and source.suffix == ".pxi":
-        return export(source, out)
-    config, tensors, dtypes, origin, stored = read_source(source, tokenizer)
-    save_model(out, config, tensors, encoding=encoding, dtypes=dtypes, level=level, tokenizer=stored,
-               info={"source": origin, "converted_from": str(source)})
+        with progress(description="model convert", total=1, unit="step") as bar:
+            bar.phase(f"writing {out.name}")
+            return export(source, out)
+    with progress(description="model convert", total=2, unit="step") as bar:
+        bar.phase(f"reading {source.name}")
+        config, tensors, dtypes, origin, stored = read_source(source, tokenizer)
+        bar.phase(f"writing {out.name} ({encoding})")
+        save_model(out, config, tensors, encoding=encoding, dtypes=dtypes, level=level, tokenizer=stored,
+                   info={"source": origin, "converted_from": str(source)})
     return {"out": str(out), "format": f"pixel model ({encoding})", "tensors": len(tensors),
             "parameters": int(sum(t.size for t in tensors.values())), "architecture": config.architecture,
             "tokenizer": config.tokenizer}

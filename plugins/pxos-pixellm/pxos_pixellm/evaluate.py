@@ -17,11 +17,11 @@ import gzip
 import lzma
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
-from pxos_kernel import InferenceError
+from pxos_kernel import InferenceError, Progress, progress
 
 from .model import Transformer
 
@@ -48,7 +48,7 @@ def model_bits(model: Transformer, data: bytes, tokenizer: Any = None) -> float:
     The text is tokenized whole (no special tokens added); the first token,
     predicted from no context, costs ``log2(vocabulary)`` bits. Bits per byte
     are this divided by ``len(data)``, so models with different tokenizers
-    compare on the same bytes.
+    compare on the same bytes. On a terminal, a bar counts the tokens scored.
     """
     if len(data) < 2:
         raise InferenceError("the text to evaluate needs at least 2 bytes")
@@ -64,7 +64,8 @@ def model_bits(model: Transformer, data: bytes, tokenizer: Any = None) -> float:
         ids = np.asarray(tokenizer.encode(text, add_special_tokens=False), dtype=np.int64)
         if len(ids) < 2:
             raise InferenceError("the text to evaluate is a single token: give a longer text")
-    return sequence_bits(model, ids)
+    with progress(description="bits per byte", total=len(ids), unit="token") as bar:
+        return sequence_bits(model, ids, bar)
 
 
 def _window_nats(model: Transformer, window: np.ndarray, first: int) -> float:
@@ -78,16 +79,23 @@ def _window_nats(model: Transformer, window: np.ndarray, first: int) -> float:
     return float((log_z - rows[np.arange(len(targets)), targets]).sum())
 
 
-def sequence_bits(model: Transformer, ids: np.ndarray) -> float:
-    """Total bits of the token sequence ``ids`` under the model (windows of a context, half-context stride)."""
+def sequence_bits(model: Transformer, ids: np.ndarray, bar: Optional[Progress] = None) -> float:
+    """Total bits of the token sequence ``ids`` under the model (windows of a context, half-context stride).
+
+    ``bar`` (a :func:`~pxos_kernel.progress`, if given) advances by each token as it is scored.
+    """
     context = model.config.max_position_embeddings
     stride = max(1, context // 2)
     total_nats = math.log(model.config.vocab_size)  # the first token, predicted with no context at all
     scored = 1  # positions [0, scored) are accounted for
     start = 0
+    if bar is not None:
+        bar.update(1)
     while scored < len(ids):
         window = ids[start:start + context]
         total_nats += _window_nats(model, window, scored - start - 1)
+        if bar is not None:
+            bar.update(start + len(window) - scored)
         scored = start + len(window)
         start += stride if start + context < len(ids) else len(window)
     return total_nats / math.log(2)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pxos_kernel import FormatError, InferenceError
+from pxos_kernel import FormatError, InferenceError, progress
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,8 @@ def finetune(source: Path, data: Path, out: Path, options: FinetuneOptions = Fin
     generator = torch.Generator().manual_seed(options.seed)
     offsets = torch.arange(context + 1)
     curve = []
-    for step in range(options.steps):
+    steps = progress(range(options.steps), description="model finetune", unit="step")
+    for step in steps:
         starts = torch.randint(0, len(ids) - context, (options.batch,), generator=generator)
         batch = tokens[starts[:, None] + offsets]
         logits = model(batch[:, :-1])
@@ -91,6 +92,7 @@ def finetune(source: Path, data: Path, out: Path, options: FinetuneOptions = Fin
         optimizer.step()
         if step == 0 or (step + 1) % 10 == 0 or step + 1 == options.steps:
             curve.append({"step": step + 1, "loss": round(float(loss.item()), 4)})
+            steps.note(f"loss {curve[-1]['loss']}")
         if not math.isfinite(loss.item()):
             raise InferenceError(f"fine-tuning diverged at step {step + 1} (loss {loss.item()}): lower --lr")
     tensors = {name: value.detach().float().numpy() for name, value in model.state_dict().items()

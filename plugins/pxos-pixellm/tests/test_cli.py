@@ -102,6 +102,26 @@ def test_eval_json_has_the_keys(pxos_cli):
     assert 0 < result["bits_per_byte"] < 8  # better than knowing nothing; the target is in test_shipped_model
 
 
+def test_eval_shows_a_bar_on_a_terminal_and_nothing_when_piped(pxos_home):
+    import os
+    import subprocess
+    import sys
+
+    from pxos_kernel.testing import run_on_terminal
+
+    env = {k: v for k, v in os.environ.items() if k not in ("PXOS_QUIET", "TERM")}
+    command = [sys.executable, "-m", "pxos_kernel", "model", "eval", "--json", "--bytes", "1024"]
+    shown = run_on_terminal(command, env=env)
+    assert shown.exit_code == 0, shown.terminal
+    assert "bits per byte: 100%" in shown.terminal and "token" in shown.terminal
+    assert json.loads(shown.stdout)["size"] == 1024  # the bar never reaches stdout
+    quiet = run_on_terminal([*command[:3], "--quiet", *command[3:]], env=env)
+    assert (quiet.exit_code, quiet.terminal) == (0, "")
+    piped = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert (piped.returncode, piped.stderr) == (0, "")
+    assert json.loads(piped.stdout) == json.loads(shown.stdout) == json.loads(quiet.stdout)
+
+
 def test_convert_installs_into_the_model_directory_and_exports(pxos_cli, pxos_kernel, tmp_path):
     models = pxos_kernel.engine("pixellm").models_dir
     models.mkdir(parents=True)

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-from pxos_kernel import PxosError
+from pxos_kernel import Progress, PxosError, progress
 
 from pxos_genesis.evolve import CORRIDOR_BUILD
 from pxos_genesis.evolve.breaking import judge
@@ -113,8 +113,10 @@ def build(kernel: Any, proposal_id: str, *, allow_unisolated: bool = False) -> B
         "build": result.build, "proposal": proposal.id, "cartridge": proposal.cartridge, "parent": proposal.parent,
         "workspace": result.workspace, "allow_unisolated": allow_unisolated}, corridor=CORRIDOR_BUILD, agent=agent)
     try:
-        with _stop_on_signals():
-            Build(kernel, proposal, workspace, limits, result, allow_unisolated).run()
+        build = Build(kernel, proposal, workspace, limits, result, allow_unisolated)
+        with _stop_on_signals(), progress(description=f"evolve build {proposal.id}", total=build.stages(),
+                                          unit="stage") as bar:
+            build.run(bar)
         result.status, result.stage = "experimental", "done"
     except BuildInterrupted as stop:
         result.status = "interrupted"
@@ -159,6 +161,11 @@ def _stop_on_signals() -> Iterator[None]:
             signal.signal(s, handler)
 
 
+#: The stages of a build, in order (``benchmarks`` only where the target has benchmarks).
+STAGES = ("parent", "patch", "syntax", "manifest", "pack", "breaking", "tests", "guardrails", "benchmarks",
+          "compliance", "register")
+
+
 class Build:
     """One run through the stages; every stage records what it found in ``result``."""
 
@@ -170,9 +177,16 @@ class Build:
         self.target = target_for(kernel, proposal.cartridge)
         self.deadline = Deadline(limits.build_timeout)
         self._since = time.monotonic()
+        self._progress: Optional[Progress] = None
+
+    def stages(self) -> int:
+        """How many stages :meth:`run` goes through when every one is reached."""
+        return len(STAGES) - (0 if hasattr(self.target, "benchmarks") else 1)
 
     def stage(self, name: str) -> None:
         self._tick()
+        if self._progress is not None:
+            self._progress.phase(name)
         self.result.stage = name
         try:
             self.deadline.remaining(name)
@@ -186,8 +200,10 @@ class Build:
         self.result.timings[stage] = round(self.result.timings.get(stage, 0.0) + now - self._since, 3)
         self._since = now
 
-    def run(self) -> None:
+    def run(self, progress: Optional[Progress] = None) -> None:
+        """Go through the stages, each shown as a phase of ``progress``."""
         self._since = time.monotonic()
+        self._progress = progress
         try:
             self._stages()
         finally:
