@@ -83,3 +83,24 @@ def test_cli_walk_through(cli, greeter_tree, tmp_path):
     assert [h["action"] for h in json.loads(out)] == ["register", "test", "promote"]
     code, _, err = cli("cartridge", "rollback", "greeter", "--approved-by", "alice", "--reason", "why")
     assert code != 0 and "no earlier current version" in err and err.count("\n") == 1
+
+
+def test_cartridge_test_shows_its_steps_on_a_terminal_and_nothing_when_piped(cli, greeter_tree, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from pxos_kernel.testing import run_on_terminal
+
+    archive = str(tmp_path / "g.pxa")
+    assert cli("cartridge", "pack", str(greeter_tree), "-o", archive)[0] == 0
+    assert cli("cartridge", "register", archive)[0] == 0
+    env = {k: v for k, v in os.environ.items() if k not in ("PXOS_QUIET", "TERM")}
+    command = [sys.executable, "-m", "pxos_kernel", "cartridge", "test", "greeter", "--json"]
+    shown = run_on_terminal(command, env=env)
+    assert shown.exit_code == 0, shown.terminal
+    assert "tests in the sandbox" in shown.terminal and "guardrails" in shown.terminal
+    assert "cartridge test greeter: 100%" in shown.terminal and "2/2" in shown.terminal
+    assert json.loads(shown.stdout)["tests"]["passed"]  # stdout holds the record alone
+    piped = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert (piped.returncode, piped.stderr) == (0, "") and json.loads(piped.stdout)["tests"]["passed"]
