@@ -53,8 +53,9 @@ class Progress(Generic[T]):
 
     Iterate over it to advance one step per item, or call :meth:`update` (for
     bytes or tokens), or :meth:`phase` for a job made of a few blocking
-    steps; :meth:`note` shows what is going on beside the bar. Use it as a context manager, so the bar is closed (and the
-    terminal line finished) however the job ends.
+    steps; :meth:`note` shows what is going on beside the bar. Use it as a
+    context manager, so the bar is closed (and the terminal line finished)
+    however the job ends.
     """
 
     def __init__(self, iterable: Optional[Iterable[T]], bar: Any) -> None:

@@ -208,3 +208,21 @@ def test_a_task_the_coach_accepted_becomes_a_proposal(wordcount, pxos_kernel, px
 def _archive_of(home: Path, sha256: str) -> Path:
     (path,) = home.rglob(f"{sha256}.pxa")
     return path
+
+
+def test_evolve_build_shows_its_stages_on_a_terminal(wordcount):
+    import os
+    import re
+    import sys
+
+    from pxos_kernel.testing import run_on_terminal
+
+    proposal = propose(wordcount, "improve", "count words separated by any whitespace")
+    env = {k: v for k, v in os.environ.items() if k not in ("PXOS_QUIET", "TERM")}
+    done = run_on_terminal([sys.executable, "-m", "pxos_kernel", "evolve", "build", proposal, "--json"], env=env)
+    assert done.exit_code == 0, done.terminal
+    assert json.loads(done.stdout)["status"] == "experimental"  # the bar never reaches stdout
+    for stage in ("patch", "tests", "guardrails", "register"):
+        assert f", {stage}]" in done.terminal
+    last = done.terminal.rsplit(f"evolve build {proposal}:", 1)[-1]
+    assert re.match(r" 100%\|[^|]*\| (\d+)/\1 \[[^,]+, done\]", last), last  # every stage counted, none twice
