@@ -8,6 +8,9 @@ as users' clients do) and sends BENCH_REQUESTS completions of max_tokens
 BENCH_TOKENS. Throughput is compared with the same requests run in-process, one
 after another.
 
+BENCH_ENGINE=pixellm serves pixellm's default model instead (native OpenMP
+kernels: what concurrent request threads do to its thread teams shows here).
+
 Targets: 0 errors at 50 and at 200 clients; p50 and p99 latency and the
 throughput ratio against in-process are reported. Run: python bench/serve_load.py
 """
@@ -26,6 +29,7 @@ from _timing import median, percentile, report, verdict
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "5"))
 TOKENS = int(os.environ.get("BENCH_TOKENS", "32"))
+ENGINE = os.environ.get("BENCH_ENGINE", "ngram")
 PROMPT = "def load_config(home: Path) -> dict:\n    "
 
 
@@ -42,11 +46,18 @@ def main() -> None:
     home = tempfile.mkdtemp(prefix="pxos-bench-load-")
     os.environ["PXOS_HOME"] = home
     kernel = Kernel(home)
-    source = "".join(p.read_text() for p in sorted(Path(pxos_kernel.__file__).parent.glob("*.py")))
-    engine = NgramPlugin(source, name="bench-ngram", order=8)
-    kernel.plugins.register(engine, "bench-ngram")
+    if ENGINE == "ngram":
+        source = "".join(p.read_text() for p in sorted(Path(pxos_kernel.__file__).parent.glob("*.py")))
+        kernel.plugins.register(NgramPlugin(source, name="bench-ngram", order=8), "bench-ngram")
     server = serve(kernel, "127.0.0.1", 0, Limits(), quiet=True)
-    served = next(iter(server.catalog.models.values()))
+    wanted = "bench-ngram" if ENGINE == "ngram" else ENGINE
+    served = next((m for m in server.catalog.models.values() if m.engine_name == wanted), None)
+    if served is None:
+        server.server_close()
+        kernel.close()
+        shutil.rmtree(home, ignore_errors=True)
+        raise SystemExit(f"serve_load: BENCH_ENGINE={ENGINE}: no such engine with a model "
+                         f"(served: {', '.join(server.catalog.models) or 'none'})")
     child = multiprocessing.get_context("fork").Process(target=server.serve_forever, daemon=True)
     child.start()
     rows = []
@@ -104,7 +115,7 @@ def main() -> None:
         server.server_close()
         kernel.close()
         shutil.rmtree(home, ignore_errors=True)  # the benchmark's own PXOS_HOME
-    report(f"serve under load, n-gram engine, max_tokens={TOKENS}, machine has {os.cpu_count()} cores", rows)
+    report(f"serve under load, {served.id}, max_tokens={TOKENS}, machine has {os.cpu_count()} cores", rows)
 
 
 if __name__ == "__main__":
