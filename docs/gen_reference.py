@@ -15,6 +15,7 @@ from typing import Protocol
 
 import pxos_kernel
 from pxos_kernel import hookspecs, interfaces, registrations
+from pxos_kernel.values import Value
 
 OUT = Path(__file__).with_name("hooks.md")
 API = Path(__file__).with_name("api.md")
@@ -51,13 +52,21 @@ def _hooks() -> list[str]:
 
 
 def _dataclasses(module, title: str) -> list[str]:
+    """The value classes of ``module``: dataclasses, and registrations (whose fields are their constructor's
+    parameters, see pxos_kernel.registrations)."""
     lines = [f"## {title}", ""]
     for name, cls in inspect.getmembers(module, inspect.isclass):
-        if cls.__module__ != module.__name__ or not dataclasses.is_dataclass(cls):
+        if cls.__module__ != module.__name__ or not (dataclasses.is_dataclass(cls) or issubclass(cls, Value)):
             continue
         lines += [f"### `{name}`", "", _doc(cls), "", "| field | type | default |", "|---|---|---|"]
-        for f in dataclasses.fields(cls):
-            lines.append(f"| `{f.name}` | `{_type(f.type)}` | {_default(f)} |")
+        if dataclasses.is_dataclass(cls):
+            rows = [(f.name, f.type, _default(f)) for f in dataclasses.fields(cls)]
+        else:
+            # the attribute's annotation: a constructor may spell a type differently (Setting's ``type``)
+            rows = [(p.name, cls.__annotations__.get(p.name, p.annotation),
+                     "required" if p.default is p.empty else f"`{p.default!r}`")
+                    for p in inspect.signature(cls).parameters.values()]
+        lines += [f"| `{field}` | `{_type(annotation)}` | {default} |" for field, annotation, default in rows]
         lines.append("")
     return lines
 

@@ -1,17 +1,25 @@
 """Typed registrations: what plugins hand to the kernel.
 
-Each registration hook returns one of these frozen dataclasses (or an iterable
-of them). The kernel gathers them into a :class:`~pxos_kernel.registry.Registry`
+Each registration hook returns one of these immutable values (or an iterable
+of them). The kernel gathers them into a :class:`~pxos_kernel.plugins.Registry`
 per family, refuses two registrations of one name, and resolves them by name.
 Factories are called lazily, so a plugin's heavy imports happen only when its
 feature is used.
+
+A registration's fields are its constructor's parameters, in order: each is a
+read-only attribute of the same name, and ``__slots__`` lists them. They
+compare, hash and print as frozen dataclasses would; they are plain classes
+(:class:`~pxos_kernel.values.Value`) because defining a dataclass costs start-up
+time on every command. The constructor's signature is what ``docs/hooks.md``
+documents and what pxos-genesis's breaking-change judge compares.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Union
+
+from pxos_kernel.values import Value
 
 if TYPE_CHECKING:
     import argparse
@@ -46,8 +54,7 @@ def _check_name(kind: str, value: str, pattern: re.Pattern = _NAME) -> None:
         raise ValueError(f"{kind} name {value!r} is invalid: use lowercase letters, digits, '-', '_' or '.'")
 
 
-@dataclass(frozen=True)
-class StorageBackend:
+class StorageBackend(Value):
     """A storage backend reachable as ``SCHEME://KEY``.
 
     ``factory(settings)`` returns an object following
@@ -56,11 +63,13 @@ class StorageBackend:
     ``storage.SCHEME`` section of the user's config.
     """
 
+    __slots__ = ("scheme", "factory", "summary")
     scheme: str
     factory: Callable[[Mapping[str, Any]], Any]
     summary: str
 
-    def __post_init__(self) -> None:
+    def __init__(self, scheme: str, factory: Callable[[Mapping[str, Any]], Any], summary: str) -> None:
+        self._fill(scheme, factory, summary)
         _check_name("storage scheme", self.scheme)
 
     @property
@@ -68,20 +77,20 @@ class StorageBackend:
         return self.scheme
 
 
-@dataclass(frozen=True)
-class InferenceEngine:
+class InferenceEngine(Value):
     """An inference engine; ``factory(settings)`` returns an :class:`~pxos_kernel.interfaces.Engine`."""
 
+    __slots__ = ("name", "factory", "summary")
     name: str
     factory: Callable[[Mapping[str, Any]], Any]
     summary: str
 
-    def __post_init__(self) -> None:
+    def __init__(self, name: str, factory: Callable[[Mapping[str, Any]], Any], summary: str) -> None:
+        self._fill(name, factory, summary)
         _check_name("inference engine", self.name)
 
 
-@dataclass(frozen=True)
-class SinkSpec:
+class SinkSpec(Value):
     """A ledger sink; ``factory(settings)`` returns a :class:`~pxos_kernel.interfaces.Sink`.
 
     Sinks only persist records. The kernel builds, chains and verifies them.
@@ -89,29 +98,32 @@ class SinkSpec:
     section of the user's config.
     """
 
+    __slots__ = ("name", "factory", "summary")
     name: str
     factory: Callable[[Mapping[str, Any]], Any]
     summary: str
 
-    def __post_init__(self) -> None:
+    def __init__(self, name: str, factory: Callable[[Mapping[str, Any]], Any], summary: str) -> None:
+        self._fill(name, factory, summary)
         _check_name("ledger sink", self.name)
 
 
-@dataclass(frozen=True)
-class AgentSpec:
+class AgentSpec(Value):
     """An agent; ``factory(settings)`` returns an :class:`~pxos_kernel.interfaces.Agent`."""
 
+    __slots__ = ("name", "factory", "summary", "needs_network")
     name: str
     factory: Callable[[Mapping[str, Any]], Any]
     summary: str
-    needs_network: bool = False
+    needs_network: bool
 
-    def __post_init__(self) -> None:
+    def __init__(self, name: str, factory: Callable[[Mapping[str, Any]], Any], summary: str,
+                 needs_network: bool = False) -> None:
+        self._fill(name, factory, summary, needs_network)
         _check_name("agent", self.name)
 
 
-@dataclass(frozen=True)
-class Guardrail:
+class Guardrail(Value):
     """A machine check of one rule.
 
     ``check(subject, context)`` returns a :class:`~pxos_kernel.interfaces.Verdict`.
@@ -120,12 +132,15 @@ class Guardrail:
     ``kernel``. ``principle`` groups guardrails in reports (e.g. ``"G3"``).
     """
 
+    __slots__ = ("id", "check", "summary", "principle")
     id: str
     check: Callable[[Any, Mapping[str, Any]], Any]
     summary: str
-    principle: str = ""
+    principle: str
 
-    def __post_init__(self) -> None:
+    def __init__(self, id: str, check: Callable[[Any, Mapping[str, Any]], Any], summary: str,
+                 principle: str = "") -> None:
+        self._fill(id, check, summary, principle)
         if not isinstance(self.id, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", self.id):
             raise ValueError(f"guardrail id {self.id!r} is invalid")
 
@@ -134,8 +149,7 @@ class Guardrail:
         return self.id
 
 
-@dataclass(frozen=True)
-class BootEmitter:
+class BootEmitter(Value):
     """Builds bootable images for one target.
 
     ``emit(request)`` takes a :class:`~pxos_kernel.interfaces.BootRequest` and
@@ -146,12 +160,15 @@ class BootEmitter:
     standard output, as ``boot run --json`` asks).
     """
 
+    __slots__ = ("target", "emit", "summary", "run")
     target: str
     emit: Callable[[Any], Any]
     summary: str
-    run: Optional[Callable[[Any, Mapping[str, Any]], int]] = None
+    run: Optional[Callable[[Any, Mapping[str, Any]], int]]
 
-    def __post_init__(self) -> None:
+    def __init__(self, target: str, emit: Callable[[Any], Any], summary: str,
+                 run: Optional[Callable[[Any, Mapping[str, Any]], int]] = None) -> None:
+        self._fill(target, emit, summary, run)
         _check_name("boot target", self.target)
 
     @property
@@ -159,8 +176,7 @@ class BootEmitter:
         return self.target
 
 
-@dataclass(frozen=True)
-class Program:
+class Program(Value):
     """A program the hypervisor can run by name.
 
     ``entry`` is ``"package.module:function"`` (preferred: a sandboxed child
@@ -169,14 +185,17 @@ class Program:
     ``sandbox=True`` means the program may only run sandboxed.
     """
 
+    __slots__ = ("name", "entry", "summary", "leading_args", "sandbox", "origin")
     name: str
     entry: Union[str, Callable[..., Any]]
     summary: str
-    leading_args: tuple[str, ...] = ()
-    sandbox: bool = False
-    origin: str = ""
+    leading_args: tuple[str, ...]
+    sandbox: bool
+    origin: str
 
-    def __post_init__(self) -> None:
+    def __init__(self, name: str, entry: Union[str, Callable[..., Any]], summary: str,
+                 leading_args: tuple[str, ...] = (), sandbox: bool = False, origin: str = "") -> None:
+        self._fill(name, entry, summary, leading_args, sandbox, origin)
         _check_name("program", self.name)
 
     @property
@@ -187,8 +206,7 @@ class Program:
         return f"{self.entry.__module__}:{self.entry.__qualname__}"
 
 
-@dataclass(frozen=True)
-class Subcommand:
+class Subcommand(Value):
     """A command of ``pxos-kernel``.
 
     ``name`` may have several words to nest: ``"ledger query"`` adds ``query``
@@ -197,13 +215,18 @@ class Subcommand:
     The kernel passes itself as ``args.kernel``.
     """
 
+    __slots__ = ("name", "summary", "action", "configure_parser", "description")
+    _uncompared = ("description",)
     name: str
     summary: str
     action: Callable[["argparse.Namespace"], Optional[int]]
-    configure_parser: Optional[Callable[["argparse.ArgumentParser"], None]] = None
-    description: str = field(default="", compare=False)
+    configure_parser: Optional[Callable[["argparse.ArgumentParser"], None]]
+    description: str
 
-    def __post_init__(self) -> None:
+    def __init__(self, name: str, summary: str, action: Callable[["argparse.Namespace"], Optional[int]],
+                 configure_parser: Optional[Callable[["argparse.ArgumentParser"], None]] = None,
+                 description: str = "") -> None:
+        self._fill(name, summary, action, configure_parser, description)
         _check_name("subcommand", self.name, _COMMAND)
 
 
@@ -215,8 +238,7 @@ _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "tru
                dict: "a mapping"}
 
 
-@dataclass(frozen=True)
-class Setting:
+class Setting(Value):
     """One key of ``config.yaml`` that a plugin reads: its path, type, default and what it does.
 
     ``key`` is the dotted path from the top of the file: ``"genesis.cartridge"``,
@@ -234,19 +256,22 @@ class Setting:
         Setting("ledger.durability", str, None, "when an append reaches the disk", choices=("flush", "fsync"))
     """
 
+    __slots__ = ("key", "type", "default", "summary", "choices")
     key: str
     type: Union[type, tuple[type, ...]]
-    default: Any = None
-    summary: str = ""
-    choices: tuple[Any, ...] = ()
+    default: Any
+    summary: str
+    choices: tuple[Any, ...]
 
-    def __post_init__(self) -> None:
+    def __init__(self, key: str, type: Union[_Type, tuple[_Type, ...]], default: Any = None, summary: str = "",
+                 choices: tuple[Any, ...] = ()) -> None:
+        self._fill(key, type, default, summary, choices)
         if not isinstance(self.key, str) or not _KEY.match(self.key):
             raise ValueError(f"setting key {self.key!r} is invalid: use dotted lowercase names, e.g. 'my-plugin.size'")
         types = self.types
         if not types or not all(t in SETTING_TYPES for t in types):
             raise ValueError(f"setting {self.key}: type must be one of str, int, float, bool, list, dict "
-                             f"(or a tuple of them), not {self.type!r}")
+                       f"(or a tuple of them), not {self.type!r}")
         for value in (*self.choices, *(() if self.default is None else (self.default,))):
             if not self.accepts(value):
                 raise ValueError(f"setting {self.key}: {value!r} is not {self.type_name}")
@@ -273,8 +298,7 @@ class Setting:
         return any(isinstance(value, kind) or kind is float and isinstance(value, int) for kind in self.types)
 
 
-@dataclass(frozen=True)
-class Family:
+class Family(Value):
     """One kind of thing plugins register, and every name it goes by.
 
     ``name`` is the one name of the family everywhere a user types it: the
@@ -282,14 +306,19 @@ class Family:
     ``config.yaml`` and of the world manifest, listings and messages.
     """
 
+    __slots__ = ("name", "hook", "registration", "noun", "interface", "settings", "has_default", "kernel_default")
     name: str
     hook: str                      # the registration hook plugins implement
     registration: type             # what that hook returns
     noun: str                      # how messages call one registration
-    interface: str = ""            # the pxos_kernel Protocol its factory builds ("" if none)
-    settings: str = ""             # the config section holding per-name settings ("" if none)
-    has_default: bool = False      # whether ``defaults: {NAME: ...}`` chooses one
-    kernel_default: str = ""       # the kernel's own registration, used when neither config nor world chooses
+    interface: str                 # the pxos_kernel Protocol its factory builds ("" if none)
+    settings: str                  # the config section holding per-name settings ("" if none)
+    has_default: bool              # whether ``defaults: {NAME: ...}`` chooses one
+    kernel_default: str            # the kernel's own registration, used when neither config nor world chooses
+
+    def __init__(self, name: str, hook: str, registration: type, noun: str, interface: str = "", settings: str = "",
+                 has_default: bool = False, kernel_default: str = "") -> None:
+        self._fill(name, hook, registration, noun, interface, settings, has_default, kernel_default)
 
 
 #: Every family, by name. The kernel's registries, config and world manifest are built from this.

@@ -80,21 +80,25 @@ def test_a_removed_hookspec_is_breaking_and_a_new_one_is_not(trees):
                                                                 ("pxos_new_family", False)]
 
 
+# A registration's fields are its constructor's parameters (pxos_kernel.registrations says so).
 @pytest.mark.parametrize("old, new, breaking, expected", [
-    ("    origin: str = \"\"\n", "    origin: str = \"\"\n    weight: int = 0\n", False, "optional field(s) added: weight"),
-    ("    origin: str = \"\"\n", "    origin: str = \"\"\n    weight: int\n", True, "field weight added without a default"),
-    ("    sandbox: bool = False\n", "", True, "field sandbox removed"),
-    ("    sandbox: bool = False\n", "    sandbox: bool = True\n", True, "field sandbox default False -> True"),
-    ("    leading_args: tuple[str, ...] = ()\n", "    leading_args: list[str] = ()\n", True,
+    ('origin: str = "") -> None:', 'origin: str = "", weight: int = 0) -> None:', False,
+     "optional field(s) added: weight"),
+    ('origin: str = "") -> None:', 'origin: str = "", *, weight: int) -> None:', True,
+     "field weight added without a default"),
+    ("sandbox: bool = False, ", "", True, "field sandbox removed"),
+    ("sandbox: bool = False", "sandbox: bool = True", True, "field sandbox default False -> True"),
+    ("leading_args: tuple[str, ...] = ()", "leading_args: list[str] = ()", True,
      "field leading_args annotation tuple[str, ...] -> list[str]"),
-    ("    name: str\n    entry: Union[str, Callable[..., Any]]\n",
-     "    entry: Union[str, Callable[..., Any]]\n    name: str\n", True, "fields reordered"),
+    ("name: str, entry: Union[str, Callable[..., Any]],", "entry: Union[str, Callable[..., Any]], name: str,", True,
+     "fields reordered"),
 ])
 def test_registration_field_changes(trees, old, new, breaking, expected):
     parent, candidate = trees
     path = candidate / "kernel" / "pxos_kernel" / "registrations.py"
     text = path.read_text()
-    start = text.index("class Program:")
+    start = text.index("class Program(")
+    assert old in text[start:], f"{old!r} not in Program"
     path.write_text(text[:start] + text[start:].replace(old, new, 1))
     judgement = changes(parent, candidate)
     (change,) = judgement.changes

@@ -9,8 +9,11 @@ its plugins are read off the syntax tree:
     ``@hookspec(firstresult=True)``, or a marker made by ``HookspecMarker``),
     with its parameters, return annotation and marker options;
 ``registrations``
-    the fields of every dataclass in a ``registrations`` module (the typed
-    values plugins hand to the kernel: ``StorageBackend``, ``Program`` ...);
+    the fields of every public class in a ``registrations`` module (the typed
+    values plugins hand to the kernel: ``StorageBackend``, ``Program`` ...):
+    its constructor's parameters in order, which the kernel documents as a
+    registration's field list (a dataclass's fields, for one that is a
+    dataclass);
 ``interfaces``
     the methods and attributes of every :class:`typing.Protocol` class, and
     the fields of every dataclass in an ``interfaces`` module (``Task``,
@@ -112,12 +115,12 @@ def _read_module(module: str, source: ast.Module, surface: Surface) -> None:
         elif isinstance(node, ast.ClassDef):
             if _is_protocol(node):
                 surface.interfaces[f"{module}.{node.name}"] = {"kind": "protocol", "members": _protocol(node)}
-            elif _is_dataclass(node) and last in ("registrations", "interfaces"):
-                fields = _fields(node)
-                if last == "registrations":
+            elif last == "registrations" and not node.name.startswith("_"):
+                fields = _fields(node) if _is_dataclass(node) else _constructor_fields(node)
+                if fields is not None:
                     surface.registrations[f"{module}.{node.name}"] = fields
-                else:
-                    surface.interfaces[f"{module}.{node.name}"] = {"kind": "dataclass", "fields": fields}
+            elif _is_dataclass(node) and last == "interfaces":
+                surface.interfaces[f"{module}.{node.name}"] = {"kind": "dataclass", "fields": _fields(node)}
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             value = node.value
@@ -195,6 +198,16 @@ def _fields(node: ast.ClassDef) -> list[dict]:
                 continue
             fields.append({"name": item.target.id, "annotation": annotation, "default": _text(item.value)})
     return fields
+
+
+def _constructor_fields(node: ast.ClassDef) -> Optional[list[dict]]:
+    """A registration's fields: its ``__init__``'s parameters after ``self``, as :func:`_fields` gives a
+    dataclass's (``None`` for a class that defines no ``__init__``, such as a base class)."""
+    for item in node.body:
+        if isinstance(item, ast.FunctionDef) and item.name == "__init__":
+            params = _signature(item.args, None)["params"][1:]
+            return [{"name": p["name"], "annotation": p["annotation"] or "", "default": p["default"]} for p in params]
+    return None
 
 
 def _protocol(node: ast.ClassDef) -> dict[str, dict]:
