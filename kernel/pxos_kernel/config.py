@@ -19,12 +19,12 @@ from __future__ import annotations
 import io
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, MutableMapping, Optional
 
 from pxos_kernel.errors import ConfigError, did_you_mean
 from pxos_kernel.files import atomic_write
+from pxos_kernel.values import Value
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -44,13 +44,16 @@ def config_sections() -> tuple[str, ...]:
     return (*KERNEL_SECTIONS, *(f.settings for f in FAMILIES.values() if f.settings))
 
 
-@dataclass(frozen=True)
-class ConfigProblem:
+class ConfigProblem(Value):
     """One thing wrong in ``config.yaml``: an ``error`` (refused) or a warning (ignored, with advice)."""
 
+    __slots__ = ("key", "message", "error")
     key: str
     message: str
     error: bool
+
+    def __init__(self, key: str, message: str, error: bool) -> None:
+        self._fill(key, message, error)
 
     def line(self, path: "Path | str") -> str:
         return f"config file {path}: {self.message}"
@@ -355,14 +358,18 @@ def _update(node: MutableMapping[str, Any], key: str, value: Any) -> None:
         node[key] = value
 
 
-@dataclass(frozen=True)
-class World:
+class World(Value):
     """The world manifest: default backends per family and expected plugins."""
 
+    __slots__ = ("name", "source", "defaults", "expects")
     name: str
     source: str
-    defaults: Mapping[str, str] = field(default_factory=dict)
-    expects: tuple[str, ...] = ()
+    defaults: Mapping[str, str]
+    expects: tuple[str, ...]
+
+    def __init__(self, name: str, source: str, defaults: Optional[Mapping[str, str]] = None,
+                 expects: tuple[str, ...] = ()) -> None:
+        self._fill(name, source, {} if defaults is None else defaults, expects)
 
 
 def load_world(home: Path, env: Optional[Mapping[str, str]] = None) -> World:

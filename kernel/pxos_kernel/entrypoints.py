@@ -22,21 +22,25 @@ import importlib
 import os
 import re
 import sys
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional
+
+from pxos_kernel.values import Value
 
 _DIST_DIR = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+?)(-py[^-]*)?\.(dist|egg)-info$")
 _SECTION = re.compile(r"^\[(?P<name>[^\]]+)\]\s*$")
 
 
-@dataclass(frozen=True)
-class PluginEntryPoint:
+class PluginEntryPoint(Value):
     """One ``name = module:attr`` line of an ``entry_points.txt``."""
 
+    __slots__ = ("name", "value", "distribution", "version")
     name: str
     value: str
-    distribution: str = "?"
-    version: str = "?"
+    distribution: str
+    version: str
+
+    def __init__(self, name: str, value: str, distribution: str = "?", version: str = "?") -> None:
+        self._fill(name, value, distribution, version)
 
     def load(self) -> Any:
         module, _, attr = self.value.partition(":")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass, field
 from typing import Any, Generic, Iterator, Mapping, Optional, TypeVar
 
 import pluggy
@@ -20,6 +19,7 @@ from pxos_kernel import hookspecs
 from pxos_kernel.entrypoints import PluginEntryPoint, find_entry_points
 from pxos_kernel.errors import ConflictError, NotFoundError, PluginError, did_you_mean
 from pxos_kernel.registrations import FAMILIES, REGISTRATION_TYPES
+from pxos_kernel.values import Value
 
 GROUP = "pxos"
 KERNEL_PLUGIN = "kernel"
@@ -27,18 +27,20 @@ _LIST = re.compile(r"^\s*[A-Za-z0-9][A-Za-z0-9._-]*\s*(,\s*[A-Za-z0-9][A-Za-z0-9
 T = TypeVar("T")
 
 
-@dataclass
 class PluginInfo:
-    """What ``pxos-kernel plugins`` shows about one plugin."""
+    """What ``pxos-kernel plugins`` shows about one plugin (filled in while it loads and registers)."""
 
-    name: str
-    distribution: str
-    version: str
-    module: str
-    hooks: list[str] = field(default_factory=list)
-    registered: dict[str, list[str]] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
-    loaded: bool = False
+    __slots__ = ("name", "distribution", "version", "module", "hooks", "registered", "errors", "loaded")
+
+    def __init__(self, name: str, distribution: str, version: str, module: str) -> None:
+        self.name = name
+        self.distribution = distribution
+        self.version = version
+        self.module = module
+        self.hooks: list[str] = []
+        self.registered: dict[str, list[str]] = {}
+        self.errors: list[str] = []
+        self.loaded = False
 
     def as_dict(self) -> dict:
         return {
@@ -48,12 +50,15 @@ class PluginInfo:
         }
 
 
-@dataclass(frozen=True)
-class Entry(Generic[T]):
+class Entry(Value, Generic[T]):
     """One registration and the plugin that made it."""
 
+    __slots__ = ("value", "plugin")
     value: T
     plugin: str
+
+    def __init__(self, value: T, plugin: str) -> None:
+        self._fill(value, plugin)
 
 
 class Registry(Generic[T]):
