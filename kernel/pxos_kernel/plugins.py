@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import sys
+import types
 from typing import Any, Generic, Iterator, Mapping, Optional, TypeVar
 
 import pluggy
@@ -119,11 +120,33 @@ def parse_name_list(variable: str, value: Optional[str]) -> Optional[set[str]]:
     return {_normal(part.strip()) for part in value.split(",") if part.strip()}
 
 
+class _PluginManager(pluggy.PluginManager):
+    """pluggy's manager, finding a module's hook implementations in the module's namespace.
+
+    pluggy looks each of a plugin's names up with :func:`inspect.getattr_static`,
+    which walks the type's MRO once per name: for a module, whose names include
+    everything it imported, that was about a fifth of loading the plugins. A
+    module's attributes are its ``__dict__``, so a plain function found there
+    is what ``getattr_static`` returns; anything else that could be a hook
+    (a ``staticmethod``, a bound method) still goes through pluggy.
+    """
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
+        if isinstance(plugin, types.ModuleType):
+            value = plugin.__dict__.get(name)
+            if isinstance(value, types.FunctionType):
+                opts = getattr(value, self.project_name + "_impl", None)
+                return opts if isinstance(opts, dict) else None
+            if not isinstance(value, (staticmethod, classmethod, types.MethodType)):
+                return None
+        return super().parse_hookimpl_opts(plugin, name)
+
+
 class Plugins:
     """The plugin manager of one kernel: loading, info and registries."""
 
     def __init__(self, env: Mapping[str, str], *, builtin: Any = None) -> None:
-        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm = _PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.strict = env.get("PXOS_STRICT_PLUGINS", "") not in ("", "0", "false", "no")
         self.only = parse_name_list("PXOS_PLUGINS", env.get("PXOS_PLUGINS"))
