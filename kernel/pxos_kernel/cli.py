@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 PROG = "pxos-kernel"
 
@@ -18,6 +18,46 @@ PROG = "pxos-kernel"
 def _error(message: str, code: int = 1) -> int:
     print(f"{PROG}: error: {message}", file=sys.stderr)
     return code
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, reading the terminal's width without :mod:`shutil`.
+
+    argparse makes a formatter for every argument it declares, not only for
+    help, and its formatter imports ``shutil`` (and with it ``bz2``, ``lzma``
+    and ``fnmatch``) for ``shutil.get_terminal_size``: that cost every command
+    several milliseconds. The width is found the same way: ``COLUMNS``, else
+    the terminal of standard output, else 80 columns.
+    """
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: Optional[int] = None) -> None:
+        if width is None:
+            width = _terminal_columns() - 2  # argparse's own margin
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+def _terminal_columns() -> int:
+    """The columns :func:`shutil.get_terminal_size` reports."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0 and sys.__stdout__ is not None:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser formatting with :class:`_HelpFormatter`; subcommands' parsers are of this class too
+    (``add_subparsers`` makes parsers of its parser's type)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
 
 def build_parser(kernel, argv: Sequence[str] = ()) -> argparse.ArgumentParser:
@@ -33,7 +73,7 @@ def build_parser(kernel, argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """
     from pxos_kernel import __version__
 
-    parser = argparse.ArgumentParser(prog=PROG, description="pxOS: a pixel-native runtime. Every run is logged "
+    parser = _Parser(prog=PROG, description="pxOS: a pixel-native runtime. Every run is logged "
                                      "to a tamper-evident ledger; every feature is a plugin.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
@@ -48,12 +88,16 @@ def build_parser(kernel, argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         node[None] = registry.get(name)
     words = [w for w in argv if not w.startswith("-")]
     path: list[str] = []
-    node, current = tree, parser
+    node = tree
+    current: argparse.ArgumentParser = parser
     while True:
         children = sorted(word for word in node if word is not None)
         if not children:
             break
-        group = current.add_subparsers(dest=f"command_{len(path)}" if path else "command", metavar="COMMAND")
+        # prog given, as argparse would compute it (a parser here has no positionals before its commands),
+        # spares formatting a usage line per level.
+        group = current.add_subparsers(dest=f"command_{len(path)}" if path else "command", metavar="COMMAND",
+                                       prog=current.prog)
         chosen = words[len(path)] if len(path) < len(words) and words[len(path)] in children else None
         for word in children if chosen is None else [chosen]:
             sub = _add_command(group, path + [word], node[word])

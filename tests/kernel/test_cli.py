@@ -149,3 +149,35 @@ def test_the_ledger_records_the_exit_code_the_process_exits_with(pxos_cli, pxos_
 def test_a_sandboxed_programs_output_reaches_the_fixture(pxos_cli):
     code, out, _ = pxos_cli("run", "hello", "--sandbox")
     assert code == 0 and "Hello, world, from pxOS!" in out
+
+
+@pytest.mark.parametrize("columns", [None, "", "junk", "0", "-3", "40", "200"])
+def test_help_is_as_wide_as_shutil_says(monkeypatch, columns):
+    """The CLI reads the terminal's width without shutil (start-up); it must find the width shutil finds."""
+    import shutil
+
+    from pxos_kernel.cli import _terminal_columns
+
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    assert _terminal_columns() == shutil.get_terminal_size().columns
+
+
+def test_help_wraps_at_the_width_argparse_would_use(pxos_home):
+    """``--help`` under COLUMNS=60 is exactly what argparse's own formatter prints for the same parser."""
+    import argparse
+
+    from pxos_kernel.cli import build_parser
+    from pxos_kernel.core import Kernel
+
+    env = {**os.environ, "PXOS_HOME": str(pxos_home), "COLUMNS": "60"}
+    shown = subprocess.run([sys.executable, "-m", "pxos_kernel", "ledger", "verify", "--help"], capture_output=True,
+                           text=True, env=env, timeout=120).stdout
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COLUMNS", "60")
+        parser = build_parser(Kernel(pxos_home), ["ledger", "verify"])
+        verify = parser._subparsers._group_actions[0].choices["ledger"]._subparsers._group_actions[0].choices["verify"]
+        verify.formatter_class = argparse.HelpFormatter
+        assert shown == verify.format_help() and max(map(len, shown.splitlines())) <= 60
