@@ -49,6 +49,31 @@ def test_registrations_are_collected_and_resolved():
     assert p.info["greeter"].registered == {"program": ["greet"]}
 
 
+def test_registrations_are_immutable_values():
+    """Registrations compare, hash, print and pickle by their fields, as the frozen dataclasses they replaced."""
+    import pickle
+
+    from pxos_kernel import Subcommand
+
+    program = Program("hello", "pxos_kernel.programs:hello", "greet", leading_args=("-v",))
+    assert program == Program("hello", "pxos_kernel.programs:hello", "greet", ("-v",))
+    assert program != Program("hello", "pxos_kernel.programs:hello", "greet") and program != ("hello",)
+    assert hash(program) == hash(Program("hello", "pxos_kernel.programs:hello", "greet", ("-v",)))
+    assert repr(program) == ("Program(name='hello', entry='pxos_kernel.programs:hello', summary='greet', "
+                             "leading_args=('-v',), sandbox=False, origin='')")
+    assert pickle.loads(pickle.dumps(program)) == program
+    with pytest.raises(AttributeError, match="immutable"):
+        program.name = "other"  # type: ignore[misc]
+    with pytest.raises(AttributeError, match="immutable"):
+        del program.summary
+    with pytest.raises(TypeError):
+        Program("hello")  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="program name 'Bad Name' is invalid"):
+        Program("Bad Name", "m:f", "s")
+    # a command's description only describes it
+    assert Subcommand("x", "s", print, description="long") == Subcommand("x", "s", print)
+
+
 def test_unknown_name_lists_what_is_available():
     p = plugins()
     p.register(Greeter(), "greeter")
