@@ -121,25 +121,37 @@ def parse_name_list(variable: str, value: Optional[str]) -> Optional[set[str]]:
 
 
 class _PluginManager(pluggy.PluginManager):
-    """pluggy's manager, finding a module's hook implementations in the module's namespace.
+    """pluggy's manager, finding a module's hook specifications and implementations in its namespace.
 
-    pluggy looks each of a plugin's names up with :func:`inspect.getattr_static`,
-    which walks the type's MRO once per name: for a module, whose names include
-    everything it imported, that was about a fifth of loading the plugins. A
-    module's attributes are its ``__dict__``, so a plain function found there
-    is what ``getattr_static`` returns; anything else that could be a hook
-    (a ``staticmethod``, a bound method) still goes through pluggy.
+    pluggy looks each of a module's names up with :func:`inspect.getattr_static`,
+    which walks the type's MRO once per name: over every name a plugin module
+    imported, and every hook of ``hookspecs``, that was about a fifth of
+    making the kernel. A module's attributes are its ``__dict__``, so a plain
+    function found there is what ``getattr_static`` returns; anything else that
+    could be a hook (a ``staticmethod``, a bound method) still goes through pluggy.
     """
 
     def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
-        if isinstance(plugin, types.ModuleType):
-            value = plugin.__dict__.get(name)
-            if isinstance(value, types.FunctionType):
-                opts = getattr(value, self.project_name + "_impl", None)
-                return opts if isinstance(opts, dict) else None
-            if not isinstance(value, (staticmethod, classmethod, types.MethodType)):
-                return None
-        return super().parse_hookimpl_opts(plugin, name)
+        known, options = _module_function_marker(plugin, name, self.project_name + "_impl")
+        return options if known else super().parse_hookimpl_opts(plugin, name)
+
+    def parse_hookspec_opts(self, module_or_class: Any, name: str) -> Any:
+        known, options = _module_function_marker(module_or_class, name, self.project_name + "_spec")
+        return options if known else super().parse_hookspec_opts(module_or_class, name)
+
+
+def _module_function_marker(namespace: Any, name: str, marker: str) -> tuple[bool, Optional[dict]]:
+    """``(True, the marker's options or None)`` for a module's function or non-callable;
+    ``(False, None)`` where pluggy must look (not a module, or a method-like object)."""
+    if not isinstance(namespace, types.ModuleType):
+        return False, None
+    value = namespace.__dict__.get(name)
+    if isinstance(value, types.FunctionType):
+        options = getattr(value, marker, None)
+        return True, options if isinstance(options, dict) else None
+    if isinstance(value, (staticmethod, classmethod, types.MethodType)):
+        return False, None
+    return True, None
 
 
 class Plugins:
