@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable, Optional
 from pxos_kernel.values import Value
 
 _DIST_DIR = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+?)(-py[^-]*)?\.(dist|egg)-info$")
+_INFO_SUFFIXES = (".dist-info", ".egg-info")  # the names _DIST_DIR can match end so
 _SECTION = re.compile(r"^\[(?P<name>[^\]]+)\]\s*$")
 
 
@@ -64,7 +65,7 @@ def find_entry_points(group: str, path: Optional[Iterable[str]] = None) -> list[
             return
         seen.add(dist)
         text = read()
-        if text is not None:
+        if text is not None and group in text:  # most distributions' entry points are not pxOS's
             found.extend(PluginEntryPoint(n, v, dist, match["version"]) for n, v in _parse(text, group))
 
     if path is None:
@@ -87,7 +88,8 @@ def find_entry_points(group: str, path: Optional[Iterable[str]] = None) -> list[
         except OSError:
             continue
         for entry in names:
-            add(entry, functools.partial(_read, os.path.join(directory, entry, "entry_points.txt")))
+            if entry.endswith(_INFO_SUFFIXES):  # a site-packages holds hundreds of other entries
+                add(entry, functools.partial(_read, os.path.join(directory, entry, "entry_points.txt")))
     return found
 
 
