@@ -18,7 +18,7 @@ from _timing import child_env, interleaved, median, report, verdict
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "15"))
 TARGET = 1.3
-GREETER = Path(__file__).resolve().parents[1] / "manifests" / "examples" / "greeter"
+GREETER = Path(__file__).resolve().parents[1] / "plugins" / "pxos-cartridge" / "examples" / "greeter"
 
 
 def main() -> None:

@@ -54,7 +54,6 @@ def pxos_subcommands():
         ("genesis", "core", "run every registered guardrail against the world or a cartridge"),
         ("log", "core", "show the execution history from the ledger"),
         ("run", "run", "run a program through the hypervisor"),
-        ("plugin new", "scaffold", "write a new, installable plugin skeleton"),
         ("ledger verify", "ledger", "recompute every hash and link of the ledger"),
         ("ledger repair", "ledger", "set aside a torn last record left by a crash"),
         ("ledger seal", "ledger", "write a signed head (size, head hash, Merkle root) for 'verify --head'"),

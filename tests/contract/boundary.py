@@ -174,7 +174,7 @@ def scan(dists: list[Dist]) -> list[str]:
                            f"{dist.name}'s pyproject does not list as a dependency") if other else ""
                 if other is not None and _normal(other.name) not in dist.depends and problem not in found:
                     found.append(problem)
-    for path in sorted((ROOT / "kernel" / KERNEL / "templates").rglob("*.py.tmpl")):
+    for path in sorted(ROOT.glob("plugins/*/*/templates/**/*.py.tmpl")):  # plugin new's skeletons (pxos-scaffold)
         source = re.sub(r"\{\{?\s*\w+\s*\}?\}", "x", path.read_text(encoding="utf-8"))
         found += problems_in(source, str(path.relative_to(ROOT)), dists, None)
     for path in sorted([*(ROOT / "docs").glob("*.md"), *ROOT.glob("plugins/*/README.md"), ROOT / "README.md"]):

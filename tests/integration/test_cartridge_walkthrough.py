@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("pxos_cartridge")
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "manifests" / "examples" / "greeter"
+EXAMPLE = Path(__file__).resolve().parents[2] / "plugins" / "pxos-cartridge" / "examples" / "greeter"
 
 
 def _cli(home: Path, cwd: Path, *argv: str) -> subprocess.CompletedProcess:

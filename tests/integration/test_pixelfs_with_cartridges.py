@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("pxos_pixelfs")
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "manifests" / "examples" / "greeter"
+EXAMPLE = Path(__file__).resolve().parents[2] / "plugins" / "pxos-cartridge" / "examples" / "greeter"
 
 
 def _cli(home: Path, cwd: Path, *argv: str) -> subprocess.CompletedProcess:

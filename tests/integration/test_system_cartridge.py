@@ -23,7 +23,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SHIM = REPO / "pxos.py"
-GREETER = REPO / "manifests" / "examples" / "greeter"
+GREETER = REPO / "plugins" / "pxos-cartridge" / "examples" / "greeter"
 
 
 def _env(home: Path) -> dict:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from plugin_venv import PluginVenv
+from pxos_kernel.testing import PluginVenv
 
 PYPROJECT = """\
 [build-system]

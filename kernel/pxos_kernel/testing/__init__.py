@@ -19,3 +19,4 @@ from pxos_kernel.testing.conformance import (  # noqa: F401
 from pxos_kernel.testing.extra import add_plugin  # noqa: F401
 from pxos_kernel.testing.system import require_sandbox, require_system_package  # noqa: F401
 from pxos_kernel.testing.terminal import TerminalRun, run_on_terminal  # noqa: F401
+from pxos_kernel.testing.venv import PluginVenv  # noqa: F401

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "manifests" / "examples" / "greeter"
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "greeter"
 
 
 @pytest.fixture
 def greeter_tree(tmp_path) -> Path:
-    """A private copy of manifests/examples/greeter to pack and modify."""
+    """A private copy of examples/greeter to pack and modify."""
     tree = tmp_path / "greeter-src"
     shutil.copytree(EXAMPLE, tree, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
     return tree

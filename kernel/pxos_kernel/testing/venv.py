@@ -1,5 +1,8 @@
 """A throwaway virtual environment to pip-install plugins into, as a user would.
 
+``plugin new``'s tests install every skeleton into one and run its own tests
+there; the kernel's tests do the same with plugins written from the docs.
+
 The venv sees everything the running interpreter sees (so the kernel, pytest
 and their dependencies are reused and nothing comes from the network), plus
 whatever is installed into it. Plugins are installed with

@@ -1,6 +1,6 @@
 """``plugin new``: write a complete, installable plugin skeleton.
 
-The skeleton is rendered from the templates shipped in ``pxos_kernel/templates``:
+The skeleton is rendered from the templates shipped in ``pxos_scaffold/templates``:
 ``common/`` holds what every plugin has (pyproject.toml, README, the test
 fixtures, a test of the registration), ``<kind>/`` one working implementation
 of that kind, its tests, and ``usage.md.part``, the kind's section of the
@@ -26,7 +26,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Optional
 
-from pxos_kernel.errors import PxosError
+from pxos_kernel import PxosError, add_json_flag, print_json
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -89,7 +89,7 @@ def render_tree(kind: str, values: dict[str, str], dest: Path) -> list[Path]:
     ``<kind>/usage.md.part`` is not a file of the skeleton: it becomes ``$usage``,
     the kind's own section of the common README.
     """
-    templates = files("pxos_kernel") / "templates"  # a Traversable: the kernel may run from a pixel archive
+    templates = files("pxos_scaffold") / "templates"  # a Traversable: the system may run from a pixel archive
     usage = string.Template((templates / kind / "usage.md.part").read_text(encoding="utf-8"))
     values = {**values, "usage": usage.substitute(values).strip()}
     written = []
@@ -154,13 +154,19 @@ def configure_plugin_new(parser) -> None:
     parser.add_argument("name", help="plugin (and distribution) name, e.g. my-store")
     parser.add_argument("--kind", required=True, metavar="KIND", help=f"one of: {', '.join(KINDS)}")
     parser.add_argument("-o", "--output", metavar="DIR", help="directory to create (default: ./NAME)")
+    add_json_flag(parser, help="print what was written as JSON (name, kind, path, files, next steps)")
 
 
 def run_plugin_new(args) -> int:
     target = write_skeleton(args.name, args.kind, args.output)
+    steps = [f"pip install -e '{target}[test]'", f"python -m pytest {target / 'tests'}", "pxos-kernel plugins"]
+    if args.json:
+        written = sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file())
+        print_json({"name": args.name, "kind": args.kind, "package": package_name(args.name), "path": str(target),
+                    "summary": KINDS[args.kind], "files": written, "next": steps})
+        return 0
     print(f"wrote {args.kind} plugin {args.name!r} to {target}: {KINDS[args.kind]}")
     print("next:")
-    print(f"  pip install -e '{target}[test]'")
-    print(f"  python -m pytest {target / 'tests'}")
-    print("  pxos-kernel plugins")
+    for step in steps:
+        print(f"  {step}")
     return 0

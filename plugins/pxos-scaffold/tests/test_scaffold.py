@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from plugin_venv import PluginVenv
-from pxos_kernel.commands.scaffold import KINDS, write_skeleton
+from pxos_kernel.testing import PluginVenv
+from pxos_scaffold import KINDS, write_skeleton
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+DOCS = Path(__file__).resolve().parents[3] / "docs"
 GUIDE = DOCS / "authoring.md"
 # docs/testing.md shows conformance tests for skeletons of these names.
 DOC_NAMES = {"storage": "my-store", "sink": "my-sink", "inference": "my-engine", "agent": "my-agent"}
@@ -192,3 +192,20 @@ def test_guide_plugin_installs_runs_and_passes_its_tests(venv, tmp_path):
     done = venv.cli("run", "greet", "--", "Grace", home=home, env={"PXOS_PLUGINS": "greeter"})
     assert done.returncode == 0, done.stderr
     assert "Hello, Grace!" in done.stdout
+
+
+def test_json_reports_what_was_written(pxos_cli, tmp_path):
+    target = tmp_path / "my-sink"
+    code, out, err = pxos_cli("plugin", "new", "my-sink", "--kind", "sink", "-o", str(target), "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert {k: result[k] for k in ("name", "kind", "package", "path")} == {
+        "name": "my-sink", "kind": "sink", "package": "my_sink", "path": str(target)}
+    assert result["files"] == sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file())
+    assert "my_sink/sink.py" in result["files"] and result["summary"] == KINDS["sink"]
+    assert result["next"][0] == f"pip install -e '{target}[test]'"
+
+
+def test_the_command_comes_from_pxos_scaffold(pxos_kernel):
+    registry = pxos_kernel.registry("subcommand")
+    assert pxos_kernel.plugins.info[registry.owner("plugin new")].distribution == "pxos-scaffold"
