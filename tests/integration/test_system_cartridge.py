@@ -134,6 +134,10 @@ def test_the_cli_runs_from_the_shim(system, home, tmp_path):
     assert "greeter" in ok(shim(home, "cartridge", "list"))
     ok(shim(home, "boot", "build", "-o", str(tmp_path / "boot.img")))
     assert (tmp_path / "boot.img").stat().st_size == 512
+    # pxos-scaffold's templates are package data: read through importlib.resources from inside the archive
+    made = json.loads(ok(shim(home, "plugin", "new", "my-store", "--kind", "storage", "-o", str(tmp_path / "s"),
+                              "--json")))
+    assert "my_store/store.py" in made["files"] and (tmp_path / "s" / "my_store" / "store.py").is_file()
 
 
 def test_a_feature_that_needs_numpy_says_so_in_one_line(system, home):
