@@ -24,7 +24,9 @@ from pxos_kernel.values import Value
 
 GROUP = "pxos"
 KERNEL_PLUGIN = "kernel"
-_LIST = re.compile(r"^\s*[A-Za-z0-9][A-Za-z0-9._-]*\s*(,\s*[A-Za-z0-9][A-Za-z0-9._-]*\s*)*,?\s*$")
+# A pattern string, compiled by re on first use: only when PXOS_PLUGINS or PXOS_DISABLE_PLUGINS is set.
+_LIST = r"^\s*[A-Za-z0-9][A-Za-z0-9._-]*\s*(,\s*[A-Za-z0-9][A-Za-z0-9._-]*\s*)*,?\s*$"
+_SEPARATORS = str.maketrans("_.", "--")
 T = TypeVar("T")
 
 
@@ -106,14 +108,17 @@ class Registry(Generic[T]):
 
 def _normal(name: str) -> str:
     """A plugin or distribution name as compared: case and ``-_.`` runs ignored (PEP 503)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    name = name.translate(_SEPARATORS)  # as re.sub(r"[-_.]+", "-", name), without compiling it at start-up
+    while "--" in name:
+        name = name.replace("--", "-")
+    return name.lower()
 
 
 def parse_name_list(variable: str, value: Optional[str]) -> Optional[set[str]]:
     """Parse ``a,b,c`` from an environment variable; PluginError on anything else."""
     if value is None or value.strip() == "":
         return None
-    if not _LIST.match(value):
+    if not re.match(_LIST, value):
         raise PluginError(
             f"{variable}={value!r} is malformed: give comma-separated plugin names, e.g. {variable}=pxos-pixelfs,pxos-ledger"
         )
@@ -199,6 +204,8 @@ class Plugins:
         self._add(PluginInfo(name, distribution, version, getattr(module, "__name__", repr(module))), module)
 
     def _selected(self, name: str, dist: str) -> bool:
+        if self.only is None and not self.disabled:
+            return True
         names = {_normal(name), _normal(dist)}
         if names & self.disabled:
             return False
@@ -206,6 +213,8 @@ class Plugins:
 
     def _check_selection(self, eps: list[PluginEntryPoint]) -> None:
         """A name in PXOS_PLUGINS / PXOS_DISABLE_PLUGINS that matches no installed plugin is one warning."""
+        if self.only is None and not self.disabled:
+            return
         installed = sorted({n for ep in eps for n in (ep.name, ep.distribution)} | {KERNEL_PLUGIN, "pxos-kernel"})
         known = {_normal(n) for n in installed}
         for variable, names in (("PXOS_PLUGINS", self.only or set()), ("PXOS_DISABLE_PLUGINS", self.disabled)):

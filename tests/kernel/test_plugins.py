@@ -253,3 +253,30 @@ def test_inspect_shows_each_engines_own_report(pxos_home):
     # a plain inspect builds no engine (that would import its libraries) and says how to ask
     assert set(unprobed) == {"described", "broken", "silent"}
     assert all("inspect --engines" in report["not_probed"] for report in unprobed.values())
+
+
+def test_names_are_checked_as_their_patterns_say():
+    """Registration names, commands, setting keys, guardrail ids, plugin names and dist-info directories are
+    checked by string operations (compiling regular expressions cost start-up); they accept what the
+    documented patterns accept, and nothing else."""
+    import itertools
+    import re
+
+    from pxos_kernel.entrypoints import _dist_dir
+    from pxos_kernel.plugins import _normal
+    from pxos_kernel.registrations import _is_command, _is_key, _is_name, _ID_CHARS, _ALNUM, _spelled
+
+    alphabet = "aZ0_.- [p]y"
+    samples = ["".join(chars) for n in range(5) for chars in itertools.product(alphabet, repeat=n)]
+    samples += ["ledger query", "storage.pixelfs.tile_size", "G1.1", "pxos_kernel-0.1.0.dist-info",
+                "foo-1.0-py3.11.egg-info", "my-pkg-1.0.dist-info", "foo-1.0-x.dist-info", "a--b__c..d"]
+    patterns = {_is_name: r"[a-z][a-z0-9_.-]*", _is_command: r"[a-z][a-z0-9-]*( [a-z][a-z0-9-]*)*",
+                _is_key: r"[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*",
+                (lambda v: _spelled(v, _ALNUM, _ID_CHARS)): r"[A-Za-z0-9][A-Za-z0-9_.-]*"}
+    for check, pattern in patterns.items():
+        assert [s for s in samples if check(s)] == [s for s in samples if re.fullmatch(pattern, s)], pattern
+    dist = re.compile(r"(?P<name>[^-]+)-(?P<version>[^-]+?)(-py[^-]*)?\.(dist|egg)-info")
+    for sample in samples + [s + suffix for s in samples for suffix in (".dist-info", ".egg-info")]:
+        match = dist.fullmatch(sample)
+        assert _dist_dir(sample) == (match and (match["name"], match["version"])), sample
+        assert _normal(sample) == re.sub(r"[-_.]+", "-", sample).lower()
