@@ -29,6 +29,7 @@ SECTIONS = {
     "Command output and progress": ("pxos_kernel.output", "pxos_kernel.progressbar"),
     "Files, canonical JSON and redaction": ("pxos_kernel.files", "pxos_kernel.canonical", "pxos_kernel.redaction"),
     "The ledger core": ("pxos_kernel.ledger", "pxos_kernel.jsonl_sink", "pxos_kernel.checkpoints"),
+    "Versioned registries": ("pxos_kernel.versions",),
 }
 
 

@@ -52,6 +52,8 @@ _EXPORTS: dict[str, str] = {
         "pxos_kernel.files": ("atomic_write", "atomic_writer", "file_sha256"),
         "pxos_kernel.canonical": ("canonical_json", "format_number"),
         "pxos_kernel.redaction": ("redact_url",),
+        # versioned, content-addressed registries (cartridges, models)
+        "pxos_kernel.versions": ("VersionRegistry", "current_user"),
         # the ledger core: records, chain, Merkle tree, sinks and queues
         "pxos_kernel.ledger": (
             "Ledger", "ATOM_ID", "CORRIDOR", "GENESIS_PREV", "check_record", "check_corridor", "record_hash",
@@ -93,6 +95,7 @@ if TYPE_CHECKING:  # what type checkers see; tests/kernel/test_public_api.py kee
     from pxos_kernel.sandbox import (
         SandboxInterrupted, SandboxLimitError, SandboxLimits, SandboxOutcome, SandboxUnavailable)
     from pxos_kernel.system import booted_system, missing_module, python_command
+    from pxos_kernel.versions import VersionRegistry, current_user
 
 
 def __getattr__(name: str) -> Any:
