@@ -6,11 +6,9 @@ import sys
 
 from pxos_kernel import add_json_flag, add_sandbox_flags, print_json, print_table, progress, sandbox_flags
 
-
-def _registry(args):
-    from pxos_cartridge.registry import CartridgeRegistry
-
-    return CartridgeRegistry(args.kernel)
+from pxos_cartridge.arguments import (
+    add_approval, add_provenance, add_ref, builder_of, open_registry as _registry, print_result, show_fields,
+    show_lineage, tests_verdict)
 
 
 def _not_the_system(ref, action: str) -> None:
@@ -23,17 +21,13 @@ def _not_the_system(ref, action: str) -> None:
 
 
 def _ref(parser, help_text: str = "NAME or NAME@VERSION") -> None:
-    parser.add_argument("cartridge", metavar="NAME[@VERSION]", help=help_text)
+    add_ref(parser, "cartridge", metavar="NAME[@VERSION]", help_text=help_text)
 
 
 def _approval(parser) -> None:
-    parser.add_argument("--approved-by", required=True, metavar="WHO", help="who approves this transition")
-    parser.add_argument("--approver", choices=("human", "llm"), default="human",
-                        help="whether the approver is a human or an LLM (breaking changes need a human)")
-    parser.add_argument("--reason", required=True, metavar="WHY", help="why (recorded in history and ledger)")
-    parser.add_argument("--breaking-ok", action="store_true",
-                        help="accept crossing a breaking change (a human only)")
-    add_json_flag(parser)
+    add_approval(parser, who="who approves this transition",
+                 approver="whether the approver is a human or an LLM (breaking changes need a human)",
+                 breaking="accept crossing a breaking change (a human only)")
 
 
 def _show_record(record: dict) -> None:
@@ -41,19 +35,14 @@ def _show_record(record: dict) -> None:
     rows = [
         ("cartridge", f"{record['name']}@{record['version']}"), ("status", record["status"]),
         ("parent", record["parent"] or "-"), ("generation", record["generation"]),
-        ("builder", f"{record['builder']['kind']}:{record['builder']['who']}"), ("created", record["created"]),
+        ("builder", builder_of(record)), ("created", record["created"]),
         ("sha256", record["sha256"]), ("size", record["size"]), ("breaking", record["breaking"]),
         ("capabilities", ", ".join(record["capabilities"]) or "-"), ("notes", record["notes"] or "-"),
         ("tests", "never run" if not tests else
          f"{'PASSED' if tests['passed'] else 'FAILED'} ({tests['status']}, exit {tests['exit_code']}, "
          f"{tests['counts'] or 'no counts'}, run {tests['run_id']})"),
     ]
-    if record.get("promoted"):
-        p = record["promoted"]
-        rows.append(("made current", f"{p['action']} by {p['kind']}:{p['by']} at {p['at']}: {p['reason']}"))
-    width = max(len(k) for k, _ in rows)
-    for key, value in rows:
-        print(f"{key:<{width}}  {value}")
+    show_fields(record, rows)
 
 
 # -- archives -----------------------------------------------------------------------------
@@ -126,10 +115,7 @@ def configure_register(parser) -> None:
     parser.add_argument("archive", help="a .pxa file")
     parser.add_argument("--name", help="cartridge name (default: the manifest's)")
     parser.add_argument("--version", dest="cartridge_version", help="version (default: the manifest's)")
-    parser.add_argument("--parent", help="parent version (default: the current one, else the latest)")
-    parser.add_argument("--builder", choices=("human", "llm"), default="human", help="who built it: human or llm")
-    parser.add_argument("--by", dest="who", help="the builder's name (default: your login name)")
-    parser.add_argument("--notes", default="", help="free text kept with the version")
+    add_provenance(parser, builder="who built it: human or llm", notes="free text kept with the version")
     parser.add_argument("--capability", action="append", dest="capabilities", metavar="CAP",
                         help="a capability it needs (repeatable; default: the manifest's)")
     parser.add_argument("--breaking", action="store_true", help="mark a breaking change (promotion needs a human)")
@@ -137,21 +123,18 @@ def configure_register(parser) -> None:
 
 
 def run_register(args) -> int:
-    from pxos_cartridge.registry import _user
+    from pxos_kernel import current_user
 
     from pxos_cartridge.archive import open_archive
 
     _not_the_system(args.name or open_archive(args.archive).manifest.get("name"), "register")
     record = _registry(args).register(
         args.archive, name=args.name, version=args.cartridge_version, parent=args.parent,
-        builder={"kind": args.builder, "who": args.who or _user()}, notes=args.notes,
+        builder={"kind": args.builder, "who": args.who or current_user()}, notes=args.notes,
         capabilities=args.capabilities, breaking=args.breaking)
-    if args.json:
-        print_json(record)
-    else:
-        print(f"registered {record['name']}@{record['version']} (generation {record['generation']}, "
-              f"parent {record['parent'] or '-'}, status {record['status']})")
-    return 0
+    return print_result(args, record, lambda r: print(
+        f"registered {r['name']}@{r['version']} (generation {r['generation']}, parent {r['parent'] or '-'}, "
+        f"status {r['status']})"))
 
 
 def configure_list(parser) -> None:
@@ -160,16 +143,10 @@ def configure_list(parser) -> None:
 
 
 def run_list(args) -> int:
-    records = _registry(args).list(args.name)
-    if args.json:
-        print_json(records)
-        return 0
-    print_table(["cartridge", "version", "status", "gen", "parent", "builder", "tests", "created"], [
-        [r["name"], r["version"], r["status"], r["generation"], r["parent"] or "-",
-         f"{r['builder']['kind']}:{r['builder']['who']}",
-         "-" if not r["tests"] else ("passed" if r["tests"]["passed"] else "failed"), r["created"]]
-        for r in records])
-    return 0
+    return print_result(args, _registry(args).list(args.name), lambda records: print_table(
+        ["cartridge", "version", "status", "gen", "parent", "builder", "tests", "created"],
+        [[r["name"], r["version"], r["status"], r["generation"], r["parent"] or "-", builder_of(r), tests_verdict(r),
+          r["created"]] for r in records]))
 
 
 def configure_show(parser) -> None:
@@ -178,12 +155,7 @@ def configure_show(parser) -> None:
 
 
 def run_show(args) -> int:
-    record = _registry(args).get(args.cartridge)
-    if args.json:
-        print_json(record)
-    else:
-        _show_record(record)
-    return 0
+    return print_result(args, _registry(args).get(args.cartridge), _show_record)
 
 
 def configure_test(parser) -> None:
@@ -232,12 +204,9 @@ def _transition(args, action: str, ref: str, version) -> int:
     # A refusal (PromotionRefused) is already in the history and the ledger; the CLI prints it as one line.
     record = method(ref, version, approved_by=args.approved_by, reason=args.reason, approver_kind=args.approver,
                     breaking_ok=args.breaking_ok)
-    if args.json:
-        print_json(record)
-    else:
-        replaced = record["promoted"]["replaced"]
-        print(f"{record['name']}@{record['version']} is now current" + (f" (was {replaced})" if replaced else ""))
-    return 0
+    replaced = record["promoted"]["replaced"]
+    return print_result(args, record, lambda r: print(
+        f"{r['name']}@{r['version']} is now current" + (f" (was {replaced})" if replaced else "")))
 
 
 def configure_lineage(parser) -> None:
@@ -246,14 +215,7 @@ def configure_lineage(parser) -> None:
 
 
 def run_lineage(args) -> int:
-    chain = _registry(args).lineage(args.cartridge)
-    if args.json:
-        print_json(chain)
-        return 0
-    print_table(["gen", "version", "status", "builder", "created", "notes"], [
-        [r["generation"], r["version"], r["status"], f"{r['builder']['kind']}:{r['builder']['who']}", r["created"],
-         r["notes"]] for r in chain])
-    return 0
+    return print_result(args, _registry(args).lineage(args.cartridge), show_lineage)
 
 
 def configure_history(parser) -> None:
@@ -262,11 +224,7 @@ def configure_history(parser) -> None:
 
 
 def run_history(args) -> int:
-    entries = _registry(args).history(args.name)
-    if args.json:
-        print_json(entries)
-        return 0
-    print_table(["at", "action", "cartridge", "outcome", "by", "detail", "ledger"], [
-        [h["at"], h["action"], f"{h['name']}@{h['version']}", h["outcome"], h["by"], h["detail"], h["ledger_id"]]
-        for h in entries])
-    return 0
+    return print_result(args, _registry(args).history(args.name), lambda entries: print_table(
+        ["at", "action", "cartridge", "outcome", "by", "detail", "ledger"],
+        [[h["at"], h["action"], f"{h['name']}@{h['version']}", h["outcome"], h["by"], h["detail"], h["ledger_id"]]
+         for h in entries]))

@@ -7,26 +7,25 @@ from typing import Any
 
 from pxos_kernel import add_json_flag, add_sandbox_flags, print_json, print_table, sandbox_flags
 
+from pxos_cartridge.arguments import (
+    add_approval, add_provenance, add_ref, builder_of, open_registry, print_result, show_fields, show_lineage,
+    tests_verdict)
+
 
 def _systems(args: Any) -> Any:
-    from pxos_cartridge.world import SystemRegistry
-
-    return SystemRegistry(args.kernel)
+    return open_registry(args, system=True)
 
 
 def _ref(parser: Any, required: bool = False) -> None:
-    parser.add_argument("system", nargs=None if required else "?", metavar="VERSION",
-                        help="a system version (VERSION or pxos@VERSION; default: the current one, else the latest)")
+    add_ref(parser, "system", metavar="VERSION", optional=not required,
+            help_text="a system version (VERSION or pxos@VERSION; default: the current one, else the latest)")
 
 
 def _approval(parser: Any) -> None:
-    parser.add_argument("--approved-by", required=True, metavar="WHO", help="the human who approves this")
-    parser.add_argument("--approver", choices=("human", "llm"), default="human",
-                        help="human or llm (the system cartridge only accepts a human)")
-    parser.add_argument("--reason", required=True, metavar="WHY", help="why (kept in the history and the ledger)")
-    parser.add_argument("--breaking-ok", action="store_true",
-                        help="accept crossing a breaking change (as the evolution pipeline judged it)")
-    add_json_flag(parser)
+    add_approval(parser, who="the human who approves this",
+                 approver="human or llm (the system cartridge only accepts a human)",
+                 reason="why (kept in the history and the ledger)",
+                 breaking="accept crossing a breaking change (as the evolution pipeline judged it)")
 
 
 # -- pack --------------------------------------------------------------------------------------------
@@ -92,25 +91,19 @@ def run_pack(args: Any) -> int:
 def configure_register(parser: Any) -> None:
     parser.add_argument("archive", help="a .pxa written by 'world pack'")
     parser.add_argument("--version", dest="system_version", help="version (default: the one packed in)")
-    parser.add_argument("--parent", help="parent version (default: the current one, else the latest)")
-    parser.add_argument("--builder", choices=("human", "llm"), default="human", help="who built it")
-    parser.add_argument("--by", dest="who", help="the builder's name (default: your login name)")
-    parser.add_argument("--notes", default="", help="why this version exists")
+    add_provenance(parser, builder="who built it", notes="why this version exists")
     add_json_flag(parser)
 
 
 def run_register(args: Any) -> int:
-    from pxos_cartridge.registry import _user
+    from pxos_kernel import current_user
 
     record = _systems(args).register(args.archive, version=args.system_version, parent=args.parent,
-                                     builder={"kind": args.builder, "who": args.who or _user()}, notes=args.notes)
-    if args.json:
-        print_json(record)
-    else:
-        print(f"registered pxos@{record['version']} (generation {record['generation']}, parent "
-              f"{record['parent'] or '-'}, status {record['status']}); next: pxos-kernel world test "
-              f"{record['version']}")
-    return 0
+                                     builder={"kind": args.builder, "who": args.who or current_user()},
+                                     notes=args.notes)
+    return print_result(args, record, lambda r: print(
+        f"registered pxos@{r['version']} (generation {r['generation']}, parent {r['parent'] or '-'}, status "
+        f"{r['status']}); next: pxos-kernel world test {r['version']}"))
 
 
 def configure_list(parser: Any) -> None:
@@ -118,15 +111,10 @@ def configure_list(parser: Any) -> None:
 
 
 def run_list(args: Any) -> int:
-    records = _systems(args).list()
-    if args.json:
-        print_json(records)
-        return 0
-    print_table(["version", "status", "gen", "parent", "builder", "tests", "size", "created"], [
-        [r["version"], r["status"], r["generation"], r["parent"] or "-", f"{r['builder']['kind']}:{r['builder']['who']}",
-         "-" if not r["tests"] else ("passed" if r["tests"]["passed"] else "failed"), r["size"], r["created"]]
-        for r in records])
-    return 0
+    return print_result(args, _systems(args).list(), lambda records: print_table(
+        ["version", "status", "gen", "parent", "builder", "tests", "size", "created"],
+        [[r["version"], r["status"], r["generation"], r["parent"] or "-", builder_of(r), tests_verdict(r), r["size"],
+          r["created"]] for r in records]))
 
 
 def configure_show(parser: Any) -> None:
@@ -135,12 +123,7 @@ def configure_show(parser: Any) -> None:
 
 
 def run_show(args: Any) -> int:
-    record = _systems(args).get(args.system)
-    if args.json:
-        print_json(record)
-        return 0
-    show_record(record)
-    return 0
+    return print_result(args, _systems(args).get(args.system), show_record)
 
 
 def show_record(record: dict) -> None:
@@ -151,7 +134,7 @@ def show_record(record: dict) -> None:
     tests = record.get("tests") or {}
     rows = [
         ("system", f"pxos@{record['version']}"), ("status", record["status"]), ("parent", record["parent"] or "-"),
-        ("generation", record["generation"]), ("builder", f"{record['builder']['kind']}:{record['builder']['who']}"),
+        ("generation", record["generation"]), ("builder", builder_of(record)),
         ("created", record["created"]), ("sha256", record["sha256"]), ("size", record["size"]),
         ("notes", record["notes"] or "-"),
         ("distributions", ", ".join(f"{d['name']} {d['version']}" for d in system.get("distributions", [])) or "-"),
@@ -176,12 +159,7 @@ def show_record(record: dict) -> None:
                      ", ".join(f"{k} {v}" for k, v in sorted(figure.items()))))
     if not benchmarks:
         rows.append(("benchmarks", "none recorded"))
-    if record.get("promoted"):
-        p = record["promoted"]
-        rows.append(("made current", f"{p['action']} by {p['kind']}:{p['by']} at {p['at']}: {p['reason']}"))
-    width = max(len(k) for k, _ in rows)
-    for key, value in rows:
-        print(f"{key:<{width}}  {value}")
+    show_fields(record, rows)
 
 
 def configure_test(parser: Any) -> None:
@@ -233,13 +211,10 @@ def run_rollback(args: Any) -> int:
 
 
 def _made_current(args: Any, record: dict) -> int:
-    if args.json:
-        print_json(record)
-    else:
-        replaced = record["promoted"]["replaced"]
-        print(f"pxos@{record['version']} is now the current system" + (f" (was {replaced})" if replaced else "")
-              + "; python3 -I pxos.py boots it")
-    return 0
+    replaced = record["promoted"]["replaced"]
+    return print_result(args, record, lambda r: print(
+        f"pxos@{r['version']} is now the current system" + (f" (was {replaced})" if replaced else "")
+        + "; python3 -I pxos.py boots it"))
 
 
 def configure_lineage(parser: Any) -> None:
@@ -248,14 +223,7 @@ def configure_lineage(parser: Any) -> None:
 
 
 def run_lineage(args: Any) -> int:
-    chain = _systems(args).lineage(args.system)
-    if args.json:
-        print_json(chain)
-        return 0
-    print_table(["gen", "version", "status", "builder", "created", "notes"], [
-        [r["generation"], r["version"], r["status"], f"{r['builder']['kind']}:{r['builder']['who']}", r["created"],
-         r["notes"]] for r in chain])
-    return 0
+    return print_result(args, _systems(args).lineage(args.system), show_lineage)
 
 
 def configure_history(parser: Any) -> None:
@@ -263,11 +231,7 @@ def configure_history(parser: Any) -> None:
 
 
 def run_history(args: Any) -> int:
-    entries = _systems(args).history()
-    if args.json:
-        print_json(entries)
-        return 0
-    print_table(["at", "action", "version", "outcome", "by", "reason", "detail", "ledger"], [
-        [h["at"], h["action"], h["version"], h["outcome"], h["by"], h.get("reason") or "-", h["detail"],
-         h["ledger_id"]] for h in entries])
-    return 0
+    return print_result(args, _systems(args).history(), lambda entries: print_table(
+        ["at", "action", "version", "outcome", "by", "reason", "detail", "ledger"],
+        [[h["at"], h["action"], h["version"], h["outcome"], h["by"], h.get("reason") or "-", h["detail"],
+          h["ledger_id"]] for h in entries]))

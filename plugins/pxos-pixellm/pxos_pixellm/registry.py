@@ -22,23 +22,19 @@ to the ledger. Promotion of a version with a parent needs all of:
 * a human approver and a reason.
 
 A registry file that cannot be parsed is refused and left exactly as it is.
+The file, the lock, the store, the history and the one move of the current
+pointer are the kernel's :class:`pxos_kernel.VersionRegistry`; the gates above
+are the models' own.
 """
 
 from __future__ import annotations
 
-import builtins
-import contextlib
-import getpass
-import hashlib
-import json
-import os
 import re
-import shutil
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Mapping, Optional
 
-from pxos_kernel import FormatError, IntegrityError, NotFoundError, PxosError, atomic_write, atomic_writer
+from pxos_kernel import (
+    FormatError, IntegrityError, NotFoundError, PxosError, VersionRegistry, current_user, file_sha256)
 
 FORMAT = "pxos-model-registry"
 METHODS = ("convert", "train", "fine-tune")
@@ -47,8 +43,9 @@ DEFAULT_TOLERANCE = 0.01
 SMOKE_PROMPT = "def "
 SMOKE_TOKENS = 16
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
-VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+VERSION = VersionRegistry.VERSION
 CORRIDOR = "DISTRICT_9.CHAMBER_MODEL.NODE_{}"
+_now = VersionRegistry.timestamp
 
 
 class RegistryError(PxosError):
@@ -59,164 +56,27 @@ class PromotionRefused(PxosError):
     """A promotion or rollback refused by one of the gates; the refusal is recorded first."""
 
 
-def split_ref(ref: str) -> tuple[str, Optional[str]]:
-    """``"coder@v2"`` -> ``("coder", "v2")``; ``"coder"`` -> ``("coder", None)``."""
-    name, _, version = ref.partition("@")
-    return name, version or None
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def current_user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name in a container: still a human, say so
-        return os.environ.get("USER") or "unknown"
-
-
-class ModelRegistry:
+class ModelRegistry(VersionRegistry):
     """The model registry under ``root`` (the pixellm engine's state directory). Safe across processes."""
 
-    def __init__(self, root: Path, kernel: Any = None) -> None:
-        self.root = Path(root)
-        self.kernel = kernel
-        self.path = self.root / "registry.json"
-
-    # -- storage ---------------------------------------------------------------------------------
-
-    def _load(self) -> dict:
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return {"format": FORMAT, "version": 1, "models": {}, "history": []}
-        except OSError as exc:
-            raise RegistryError(f"model registry {self.path}: cannot read it ({exc.strerror})") from None
-        problem: Optional[str]
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            data, problem = None, f"not valid JSON: {exc}"
-        else:
-            problem = None
-            if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("version") != 1:
-                problem = f"not a {FORMAT} version 1 file"
-            elif not isinstance(data.get("models"), dict) or not isinstance(data.get("history"), list):
-                problem = "missing its models or history"
-        if problem:
-            raise RegistryError(f"model registry {self.path} is corrupt ({problem}); it was left untouched: "
-                                "restore it from a backup or move it aside")
-        return data
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[dict]:
-        """Hold the lock, yield the registry, write it back atomically if the body succeeds."""
-        from filelock import FileLock
-
-        self.root.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(self.root / "registry.lock")):
-            data = self._load()
-            yield data
-            atomic_write(self.path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode("utf-8"))
+    FORMAT, SECTION, NOUN, OBJECT, SUFFIX = FORMAT, "models", "model", "container", ".pxi"
+    LEDGER = ("MODEL", CORRIDOR, "pxos-pixellm")
+    Error, CorruptError, Refused = RegistryError, RegistryError, PromotionRefused
 
     def _log(self, data: dict, action: str, record: Mapping[str, Any], outcome: str, detail: str,
-             **extra: Any) -> None:
-        payload = {"name": record["name"], "version": record["version"], "sha256": record["sha256"],
-                   "outcome": outcome, "detail": detail, **extra}
-        ledger_id = None
-        if self.kernel is not None:
-            ledger_id = self.kernel.checkpoint("MODEL", action, payload, corridor=CORRIDOR.format(action.upper()),
-                                               agent="pxos-pixellm")["id"]
-        data["history"].append({"at": _now(), "action": action, **payload, "ledger_id": ledger_id})
-
-    def _store(self, kind: str, source: Path, sha256: str, suffix: str) -> Path:
-        target = self.root / kind / sha256[:2] / f"{sha256}{suffix}"
-        if target.exists():
-            if file_sha256(target) != sha256:
-                raise IntegrityError(f"stored {target} no longer matches its sha256: the store is damaged")
-            return target
-        with open(source, "rb") as src, atomic_writer(target, 0o444) as out:
-            shutil.copyfileobj(src, out, 1 << 20)
-        if file_sha256(target) != sha256:
-            raise IntegrityError(f"{source} changed while it was being stored; register it again")
-        return target
-
-    # -- queries -----------------------------------------------------------------------------------
-
-    def _entry(self, data: dict, name: str) -> dict:
-        entry = data["models"].get(name)
-        if entry is None:
-            known = ", ".join(sorted(data["models"])) or "none"
-            raise NotFoundError(f"no model named {name!r} in the registry (registered: {known})")
-        return entry
-
-    def _record(self, data: dict, ref: str) -> dict:
-        name, version = split_ref(ref)
-        entry = self._entry(data, name)
-        if version is None:
-            version = entry.get("current")
-            if version is None:
-                raise NotFoundError(f"model {name!r} has no current version (promote one, or name one of "
-                                    f"{', '.join(entry['versions'])} as {name}@VERSION)")
-        record = entry["versions"].get(version)
-        if record is None:
-            raise NotFoundError(f"model {name!r} has no version {version!r} (versions: {', '.join(entry['versions'])})")
-        return record
-
-    def names(self) -> builtins.list[str]:
-        return sorted(self._load()["models"])
-
-    def get(self, ref: str) -> dict:
-        """One version's record: ``NAME`` (its current version) or ``NAME@VERSION``."""
-        return self._record(self._load(), ref)
-
-    def has(self, ref: str) -> bool:
-        return split_ref(ref)[0] in self._load()["models"]
-
-    def list(self, name: Optional[str] = None) -> builtins.list[dict]:
-        models = self._load()["models"]
-        if name is not None and name not in models:
-            raise NotFoundError(f"no model named {name!r} in the registry")
-        return [record for key in sorted(models) if name in (None, key) for record in models[key]["versions"].values()]
-
-    def lineage(self, ref: str) -> builtins.list[dict]:
-        """The version's ancestors by parent, root first, the version itself last."""
-        data = self._load()
-        chain = [self._record(data, ref)]
-        while chain[-1]["parent"] is not None:
-            if len(chain) > sum(len(e["versions"]) for e in data["models"].values()):
-                raise RegistryError(f"model registry {self.path}: the lineage of {ref} has a cycle")
-            chain.append(self._record(data, chain[-1]["parent"]))
-        return chain[::-1]
-
-    def history(self, name: Optional[str] = None) -> builtins.list[dict]:
-        return [h for h in self._load()["history"] if name in (None, h["name"])]
+             **extra: Any) -> dict:
+        return super()._log(data, action, record, outcome, detail, sha256=record["sha256"], **extra)
 
     def object_path(self, record: Mapping[str, Any]) -> Path:
-        """The stored container of a version, checked against its sha256."""
-        path = self.root / "objects" / record["sha256"][:2] / f"{record['sha256']}.pxi"
-        if not path.is_file():
-            raise IntegrityError(f"the container of {record['name']}@{record['version']} is missing from {path}")
-        return path
+        """The stored container of a version (present; its bytes are checked when it is read)."""
+        return self._stored(record, verify=False)
 
     def verified_path(self, record: Mapping[str, Any]) -> Path:
-        path = self.object_path(record)
-        if file_sha256(path) != record["sha256"]:
-            raise IntegrityError(f"the container of {record['name']}@{record['version']} at {path} no longer "
-                                 "matches its sha256")
-        return path
+        """The stored container of a version, checked against its sha256."""
+        return self._stored(record)
 
     def text_path(self, sha256: str) -> Path:
-        return self.root / "texts" / sha256[:2] / f"{sha256}.txt"
+        return self._content_path(sha256, "texts", ".txt")
 
     # -- transitions -------------------------------------------------------------------------------
 
@@ -254,16 +114,12 @@ class ModelRegistry:
         evaluation = evaluate_container(source, text)
         evaluation["text"], evaluation["text_name"] = text["sha256"], text_name
         smoke = smoke_test(source)
-        stored = self._store("objects", source, sha, ".pxi")
+        stored = self._store(source, sha)
         with self._transaction() as data:
-            entry = data["models"].setdefault(name, {"current": None, "previous": None, "versions": {}})
+            entry = self._entry(data, name, create=True)
             versions = entry["versions"]
             version = str(version or f"v{len(versions) + 1}")
-            if not VERSION.match(version):
-                raise RegistryError(f"version {version!r} is invalid (letters, digits, '.', '_', '+', '-')")
-            if version in versions:
-                raise RegistryError(f"{name}@{version} is already registered (sha256 {versions[version]['sha256'][:12]}); "
-                                    "registered versions are never replaced")
+            self._check_new_version(entry, name, version)
             tokenizer = opened.tokenizer()
             record = {
                 "name": name, "version": version,
@@ -304,64 +160,28 @@ class ModelRegistry:
 
             eval_text, eval_name = shipped_held_out_path(), eval_name or "shipped held-out stdlib text"
         record = _file_record(Path(eval_text), "held-out text")
-        self._store("texts", Path(eval_text), record["sha256"], ".txt")
+        self._store(Path(eval_text), record["sha256"], "texts", ".txt")
         return {"path": self.text_path(record["sha256"]), "sha256": record["sha256"]}, \
             eval_name or Path(eval_text).name
 
     def promote(self, ref: str, *, approved_by: str, reason: str, approver_kind: str = "human",
                 tolerance: float = DEFAULT_TOLERANCE) -> dict:
         """Make a version current, if every gate passes; a refusal is recorded, then raised as PromotionRefused."""
-        return self._make_current("promote", ref, approved_by, reason, approver_kind, tolerance)
+        return self._make_current("promote", ref, None, approved_by=approved_by, reason=reason,
+                                  approver_kind=approver_kind,
+                                  refusal=lambda data, record, _: self._refusal(data, record, approver_kind, tolerance))
 
     def rollback(self, name: str, to: Optional[str] = None, *, approved_by: str, reason: str,
                  approver_kind: str = "human") -> dict:
         """Make an earlier version current again (default: the one current before)."""
-        return self._make_current("rollback", f"{name}@{to}" if to else name, approved_by, reason, approver_kind, None)
-
-    def _make_current(self, action: str, ref: str, approved_by: str, reason: str, approver_kind: str,
-                      tolerance: Optional[float]) -> dict:
-        if not str(approved_by or "").strip() or not str(reason or "").strip():
-            raise RegistryError(f"{action} needs an approver (--approved-by) and a reason (--reason)")
-        name, version = split_ref(ref)
-        refusal = None
-        with self._transaction() as data:
-            entry = self._entry(data, name)
-            current = entry["versions"].get(entry["current"]) if entry["current"] else None
-            if action == "rollback":
-                version = version or entry.get("previous")
-                if current is None or version is None:
-                    raise RegistryError(f"model {name!r} has no earlier current version to roll back to; name one "
-                                        "with --to")
-            elif version is None:
-                raise RegistryError(f"promote needs a version: {name}@VERSION")
-            record = self._record(data, f"{name}@{version}")
-            refusal = self._refusal(data, record, approver_kind, tolerance)
-            by = f"{approver_kind}:{approved_by}"
-            if refusal:
-                self._log(data, action, record, "refused", refusal, by=by, reason=reason)
-            else:
-                if current is not None:
-                    current["status"] = "superseded"
-                record["status"] = "current"
-                record["promoted"] = {"by": approved_by, "kind": approver_kind, "reason": reason, "at": _now(),
-                                      "action": action, "replaced": None if current is None else current["version"]}
-                entry["previous"], entry["current"] = entry["current"], record["version"]
-                self._log(data, action, record, "done", f"now current (was {entry['previous'] or 'no version'})",
-                          by=by, reason=reason)
-        if refusal:
-            raise PromotionRefused(f"{action} of {name}@{version} refused: {refusal}")
-        return record
+        return self._make_current("rollback", name, to, approved_by=approved_by, reason=reason,
+                                  approver_kind=approver_kind,
+                                  refusal=lambda data, record, _: self._refusal(data, record, approver_kind, None))
 
     def _refusal(self, data: dict, record: dict, approver_kind: str, tolerance: Optional[float]) -> Optional[str]:
-        """Why ``record`` may not become current, or None when every gate passes."""
-        if record["status"] == "current":
-            return "it is already the current version"
+        """Why ``record`` may not become current, or None when every gate passes (its bytes are checked after)."""
         if approver_kind != "human":
             return "a model version becomes current only with a human's approval (--approver-kind human)"
-        try:
-            self.verified_path(record)
-        except IntegrityError as exc:
-            return str(exc)
         if not (record.get("smoke") or {}).get("passed"):
             return f"its generation smoke test failed ({(record.get('smoke') or {}).get('detail', 'not run')})"
         if tolerance is None or record["parent"] is None:
@@ -427,3 +247,6 @@ def smoke_test(path: Path) -> dict:
     passed = tokens > 0
     return {"passed": passed, "detail": f"{tokens} tokens" if passed else "generated nothing",
             "prompt": SMOKE_PROMPT, "text": text[:200]}
+
+
+split_ref = ModelRegistry.split_ref
