@@ -18,7 +18,10 @@ def main() -> None:
     script = Path(sys.executable).with_name("pxos-kernel")
     argv = [str(script)] if script.exists() else [sys.executable, "-m", "pxos_kernel"]
     with tempfile.TemporaryDirectory() as home:
-        env = child_env(PXOS_HOME=home)
+        # A user's start-up: no PXOS_HOME, so the kernel finds its home the platform's way (here in a
+        # scratch XDG_DATA_HOME, so that the benchmark touches nothing of this machine's).
+        env = child_env(XDG_DATA_HOME=home)
+        env.pop("PXOS_HOME", None)
         samples = interleaved({
             "python -c pass": command([sys.executable, "-c", "pass"], env),
             "pxos-kernel plugins": command([*argv, "plugins"], env),

@@ -1,6 +1,9 @@
+import sys
+from pathlib import Path
+
 import pytest
 
-from pxos_kernel.config import load_config, load_world, parse_world, save_config
+from pxos_kernel.config import home_dir, load_config, load_world, parse_world, save_config
 from pxos_kernel.errors import ConfigError
 
 
@@ -141,3 +144,24 @@ def test_a_config_value_of_the_wrong_type_is_one_line_with_its_key_path(pxos_cli
     assert pxos_cli("log") == (1, "", f"pxos-kernel: error: config file {path}: ledger.path must be a string, "
                                       "not ['a', 'b']\n")
     assert path.read_text() == "ledger:\n  path: [a, b]\n"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the written-out XDG rule is Linux's")
+@pytest.mark.parametrize("xdg_data_home", [None, "", "/srv/data"])
+def test_the_default_home_is_where_platformdirs_puts_it(monkeypatch, tmp_path, xdg_data_home):
+    import platformdirs
+
+    monkeypatch.delenv("PXOS_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    if xdg_data_home is None:
+        monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    else:
+        monkeypatch.setenv("XDG_DATA_HOME", xdg_data_home)
+    assert home_dir() == Path(platformdirs.user_data_dir("pxos", appauthor=False))
+
+
+def test_a_relative_xdg_data_home_is_ignored_as_the_xdg_spec_says(monkeypatch, tmp_path):
+    monkeypatch.delenv("PXOS_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_DATA_HOME", "relative/data")
+    assert home_dir() == tmp_path / ".local" / "share" / "pxos"

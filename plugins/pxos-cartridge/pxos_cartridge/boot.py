@@ -68,8 +68,8 @@ def home_dir(env=None):
         return os.path.join(env.get("LOCALAPPDATA") or os.path.expanduser("~\\AppData\\Local"), "pxos")
     if sys.platform == "darwin":
         return os.path.expanduser("~/Library/Application Support/pxos")
-    base = (env.get("XDG_DATA_HOME") or "").strip() or os.path.expanduser("~/.local/share")
-    return os.path.join(base, "pxos")
+    base = env.get("XDG_DATA_HOME", "")  # the XDG rule: only an absolute path counts
+    return os.path.join(base if os.path.isabs(base) else os.path.expanduser("~/.local/share"), "pxos")
 
 
 def registry_records(home):
