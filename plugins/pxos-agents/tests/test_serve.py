@@ -2,16 +2,13 @@
 
 import http.client
 import json
-import os
 import threading
 import time
 
 import openai
 import pytest
 
-from pxos_kernel import InferenceEngine, hookimpl
-
-from pxos_agents.ngram import NgramEngine, NgramPlugin
+from pxos_agents.ngram import NgramPlugin
 from pxos_agents.serve.protocol import Limits
 from pxos_agents.serve.server import serve
 
@@ -129,31 +126,3 @@ def test_a_slow_request_does_not_block_others(client):
     assert fast_done - start < 1.0
     thread.join(30)
     assert slow_done and slow_done[0] > fast_done
-
-
-class _PolicyProbe:
-    """An engine plugin that records the OpenMP wait policy in force when serve builds its engine."""
-
-    def __init__(self) -> None:
-        self.seen: list = []
-
-    @hookimpl
-    def pxos_inference_engines(self):
-        def build(settings):
-            self.seen.append(os.environ.get("OMP_WAIT_POLICY"))
-            return NgramEngine(CORPUS)
-        return InferenceEngine("probe-engine", build, "records OMP_WAIT_POLICY")
-
-
-@pytest.mark.parametrize("policy, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
-def test_engines_load_with_a_passive_openmp_wait_policy(pxos_kernel, monkeypatch, policy, expected):
-    monkeypatch.setenv("OMP_WAIT_POLICY", "")  # so that the test's end restores the variable, set or not
-    if policy is None:
-        monkeypatch.delenv("OMP_WAIT_POLICY")
-    else:
-        monkeypatch.setenv("OMP_WAIT_POLICY", policy)  # the user's choice is kept
-    probe = _PolicyProbe()
-    pxos_kernel.plugins.register(probe, "probe-engine")
-    srv = serve(pxos_kernel, "127.0.0.1", 0, quiet=True)
-    srv.server_close()
-    assert probe.seen == [expected]

@@ -19,7 +19,6 @@ lets requests in progress finish for a grace period and closes the socket.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import sys
 import threading
@@ -447,13 +446,5 @@ def _completion_chunk(rid: str, model: str, text: Optional[str], finish: Optiona
 
 def serve(kernel: Any, host: str = "127.0.0.1", port: int = 8000, limits: p.Limits = p.Limits(),
           quiet: bool = False) -> OpenAIServer:
-    """A server for every model of every installed inference engine (not yet serving).
-
-    Engines with OpenMP kernels (pixellm's native forward pass) get ``OMP_WAIT_POLICY=PASSIVE`` unless the
-    user set a policy: each request thread that enters those kernels gets a thread team of its own, and an
-    idle team spins by default, so on a 2-core machine a second connection's generations ran about 10x
-    slower while the first connection's team spun. The policy is read when the native library loads,
-    which building the catalog does, so it is set first.
-    """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    """A server for every model of every installed inference engine (not yet serving)."""
     return OpenAIServer(Catalog(kernel), host, port, limits, quiet)
