@@ -140,17 +140,12 @@ def test_pxos_py_at_the_repository_root_is_the_boot_module(pxos_cli, tmp_path):
     assert (tmp_path / "pxos.py").stat().st_mode & 0o111
 
 
-@pytest.mark.parametrize("xdg_data_home", [None, "", "/srv/data", "relative/data"])
-def test_the_shim_and_the_kernel_find_the_same_default_home(monkeypatch, tmp_path, xdg_data_home):
+@pytest.mark.parametrize("xdg", [{}, {"XDG_DATA_HOME": ""}, {"XDG_DATA_HOME": "/srv/data"},
+                                 {"XDG_DATA_HOME": "relative/data"}])
+def test_the_shim_and_the_kernel_find_the_same_default_home(xdg):
     from pxos_kernel import Kernel
 
-    monkeypatch.delenv("PXOS_HOME", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path))
-    if xdg_data_home is None:
-        monkeypatch.delenv("XDG_DATA_HOME", raising=False)
-    else:
-        monkeypatch.setenv("XDG_DATA_HOME", xdg_data_home)
-    assert Path(boot.home_dir()) == Kernel(load_plugins=False).home
+    assert Path(boot.home_dir(xdg)) == Kernel(env=xdg, load_plugins=False).home
 
 
 def test_the_shim_is_standard_library_only():
