@@ -24,13 +24,11 @@ import argparse
 import http.client
 import json
 import multiprocessing
-import os
 import shutil
-import tempfile
 import time
-from pathlib import Path
 from typing import Callable
 
+from _serve import bench_kernel
 from _timing import interleaved, median
 
 
@@ -42,19 +40,12 @@ def main() -> None:
 
     import openai
 
-    import pxos_kernel
-    from pxos_kernel.core import Kernel
     from pxos_kernel.interfaces import GenerationRequest
 
-    from pxos_agents.ngram import NgramPlugin
     from pxos_agents.serve.protocol import Limits
     from pxos_agents.serve.server import serve
 
-    home = tempfile.mkdtemp(prefix="pxos-bench-serve-")
-    os.environ["PXOS_HOME"] = home
-    kernel = Kernel(home)
-    source = "".join(p.read_text() for p in sorted(Path(pxos_kernel.__file__).parent.glob("*.py")))
-    kernel.plugins.register(NgramPlugin(source, name="bench-ngram", order=8), "bench-ngram")
+    kernel, home = bench_kernel("pxos-bench-serve-")
     server = serve(kernel, "127.0.0.1", 0, Limits(max_tokens=max(args.tokens, 2048)), quiet=True)
     child = multiprocessing.get_context("fork").Process(target=server.serve_forever, daemon=True)
     child.start()  # the server gets its own process (and GIL), the benchmark keeps the in-process engines

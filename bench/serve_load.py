@@ -20,11 +20,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
-import tempfile
 import threading
 import time
-from pathlib import Path
 
+from _serve import bench_kernel
 from _timing import median, percentile, report, verdict
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "5"))
@@ -36,19 +35,12 @@ PROMPT = "def load_config(home: Path) -> dict:\n    "
 def main() -> None:
     import openai
 
-    import pxos_kernel
-    from pxos_kernel import GenerationRequest, Kernel
+    from pxos_kernel import GenerationRequest
 
-    from pxos_agents.ngram import NgramPlugin
     from pxos_agents.serve.protocol import Limits
     from pxos_agents.serve.server import serve
 
-    home = tempfile.mkdtemp(prefix="pxos-bench-load-")
-    os.environ["PXOS_HOME"] = home
-    kernel = Kernel(home)
-    if ENGINE == "ngram":
-        source = "".join(p.read_text() for p in sorted(Path(pxos_kernel.__file__).parent.glob("*.py")))
-        kernel.plugins.register(NgramPlugin(source, name="bench-ngram", order=8), "bench-ngram")
+    kernel, home = bench_kernel("pxos-bench-load-", ngram=ENGINE == "ngram")
     server = serve(kernel, "127.0.0.1", 0, Limits(), quiet=True)
     wanted = "bench-ngram" if ENGINE == "ngram" else ENGINE
     served = next((m for m in server.catalog.models.values() if m.engine_name == wanted), None)

@@ -30,11 +30,11 @@ import multiprocessing
 import os
 import shutil
 import socket
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
 
+from _serve import bench_kernel
 from _timing import median, verdict
 
 
@@ -56,18 +56,11 @@ def main() -> None:
         raise SystemExit("serve_uvicorn: uvicorn is not installed (pip install uvicorn)") from None
     import openai
 
-    import pxos_kernel
-    from pxos_kernel import Kernel
 
-    from pxos_agents.ngram import NgramPlugin
     from pxos_agents.serve import protocol as p
     from pxos_agents.serve.server import serve
 
-    home = tempfile.mkdtemp(prefix="pxos-bench-uvicorn-")
-    os.environ["PXOS_HOME"] = home
-    kernel = Kernel(home)
-    source = "".join(f.read_text() for f in sorted(Path(pxos_kernel.__file__).parent.glob("*.py")))
-    kernel.plugins.register(NgramPlugin(source, name="bench-ngram", order=8), "bench-ngram")
+    kernel, home = bench_kernel("pxos-bench-uvicorn-")
     limits = p.Limits(max_tokens=max(args.tokens, 2048))
     stdlib = serve(kernel, "127.0.0.1", 0, limits, quiet=True)
     served = stdlib.catalog.models["bench-ngram/ngram-8"]
