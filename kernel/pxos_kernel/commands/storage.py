@@ -9,7 +9,7 @@ from dataclasses import asdict
 from typing import Optional
 
 from pxos_kernel.output import add_json_flag, print_json, print_table
-from pxos_kernel.progressbar import Progress, progress
+from pxos_kernel.progressbar import Progress, progress, progress_shown
 from pxos_kernel.errors import PxosError, StorageError, UsageError
 
 
@@ -63,7 +63,8 @@ def run_storage_get(args) -> int:
         else:
             sys.stdout.buffer.write(data)
         return 0
-    with _transfer("storage get", store.info(key).size) as bar:
+    size = store.info(key).size if progress_shown() else None  # an extra read only where a bar will use it
+    with _transfer("storage get", size) as bar:
         if args.output:
             from pxos_kernel.files import atomic_writer
 
